@@ -1,0 +1,155 @@
+"""The backend protocol and the plain data that crosses it.
+
+A new server type is one module implementing :class:`Backend`. Everything a
+backend returns is measured or reported by the server; nothing is invented.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import httpx
+
+JSON = dict[str, Any]
+ModelKind = Literal["llm", "vlm", "embedding"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model as the server lists it. ``None`` means the server did not say."""
+
+    key: str
+    kind: ModelKind = "llm"
+    display_name: str | None = None
+    architecture: str | None = None
+    quantization: str | None = None
+    bits_per_weight: float | None = None
+    size_bytes: int | None = None
+    params_string: str | None = None
+    max_context_length: int | None = None
+    format: str | None = None
+    vision: bool | None = None
+    tool_use: bool | None = None
+    loaded_instances: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+
+    def to_json(self) -> JSON:
+        data = asdict(self)
+        data["loaded_instances"] = list(self.loaded_instances)
+        data["variants"] = list(self.variants)
+        return data
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """Load settings the user asked for; ``None`` means "server default"."""
+
+    context_length: int | None = None
+    gpu_offload: str | None = None  # "max", "off" or a ratio "0.5"
+    flash_attention: bool | None = None
+
+    def requested(self) -> JSON:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class LoadResult:
+    """What a load did. ``applied`` holds only settings the server confirmed."""
+
+    instance_id: str
+    requested: JSON
+    applied: JSON
+    not_applied: dict[str, str]
+    load_time_s: float | None  # server-reported
+    client_load_time_s: float  # wall time of the load call on our monotonic clock
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    data: bytes
+    mime: str = "image/png"
+    name: str = ""
+
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64," + base64.b64encode(self.data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One user turn. Tools are OpenAI function-tool definitions."""
+
+    prompt: str
+    system_prompt: str | None = None
+    images: tuple[ImageInput, ...] = ()
+    tools: tuple[JSON, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    # Ask the server for a long answer and to ignore EOS when it can (throughput items).
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments_json: str  # exactly as received; parsing and checking belong to metrics
+    id: str | None = None
+
+
+@dataclass
+class StreamTimeline:
+    """Monotonic ``time.perf_counter_ns`` stamps of one streamed request."""
+
+    start_ns: int
+    first_byte_ns: int | None = None
+    first_token_ns: int | None = None  # first non-empty content or reasoning delta
+    last_token_ns: int | None = None
+    end_ns: int | None = None
+    # Arrival time of every chunk that carried content or reasoning text.
+    token_chunk_ns: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ChatResult:
+    route: str
+    model: str | None  # the model/instance the server says answered
+    content: str
+    reasoning: str
+    tool_calls: list[ToolCall]
+    finish_reason: str | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    token_count_estimated: bool
+    server_stats: JSON
+    timeline: StreamTimeline
+
+
+class Backend(Protocol):
+    """What the plugin needs of a model server."""
+
+    name: str  # option value, e.g. "lmstudio"
+    label: str  # for messages, e.g. "LM Studio"
+    base_url: str
+    supports_load: bool
+
+    def server_info(self) -> JSON:
+        """Version and build facts; raises BackendUnreachable when nothing answers."""
+        ...
+
+    def list_models(self) -> list[ModelInfo]: ...
+
+    def load(self, key: str, config: LoadConfig) -> LoadResult: ...
+
+    def unload(self, instance_id: str) -> None: ...
+
+    def async_client(self) -> httpx.AsyncClient:
+        """A client carrying auth and timeouts; one per event loop."""
+        ...
+
+    async def chat(
+        self, client: httpx.AsyncClient, model: str, request: ChatRequest
+    ) -> ChatResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,230 @@
+"""HTTP plumbing shared by backends: clients, error bodies, SSE and NDJSON decoding.
+
+Stream decoders stamp each event with the monotonic arrival time of the network
+read that completed it, so timing is measured where the bytes arrive and not
+where a parser later looks at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from pytest_lmbench.errors import (
+    AuthError,
+    BackendHTTPError,
+    BackendUnreachable,
+    StreamError,
+)
+
+T = TypeVar("T")
+
+# How the user starts each kind of server, for the "cannot reach" hint.
+START_HINTS: dict[str, str] = {
+    "LM Studio": "start the server with `lms server start` (or the Developer tab of LM Studio)",
+    "Ollama": "start it with `ollama serve`",
+    "OpenAI-compatible server": "start the server, or pass --lm-base-url",
+    "llama.cpp server": "check --lm-serve-gguf",
+}
+
+
+def make_timeout(seconds: float) -> httpx.Timeout:
+    # connect, write, pool and *each read* (i.e. each gap between stream chunks)
+    return httpx.Timeout(seconds)
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def unreachable(label: str, base_url: str, exc: Exception) -> BackendUnreachable:
+    reason = type(exc).__name__
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    hint = START_HINTS.get(label, "start the server")
+    return BackendUnreachable(
+        f"cannot reach {label} at {base_url} ({reason}{': ' + detail if detail else ''}); {hint}"
+    )
+
+
+def error_from_body(status: int, body: Any, *, label: str, what: str) -> BackendHTTPError | None:
+    """Turn any documented error shape into an exception, or None if the body is fine.
+
+    Shapes: ``{"error": "text"}``, ``{"error": {"message", "type", "code", "param"}}``
+    (``code`` may be null), also on HTTP 200; non-JSON bodies on 4xx/5xx.
+    """
+    err: Any = body.get("error") if isinstance(body, dict) else None
+    if err is None and status < 400:
+        return None
+    message, etype, code = _error_fields(err, body)
+    if status >= 400 and not message:
+        message = f"HTTP {status}"
+    text = f"{label} {what} failed (HTTP {status}"
+    text += f", {code or etype}" if (code or etype) else ""
+    text += f"): {message}"
+    if status in (401, 403) or code == "invalid_api_key":
+        return AuthError(
+            text + " — set LM_API_TOKEN (or --lm-api-token) to a valid API token",
+            status=status,
+            error_type=etype,
+            code=code,
+        )
+    return BackendHTTPError(text, status=status, error_type=etype, code=code)
+
+
+def _error_fields(err: Any, body: Any) -> tuple[str, str | None, str | None]:
+    if isinstance(err, str):
+        return _one_line(err), None, None
+    if isinstance(err, dict):
+        message = err.get("message")
+        etype = err.get("type")
+        code = err.get("code")
+        return (
+            _one_line(str(message)) if message is not None else _one_line(json.dumps(err)),
+            str(etype) if etype is not None else None,
+            str(code) if code is not None else None,
+        )
+    if isinstance(body, (str, bytes)):
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return _one_line(text[:300]), None, None
+    return "", None, None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def parse_json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return response.text
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One SSE event (``event`` may be None) or one NDJSON line (``event`` None)."""
+
+    event: str | None
+    data: str
+    arrived_ns: int
+
+
+class SSEDecoder:
+    """Incremental ``text/event-stream`` decoder (WHATWG framing, CRLF tolerant)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
+        self._buffer += chunk
+        events: list[StreamEvent] = []
+        while True:
+            line, sep, rest = self._buffer.partition(b"\n")
+            if not sep:
+                break
+            self._buffer = rest
+            event = self._line(line.rstrip(b"\r").decode("utf-8", "replace"), arrived_ns)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self, arrived_ns: int) -> list[StreamEvent]:
+        tail = self._buffer
+        self._buffer = b""
+        events = []
+        if tail:
+            event = self._line(tail.decode("utf-8", "replace"), arrived_ns)
+            if event is not None:
+                events.append(event)
+        event = self._line("", arrived_ns)
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, line: str, arrived_ns: int) -> StreamEvent | None:
+        if line == "":
+            if not self._data:
+                self._event = None
+                return None
+            event = StreamEvent(self._event, "\n".join(self._data), arrived_ns)
+            self._event, self._data = None, []
+            return event
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            self._event = value
+        elif field == "data":
+            self._data.append(value)
+        return None
+
+
+class NDJSONDecoder:
+    """Newline-delimited JSON (Ollama streams)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [
+            StreamEvent(None, raw.decode("utf-8", "replace"), arrived_ns)
+            for raw in lines
+            if raw.strip()
+        ]
+
+    def flush(self, arrived_ns: int) -> list[StreamEvent]:
+        tail, self._buffer = self._buffer, b""
+        if tail.strip():
+            return [StreamEvent(None, tail.decode("utf-8", "replace"), arrived_ns)]
+        return []
+
+
+def load_event_json(event: StreamEvent, label: str) -> Any:
+    try:
+        return json.loads(event.data)
+    except json.JSONDecodeError as exc:
+        snippet = event.data[:80].replace("\n", " ")
+        raise StreamError(f"{label} sent malformed JSON in the stream: {snippet!r}") from exc
+
+
+async def iter_stream(
+    response: httpx.Response,
+    decoder: SSEDecoder | NDJSONDecoder,
+    on_first_byte: Callable[[int], None],
+    label: str,
+) -> AsyncIterator[StreamEvent]:
+    """Yield decoded events; a cut connection or a read stall becomes a StreamError."""
+    first = True
+    try:
+        async for chunk in response.aiter_raw():
+            now = time.perf_counter_ns()
+            if first and chunk:
+                on_first_byte(now)
+                first = False
+            for event in decoder.feed(chunk, now):
+                yield event
+    except httpx.ReadTimeout as exc:
+        raise StreamError(f"{label} stream stalled longer than the timeout") from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
+    for event in decoder.flush(time.perf_counter_ns()):
+        yield event
+
+
+async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:
+    """Bound a whole request, not just its gaps, by the user's timeout."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout=seconds)
+    except asyncio.TimeoutError as exc:
+        raise StreamError(f"{label} request took longer than the timeout ({seconds:g} s)") from exc

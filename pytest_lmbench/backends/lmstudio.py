@@ -1,0 +1,334 @@
+"""LM Studio: native v1 REST (list, load, unload, chat with stats), v0 fallback, ``/v1`` for tools.
+
+The fact sheet (shared/reference/lmstudio-api.md) is the authority. Quirks handled
+here: unknown routes answer HTTP 200 with a string error (how a 0.3.x server is
+detected), errors may be strings or objects on any status, and the server may
+answer with another loaded model than the one asked for.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from pytest_lmbench.backends import http
+from pytest_lmbench.backends.base import (
+    JSON,
+    ChatRequest,
+    ChatResult,
+    LoadConfig,
+    LoadResult,
+    ModelInfo,
+    StreamTimeline,
+)
+from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
+from pytest_lmbench.backends.openai import chat_body, stream_chat_completions
+from pytest_lmbench.backends.stream import StreamAccumulator
+from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
+
+LABEL = "LM Studio"
+V1_CHAT = "/api/v1/chat"
+
+
+class LMStudioBackend:
+    name = "lmstudio"
+    label = LABEL
+    supports_load = True
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 120.0,
+        api: str = "auto",
+        lms_path: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout_s = timeout_s
+        self._api = api  # auto | native | openai
+        self._has_v1: bool | None = None
+        self._lms = lms_path if lms_path is not None else shutil.which("lms")
+        self._client = httpx.Client(
+            headers=http.auth_headers(token), timeout=http.make_timeout(timeout_s)
+        )
+
+    # -- REST helpers -------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: JSON | None = None) -> tuple[int, Any]:
+        try:
+            response = self._client.request(method, self.base_url + path, json=body)
+        except httpx.TransportError as exc:
+            raise http.unreachable(LABEL, self.base_url, exc) from exc
+        return response.status_code, http.parse_json_body(response)
+
+    def _checked(self, method: str, path: str, body: JSON | None = None, *, what: str) -> Any:
+        status, payload = self._request(method, path, body)
+        err = http.error_from_body(status, payload, label=LABEL, what=what)
+        if err is not None:
+            raise err
+        return payload
+
+    @property
+    def has_v1(self) -> bool:
+        if self._has_v1 is None:
+            status, payload = self._request("GET", "/api/v1/models")
+            # A 0.3.x server answers unknown routes with HTTP 200 and a string error.
+            self._has_v1 = status == 200 and isinstance(payload, dict) and "models" in payload
+            if status in (401, 403):
+                raise http.error_from_body(status, payload, label=LABEL, what="list models") or (
+                    LoadFailed("unauthorised")
+                )
+        return self._has_v1
+
+    # -- Backend protocol ---------------------------------------------------------------
+
+    def server_info(self) -> JSON:
+        api = "v1" if self.has_v1 else "v0"
+        info: JSON = {"backend": self.name, "label": LABEL, "api": api}
+        info["server_version"] = self._lms_version()
+        return info
+
+    def list_models(self) -> list[ModelInfo]:
+        if self.has_v1:
+            payload = self._checked("GET", "/api/v1/models", what="list models")
+            return [model_from_v1(m) for m in payload.get("models") or [] if isinstance(m, dict)]
+        payload = self._checked("GET", "/api/v0/models", what="list models")
+        rows = [model_from_v0(m) for m in payload.get("data") or [] if isinstance(m, dict)]
+        # v0 may list one id twice (loaded and not-loaded rows): prefer the loaded row.
+        merged: dict[str, ModelInfo] = {}
+        for row in rows:
+            if row.key not in merged or row.loaded_instances:
+                merged[row.key] = row
+        return list(merged.values())
+
+    def load(self, key: str, config: LoadConfig) -> LoadResult:
+        if not self.has_v1:
+            return self._jit_only(key, config)
+        if config.gpu_offload is not None and self._lms:
+            return self._load_with_lms(key, config)
+        body: JSON = {"model": key, "echo_load_config": True}
+        if config.context_length is not None:
+            body["context_length"] = config.context_length
+        if config.flash_attention is not None:
+            body["flash_attention"] = config.flash_attention
+        started = time.perf_counter_ns()
+        payload = self._checked("POST", "/api/v1/models/load", body, what=f"load of {key}")
+        elapsed = (time.perf_counter_ns() - started) / 1e9
+        echoed = payload.get("load_config") if isinstance(payload, dict) else None
+        applied = {k: v for k, v in (echoed or {}).items() if k in config.requested()}
+        not_applied = {
+            k: "the server did not confirm it in load_config"
+            for k in config.requested()
+            if k not in applied
+        }
+        if config.gpu_offload is not None:
+            not_applied["gpu_offload"] = (
+                "the REST load API cannot set a GPU offload ratio and `lms` is not on PATH"
+            )
+        return LoadResult(
+            instance_id=str(payload.get("instance_id") or key),
+            requested=config.requested(),
+            applied=applied,
+            not_applied=not_applied,
+            load_time_s=_float_or_none(payload.get("load_time_seconds")),
+            client_load_time_s=elapsed,
+        )
+
+    def _jit_only(self, key: str, config: LoadConfig) -> LoadResult:
+        reason = "this LM Studio (0.3.x) has no REST load API; the model is JIT-loaded"
+        return LoadResult(
+            key, config.requested(), {}, dict.fromkeys(config.requested(), reason), None, 0.0
+        )
+
+    def _load_with_lms(self, key: str, config: LoadConfig) -> LoadResult:
+        lms, gpu = self._lms or "lms", config.gpu_offload or "max"
+        host = urlsplit(self.base_url)
+        cmd = [lms, "load", key, "--gpu", gpu, "-y"]
+        cmd += ["--host", host.hostname or "localhost", "--port", str(host.port or 1234)]
+        applied: JSON = {"gpu_offload": gpu}
+        if config.context_length is not None:
+            cmd += ["--context-length", str(config.context_length)]
+            applied["context_length"] = config.context_length
+        started = time.perf_counter_ns()
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=self._timeout_s, check=False
+        )
+        elapsed = (time.perf_counter_ns() - started) / 1e9
+        if done.returncode != 0:
+            tail = " ".join((done.stderr or done.stdout).split())[-300:]
+            raise LoadFailed(f"`lms load {key}` failed (exit {done.returncode}): {tail}")
+        not_applied = {}
+        if config.flash_attention is not None:
+            not_applied["flash_attention"] = "`lms load` has no flash-attention flag"
+        return LoadResult(key, config.requested(), applied, not_applied, None, elapsed)
+
+    def unload(self, instance_id: str) -> None:
+        if self.has_v1:
+            self._checked(
+                "POST", "/api/v1/models/unload", {"instance_id": instance_id}, what="unload"
+            )
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+        )
+
+    async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
+        if self._use_native(request):
+            call = self._native_chat(client, model, request)
+        else:
+            call = stream_chat_completions(
+                client, self.base_url, chat_body(model, request), label=LABEL
+            )
+        return await http.bounded(call, self._timeout_s, LABEL)
+
+    def _use_native(self, request: ChatRequest) -> bool:
+        # /api/v1/chat carries server stats but has no custom tools and no seed.
+        if self._api == "openai" or not self.has_v1:
+            return False
+        if self._api == "native":
+            return not request.tools
+        return not request.tools and request.seed is None
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- native v1 chat -----------------------------------------------------------------
+
+    async def _native_chat(
+        self, client: httpx.AsyncClient, model: str, request: ChatRequest
+    ) -> ChatResult:
+        timeline = StreamTimeline(start_ns=time.perf_counter_ns())
+        acc = StreamAccumulator(route=V1_CHAT, timeline=timeline)
+        ended = False
+        try:
+            async with client.stream(
+                "POST", self.base_url + V1_CHAT, json=native_body(model, request)
+            ) as response:
+                if response.status_code >= 400 or "event-stream" not in response.headers.get(
+                    "content-type", ""
+                ):
+                    await response.aread()
+                    raise _native_error(response)
+
+                def first_byte(now: int) -> None:
+                    timeline.first_byte_ns = now
+
+                async for event in http.iter_stream(response, http.SSEDecoder(), first_byte, LABEL):
+                    payload = http.load_event_json(event, LABEL)
+                    if isinstance(payload, dict):
+                        ended = (
+                            _apply_native(
+                                acc, event.event or payload.get("type"), payload, event.arrived_ns
+                            )
+                            or ended
+                        )
+        except httpx.TransportError as exc:
+            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                raise http.unreachable(LABEL, self.base_url, exc) from exc
+            raise StreamError(
+                f"{LABEL} connection failed mid-request ({type(exc).__name__})"
+            ) from exc
+        if not ended:
+            raise StreamError(f"{LABEL} stream ended without chat.end")
+        return acc.result(time.perf_counter_ns())
+
+    def _lms_version(self) -> str | None:
+        if not self._lms:
+            return None
+        try:
+            done = subprocess.run(
+                [self._lms, "version"], capture_output=True, text=True, timeout=5, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        text = " ".join(done.stdout.split())
+        return text[:200] or None
+
+
+def native_body(model: str, request: ChatRequest) -> JSON:
+    """A /api/v1/chat body. The schema is strict: only documented keys."""
+    body: JSON = {"model": model, "stream": True, "store": False}
+    if request.images:
+        items: list[JSON] = [{"type": "text", "content": request.prompt}]
+        items += [{"type": "image", "data_url": image.data_url()} for image in request.images]
+        body["input"] = items
+    else:
+        body["input"] = request.prompt
+    if request.system_prompt:
+        body["system_prompt"] = request.system_prompt
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        body["max_output_tokens"] = request.max_tokens
+    return body
+
+
+def _native_error(response: httpx.Response) -> Exception:
+    body = http.parse_json_body(response)
+    err = http.error_from_body(response.status_code, body, label=LABEL, what="chat")
+    if err is not None and err.code == "model_not_found":
+        return ModelNotFound(str(err), status=err.status, error_type=err.error_type, code=err.code)
+    return err or StreamError(
+        f"{LABEL} chat answered without a stream (HTTP {response.status_code})"
+    )
+
+
+def _apply_native(acc: StreamAccumulator, kind: Any, payload: JSON, arrived_ns: int) -> bool:
+    """Apply one v1 SSE event; True when it was ``chat.end``."""
+    if kind in ("message.delta", "reasoning.delta"):
+        text = payload.get("content")
+        if isinstance(text, str):
+            (acc.add_content if kind == "message.delta" else acc.add_reasoning)(text, arrived_ns)
+    elif kind == "chat.start" and payload.get("model_instance_id"):
+        acc.model = str(payload["model_instance_id"])
+    elif kind == "error":
+        err = http.error_from_body(200, payload, label=LABEL, what="chat stream")
+        raise StreamError(str(err) if err else f"{LABEL} sent an error event")
+    elif kind == "chat.end":
+        _apply_native_result(acc, payload.get("result") or {})
+        return True
+    return False
+
+
+def _apply_native_result(acc: StreamAccumulator, result: JSON) -> None:
+    if result.get("model_instance_id"):
+        acc.model = str(result["model_instance_id"])
+    stats = result.get("stats") or {}
+    acc.prompt_tokens = _int_or_none(stats.get("input_tokens"))
+    acc.output_tokens = _int_or_none(stats.get("total_output_tokens"))
+    acc.finish_reason = "stop"
+    acc.server_stats.update(native_stats(stats))
+
+
+def native_stats(stats: JSON) -> JSON:
+    out: JSON = {"source": "LM Studio v1 stats", "stats": stats}
+    if isinstance(stats.get("time_to_first_token_seconds"), (int, float)):
+        out["server_ttft_s"] = float(stats["time_to_first_token_seconds"])
+    if isinstance(stats.get("tokens_per_second"), (int, float)):
+        out["server_decode_tps"] = float(stats["tokens_per_second"])
+    if isinstance(stats.get("model_load_time_seconds"), (int, float)):
+        out["server_model_load_s"] = float(stats["model_load_time_seconds"])
+    for ours, theirs in (
+        ("server_prompt_tokens", "input_tokens"),
+        ("server_output_tokens", "total_output_tokens"),
+        ("server_reasoning_tokens", "reasoning_output_tokens"),
+    ):
+        if isinstance(stats.get(theirs), int):
+            out[ours] = stats[theirs]
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,0 +1,271 @@
+"""OpenAI-compatible chat completions: llama.cpp, llama-cpp-python, vLLM, LM Studio ``/v1``.
+
+Streaming always asks for ``stream_options.include_usage`` so token counts come
+from the server; llama.cpp's ``timings`` are kept beside our own figures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from pytest_lmbench.backends import http
+from pytest_lmbench.backends.base import (
+    JSON,
+    ChatRequest,
+    ChatResult,
+    LoadConfig,
+    LoadResult,
+    ModelInfo,
+    StreamTimeline,
+)
+from pytest_lmbench.backends.stream import StreamAccumulator
+from pytest_lmbench.errors import StreamError
+
+CHAT_ROUTE = "/v1/chat/completions"
+
+
+def chat_messages(request: ChatRequest) -> list[JSON]:
+    messages: list[JSON] = []
+    if request.system_prompt:
+        messages.append({"role": "system", "content": request.system_prompt})
+    if request.images:
+        parts: list[JSON] = [{"type": "text", "text": request.prompt}]
+        parts += [
+            {"type": "image_url", "image_url": {"url": image.data_url()}}
+            for image in request.images
+        ]
+        messages.append({"role": "user", "content": parts})
+    else:
+        messages.append({"role": "user", "content": request.prompt})
+    return messages
+
+
+def chat_body(model: str, request: ChatRequest) -> JSON:
+    body: JSON = {
+        "model": model,
+        "messages": chat_messages(request),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        body["tools"] = list(request.tools)
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def llamacpp_stats(timings: JSON) -> JSON:
+    """llama.cpp ``timings`` (milliseconds) beside normalised server figures."""
+    stats: JSON = {"source": "llama.cpp timings", "timings": timings}
+    prompt_ms = timings.get("prompt_ms")
+    if isinstance(prompt_ms, (int, float)):
+        stats["server_prefill_s"] = prompt_ms / 1000.0
+    for ours, theirs in (
+        ("server_decode_tps", "predicted_per_second"),
+        ("server_prefill_tps", "prompt_per_second"),
+        ("server_output_tokens", "predicted_n"),
+        ("server_prompt_tokens_processed", "prompt_n"),
+        ("server_prompt_tokens_cached", "cache_n"),
+    ):
+        if isinstance(timings.get(theirs), (int, float)):
+            stats[ours] = timings[theirs]
+    return stats
+
+
+def _apply_chunk(acc: StreamAccumulator, payload: JSON, arrived_ns: int, label: str) -> None:
+    if "error" in payload:
+        err = http.error_from_body(200, payload, label=label, what="stream")
+        raise StreamError(str(err))
+    if payload.get("model"):
+        acc.model = str(payload["model"])
+    usage = payload.get("usage")
+    if isinstance(usage, dict):
+        acc.prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
+        acc.output_tokens = _int_or_none(usage.get("completion_tokens"))
+    if isinstance(payload.get("timings"), dict):
+        acc.server_stats.update(llamacpp_stats(payload["timings"]))
+    for choice in payload.get("choices") or []:
+        _apply_choice(acc, choice, arrived_ns)
+
+
+def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None:
+    delta = choice.get("delta") or {}
+    content = delta.get("content")
+    if isinstance(content, str):
+        acc.add_content(content, arrived_ns)
+    for key in ("reasoning_content", "reasoning"):
+        text = delta.get(key)
+        if isinstance(text, str):
+            acc.add_reasoning(text, arrived_ns)
+    for call in delta.get("tool_calls") or []:
+        if isinstance(call, dict):
+            acc.add_tool_delta(call, arrived_ns)
+    if choice.get("finish_reason"):
+        acc.finish_reason = str(choice["finish_reason"])
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+async def stream_chat_completions(
+    client: httpx.AsyncClient, base_url: str, body: JSON, *, label: str
+) -> ChatResult:
+    """POST a streaming chat completion and fold it into a ChatResult."""
+    timeline = StreamTimeline(start_ns=time.perf_counter_ns())
+    acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
+    try:
+        async with client.stream("POST", base_url + CHAT_ROUTE, json=body) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _http_error(response, label)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                return _non_stream(acc, response, await response.aread(), label)
+            done = False
+            decoder = http.SSEDecoder()
+
+            def first_byte(now: int) -> None:
+                timeline.first_byte_ns = now
+
+            async for event in http.iter_stream(response, decoder, first_byte, label):
+                if event.data.strip() == "[DONE]":
+                    done = True
+                    break
+                payload = http.load_event_json(event, label)
+                if isinstance(payload, dict):
+                    _apply_chunk(acc, payload, event.arrived_ns, label)
+            if not done and acc.finish_reason is None:
+                raise StreamError(f"{label} stream ended without a finish reason or [DONE]")
+    except httpx.TransportError as exc:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            raise http.unreachable(label, base_url, exc) from exc
+        raise StreamError(f"{label} connection failed mid-request ({type(exc).__name__})") from exc
+    return acc.result(time.perf_counter_ns())
+
+
+def _http_error(response: httpx.Response, label: str) -> Exception:
+    body = http.parse_json_body(response)
+    err = http.error_from_body(response.status_code, body, label=label, what="chat")
+    return err or StreamError(f"{label} chat failed (HTTP {response.status_code})")
+
+
+def _non_stream(
+    acc: StreamAccumulator, response: httpx.Response, raw: bytes, label: str
+) -> ChatResult:
+    """A server that ignores ``stream`` (or returns an error body with HTTP 200)."""
+    now = time.perf_counter_ns()
+    acc.timeline.first_byte_ns = now
+    body = http.parse_json_body(response)
+    err = http.error_from_body(response.status_code, body, label=label, what="chat")
+    if err is not None:
+        raise err
+    if not isinstance(body, dict):
+        raise StreamError(f"{label} answered with a body that is not JSON: {raw[:80]!r}")
+    for choice in body.get("choices") or []:
+        message = choice.get("message") or {}
+        acc.add_content(message.get("content") or "", now)
+        for key in ("reasoning_content", "reasoning"):
+            acc.add_reasoning(message.get(key) or "", now)
+        for call in message.get("tool_calls") or []:
+            fn = call.get("function") or {}
+            acc.add_whole_call(
+                str(fn.get("name", "")), str(fn.get("arguments", "")), call.get("id")
+            )
+        acc.finish_reason = choice.get("finish_reason")
+    _apply_chunk(acc, {k: v for k, v in body.items() if k != "choices"}, now, label)
+    return acc.result(now)
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible server: models from ``/v1/models``, no load or unload."""
+
+    name = "openai"
+    supports_load = False
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 120.0,
+        label: str = "OpenAI-compatible server",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.label = label
+        self._token = token
+        self._timeout_s = timeout_s
+        self._client = httpx.Client(
+            headers=http.auth_headers(token),
+            timeout=http.make_timeout(timeout_s),
+            transport=transport,
+        )
+
+    def _get(self, path: str) -> Any:
+        try:
+            response = self._client.get(self.base_url + path)
+        except httpx.TransportError as exc:
+            raise http.unreachable(self.label, self.base_url, exc) from exc
+        body = http.parse_json_body(response)
+        err = http.error_from_body(response.status_code, body, label=self.label, what=f"GET {path}")
+        if err is not None:
+            raise err
+        return body
+
+    def server_info(self) -> JSON:
+        models = self._get("/v1/models")
+        info: JSON = {"backend": self.name, "label": self.label}
+        if isinstance(models, dict):
+            info["models_listed"] = len(models.get("data") or [])
+        try:
+            props = self._get("/props")  # llama.cpp's build facts; absent elsewhere
+        except Exception:
+            props = None
+        if isinstance(props, dict) and "error" not in props:
+            info["server_version"] = props.get("build_info") or props.get("version")
+        return info
+
+    def list_models(self) -> list[ModelInfo]:
+        body = self._get("/v1/models")
+        data = body.get("data") if isinstance(body, dict) else None
+        return [
+            ModelInfo(key=str(m["id"])) for m in data or [] if isinstance(m, dict) and "id" in m
+        ]
+
+    def load(self, key: str, config: LoadConfig) -> LoadResult:
+        # Nothing to load: every requested setting is honestly "not applied".
+        reason = f"{self.label} has no load API; the server's own settings are in force"
+        return LoadResult(
+            instance_id=key,
+            requested=config.requested(),
+            applied={},
+            not_applied=dict.fromkeys(config.requested(), reason),
+            load_time_s=None,
+            client_load_time_s=0.0,
+        )
+
+    def unload(self, instance_id: str) -> None:
+        return None
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+        )
+
+    async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
+        body = chat_body(model, request)
+        return await http.bounded(
+            stream_chat_completions(client, self.base_url, body, label=self.label),
+            self._timeout_s,
+            self.label,
+        )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,92 @@
+"""Folding a chat stream into a :class:`ChatResult` while stamping its timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_lmbench.backends.base import JSON, ChatResult, StreamTimeline, ToolCall
+
+
+@dataclass
+class _PendingCall:
+    id: str | None = None
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StreamAccumulator:
+    """Collects deltas; every non-empty text or tool-argument delta is a token chunk."""
+
+    route: str
+    timeline: StreamTimeline
+    model: str | None = None
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: dict[int, _PendingCall] = field(default_factory=dict)
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    server_stats: JSON = field(default_factory=dict)
+
+    def token_chunk(self, arrived_ns: int) -> None:
+        # Role-only and empty chunks never get here, so TTFT is the first real token.
+        if self.timeline.first_token_ns is None:
+            self.timeline.first_token_ns = arrived_ns
+        self.timeline.last_token_ns = arrived_ns
+        self.timeline.token_chunk_ns.append(arrived_ns)
+
+    def add_content(self, text: str, arrived_ns: int) -> None:
+        if text:
+            self.content.append(text)
+            self.token_chunk(arrived_ns)
+
+    def add_reasoning(self, text: str, arrived_ns: int) -> None:
+        if text:
+            self.reasoning.append(text)
+            self.token_chunk(arrived_ns)
+
+    def add_tool_delta(self, delta: JSON, arrived_ns: int) -> None:
+        index = delta.get("index")
+        slot = self.calls.setdefault(
+            index if isinstance(index, int) else len(self.calls), _PendingCall()
+        )
+        if delta.get("id"):
+            slot.id = str(delta["id"])
+        function = delta.get("function") or {}
+        if function.get("name"):
+            # Some servers repeat the name on later deltas; keep the first non-empty one.
+            slot.name = slot.name or str(function["name"])
+        fragment = function.get("arguments")
+        if isinstance(fragment, str) and fragment:
+            slot.arguments.append(fragment)
+            self.token_chunk(arrived_ns)
+
+    def add_whole_call(self, name: str, arguments_json: str, call_id: str | None) -> None:
+        self.calls[len(self.calls)] = _PendingCall(call_id, name, [arguments_json])
+
+    def result(self, end_ns: int) -> ChatResult:
+        self.timeline.end_ns = end_ns
+        estimated = self.output_tokens is None
+        output_tokens = (
+            self.output_tokens
+            if self.output_tokens is not None
+            else len(self.timeline.token_chunk_ns)
+        )
+        calls = [
+            ToolCall(name=c.name, arguments_json="".join(c.arguments), id=c.id)
+            for _, c in sorted(self.calls.items())
+        ]
+        return ChatResult(
+            route=self.route,
+            model=self.model,
+            content="".join(self.content),
+            reasoning="".join(self.reasoning),
+            tool_calls=calls,
+            finish_reason=self.finish_reason,
+            prompt_tokens=self.prompt_tokens,
+            output_tokens=output_tokens,
+            token_count_estimated=estimated,
+            server_stats=self.server_stats,
+            timeline=self.timeline,
+        )

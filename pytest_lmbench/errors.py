@@ -1,0 +1,61 @@
+"""Exception tree. Every message is one line a user can act on.
+
+LmbenchError
+ ├── BackendUnreachable      the server did not answer at all
+ ├── BackendHTTPError        the server answered with an error (any documented shape)
+ │    ├── AuthError          401/403: names LM_API_TOKEN
+ │    └── ModelNotFound      lists the models the server has
+ ├── StreamError             cut, malformed or stalled stream; HTTP 200 with an error body
+ ├── ModelMismatch           another model answered than the one requested
+ ├── LoadFailed              a model could not be loaded (or is refused, e.g. embeddings)
+ └── SuiteError              a suite file or case is malformed
+"""
+
+from __future__ import annotations
+
+
+class LmbenchError(Exception):
+    """Base class: str(exc) is a complete one-line message."""
+
+
+class BackendUnreachable(LmbenchError):
+    pass
+
+
+class BackendHTTPError(LmbenchError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+
+
+class AuthError(BackendHTTPError):
+    pass
+
+
+class ModelNotFound(BackendHTTPError):
+    pass
+
+
+class StreamError(LmbenchError):
+    pass
+
+
+class ModelMismatch(LmbenchError):
+    pass
+
+
+class LoadFailed(LmbenchError):
+    pass
+
+
+class SuiteError(LmbenchError):
+    pass

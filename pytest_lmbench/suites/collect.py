@@ -1,0 +1,130 @@
+"""The collector: suite files become one ``pytest.Function`` per model and case.
+
+Items are real Functions, so fixtures (model load, hardware sampler,
+pytest-benchmark) work for them as for any test. Their ids are readable:
+``capability_suites/reasoning/math.json::math_003[qwen/qwen3-4b]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pytest
+
+from pytest_lmbench.errors import SuiteError
+from pytest_lmbench.suites.loader import (
+    CapabilityCase,
+    load_capability_suite,
+    load_throughput_suite,
+)
+from pytest_lmbench.suites.schema import ThroughputCase
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    model: str
+    capability: str
+    case_id: str
+    kind: Literal["capability", "throughput"]
+    task: str | None = None
+    capability_case: CapabilityCase | None = None
+    throughput_case: ThroughputCase | None = None
+
+
+SPEC_KEY = pytest.StashKey[ItemSpec]()
+# Set when suite files were found but no model was given (reported after collection).
+SUITES_WITHOUT_MODEL = pytest.StashKey[bool]()
+
+
+def capability_item(lmbench_context: Any, lmbench_spec: ItemSpec) -> None:
+    """Run one capability case (the callable behind every capability item)."""
+    from pytest_lmbench.runners.capability import run_capability
+
+    assert lmbench_spec.capability_case is not None
+    run_capability(lmbench_context, lmbench_spec.capability_case)
+
+
+def throughput_item(lmbench_context: Any, lmbench_spec: ItemSpec, lmbench_benchmark: Any) -> None:
+    """Run one throughput grid point (the callable behind every throughput item)."""
+    from pytest_lmbench.runners.throughput import run_throughput
+
+    assert lmbench_spec.throughput_case is not None
+    run_throughput(lmbench_context, lmbench_spec.throughput_case, lmbench_benchmark)
+
+
+class LmbenchItem(pytest.Function):
+    """A Function whose location is its suite file and case, not the plugin's code."""
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+class SuiteFile(pytest.File):
+    def __init__(
+        self, *, models: tuple[str, ...], concurrency: tuple[int, ...] | None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.models = models
+        self.concurrency = concurrency
+
+    def collect(self) -> Iterator[pytest.Item]:
+        if not self.models:
+            self.config.stash[SUITES_WITHOUT_MODEL] = True
+            return
+        try:
+            specs = list(self._specs())
+        except SuiteError as exc:
+            raise self.CollectError(str(exc)) from None
+        for model in self.models:
+            for spec in specs:
+                yield self._item(ItemSpec(model=model, **spec))
+
+    def _specs(self) -> Iterator[dict[str, Any]]:
+        capability = self.path.parent.name
+        if capability == "throughput":
+            for case in _with_concurrency(load_throughput_suite(self.path), self.concurrency):
+                yield {
+                    "capability": capability,
+                    "case_id": case.id,
+                    "kind": "throughput",
+                    "throughput_case": case,
+                }
+            return
+        for item in load_capability_suite(self.path):
+            yield {
+                "capability": capability,
+                "case_id": item.case.id,
+                "kind": "capability",
+                "task": item.suite.task,
+                "capability_case": item,
+            }
+
+    def _item(self, spec: ItemSpec) -> LmbenchItem:
+        callobj = throughput_item if spec.kind == "throughput" else capability_item
+        item = pytest.Function.from_parent(
+            self, name=f"{spec.case_id}[{spec.model}]", callobj=callobj
+        )
+        item.stash[SPEC_KEY] = spec
+        item.add_marker(pytest.mark.lmbench)
+        item.add_marker(pytest.mark.capability(spec.capability))
+        item.add_marker(getattr(pytest.mark, spec.capability))
+        item.extra_keyword_matches.update(
+            {spec.model, spec.capability, spec.task or spec.capability}
+        )
+        return item
+
+
+def _with_concurrency(
+    cases: list[ThroughputCase], levels: tuple[int, ...] | None
+) -> list[ThroughputCase]:
+    """``--lm-concurrency`` replaces each grid point's level, without duplicates."""
+    if not levels:
+        return cases
+    out: dict[str, ThroughputCase] = {}
+    for case in cases:
+        for level in levels:
+            changed = case.model_copy(update={"concurrency": level})
+            out.setdefault(changed.id, changed)
+    return list(out.values())

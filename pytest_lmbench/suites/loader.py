@@ -1,0 +1,157 @@
+"""Reading suite folders: validation with errors that name file, case and field.
+
+Suite roots are the bundled ``capability_suites`` package and every
+``--lm-suite-dir``; a suite file is ``<root>/<capability>/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+from pydantic import BaseModel, ValidationError
+
+from pytest_lmbench.backends.base import ImageInput
+from pytest_lmbench.errors import SuiteError
+from pytest_lmbench.suites.schema import (
+    CAPABILITIES,
+    CapabilitySuite,
+    Case,
+    ThroughputCase,
+    ThroughputSuite,
+)
+
+
+def bundled_root() -> Path:
+    import capability_suites
+
+    return Path(capability_suites.__file__).resolve().parent
+
+
+def is_suite_file(path: Path, roots: tuple[Path, ...]) -> bool:
+    if path.suffix != ".json" or path.parent.name not in CAPABILITIES:
+        return False
+    root = path.resolve().parent.parent
+    return any(root == r for r in roots)
+
+
+@dataclass(frozen=True)
+class CapabilityCase:
+    suite: CapabilitySuite
+    case: Case
+    folder: Path
+    template: str
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        return list(self.case.tools if self.case.tools is not None else self.suite.tools or [])
+
+    def prompt(self) -> str:
+        return render(self.template, self.case.input, f"{self.suite.template} for {self.case.id}")
+
+    def images(self) -> tuple[ImageInput, ...]:
+        if self.case.image is None:
+            return ()
+        path = contained(self.folder, self.case.image, self.case.id)
+        return (ImageInput(data=path.read_bytes(), name=path.name),)
+
+
+def load_capability_suite(path: Path) -> list[CapabilityCase]:
+    data = _read_json(path)
+    suite = _validate(CapabilitySuite, data, path, None)
+    if suite.capability != path.parent.name:
+        raise SuiteError(
+            f"{path}: capability {suite.capability!r} but the file is in {path.parent.name}/"
+        )
+    template_path = contained(path.parent, suite.template, None)
+    template = template_path.read_text(encoding="utf-8")
+    cases = []
+    seen: set[str] = set()
+    for index, raw in enumerate(suite.cases):
+        case_id = raw.get("id") if isinstance(raw, dict) else None
+        case = _validate(Case, raw, path, str(case_id) if case_id else f"#{index}")
+        if case.id in seen:
+            raise SuiteError(f"{path}: case {case.id}: duplicate id")
+        seen.add(case.id)
+        item = CapabilityCase(suite, case, path.parent, template)
+        _check_case(item, path)
+        cases.append(item)
+    return cases
+
+
+def _check_case(item: CapabilityCase, path: Path) -> None:
+    where = f"{path}: case {item.case.id}"
+    try:
+        item.prompt()
+    except SuiteError as exc:
+        raise SuiteError(f"{where}: {exc}") from None
+    if item.case.image is not None:
+        image = contained(item.folder, item.case.image, item.case.id)
+        if not image.is_file():
+            raise SuiteError(f"{where}: field image: {item.case.image} does not exist")
+    if item.suite.capability == "tooling" and item.case.expected_calls is None:
+        raise SuiteError(f"{where}: field expected_calls: required for tooling ([] for no call)")
+    if item.suite.capability == "tooling" and not item.tools:
+        raise SuiteError(f"{where}: field tools: a tooling case needs tools")
+
+
+def load_throughput_suite(path: Path) -> list[ThroughputCase]:
+    suite = _validate(ThroughputSuite, _read_json(path), path, None)
+    cases = []
+    for index, raw in enumerate(suite.cases):
+        cases.append(_validate(ThroughputCase, raw, path, f"#{index}"))
+    return cases
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _validate(model: type[Any], data: Any, path: Path, case: str | None) -> Any:
+    assert issubclass(model, BaseModel)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = f"{path}: case {case}" if case else f"{path}"
+        raise SuiteError(f"{where}: field {field}: {first['msg']}") from None
+
+
+def contained(folder: Path, relative: str, case_id: str | None) -> Path:
+    """Resolve a path from a suite file; it may not leave the suite's folder."""
+    root = folder.resolve()
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root):
+        who = f"case {case_id}: " if case_id else ""
+        raise SuiteError(f"{folder}: {who}path {relative!r} leaves the suite folder")
+    return target
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    # Prompts are plain text, not HTML, so no autoescape (reports escape on output);
+    # the sandbox keeps a user's suite template from reaching Python internals.
+    return jinja2.sandbox.SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+
+
+def render(template: str, variables: dict[str, Any], where: str) -> str:
+    try:
+        return _environment().from_string(template).render(**variables).strip()
+    except jinja2.UndefinedError as exc:
+        raise SuiteError(f"template {where}: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise SuiteError(f"template {where}: line {exc.lineno}: {exc.message}") from None

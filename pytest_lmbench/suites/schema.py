@@ -1,0 +1,98 @@
+"""Pydantic models of the suite files in ``capability_suites/`` and user suite dirs.
+
+A capability suite file is JSON::
+
+    {"capability": "general_text", "task": "qa", "template": "general_text_qa.md",
+     "cases": [{"id": "qa_001", "input": {"question": "..."}, "references": ["Paris"]}]}
+
+The template is a markdown file in the same folder, rendered with the case's
+``input`` as Jinja2 variables (undefined variables are an error).
+A throughput suite file lists a grid of prompt x generation x concurrency.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
+CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+
+# Which task names belong to which capability; each task has its scorer.
+TASKS: dict[str, tuple[str, ...]] = {
+    "general_text": ("qa", "summarization", "classification"),
+    "reasoning": ("logical", "math"),
+    "tooling": ("function_call",),
+    "vision": ("caption", "vqa", "ocr", "counting"),
+}
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExpectedCall(_Strict):
+    """A BFCL-style possible answer: each argument lists its acceptable values.
+
+    An empty string ``""`` among the values marks the argument as optional.
+    """
+
+    name: str
+    arguments: dict[str, list[Any]] = Field(default_factory=dict)
+
+
+class Case(_Strict):
+    id: str = Field(pattern=_ID_PATTERN)
+    input: dict[str, Any] = Field(default_factory=dict)
+    references: list[str] = Field(default_factory=list)
+    # Tooling: the calls expected; [] means "no tool should be called".
+    expected_calls: list[ExpectedCall] | None = None
+    tools: list[dict[str, Any]] | None = None  # overrides the file's tools
+    image: str | None = None  # path relative to the suite file's folder
+    min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    tags: list[str] = Field(default_factory=list)
+
+
+class CapabilitySuite(_Strict):
+    capability: CapabilityName
+    task: str
+    template: str
+    system_prompt: str | None = None
+    min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    tools: list[dict[str, Any]] | None = None
+    cases: list[dict[str, Any]]  # validated one by one so errors name the case
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str, info: Any) -> str:
+        capability = info.data.get("capability")
+        allowed = TASKS.get(capability or "", ())
+        if capability and value not in allowed:
+            raise ValueError(f"task {value!r} is not one of {', '.join(allowed)}")
+        return value
+
+
+class ThroughputCase(_Strict):
+    """``pp{prompt_tokens}-tg{gen_tokens}-c{concurrency}``, with optional thresholds."""
+
+    prompt_tokens: int = Field(gt=0)
+    gen_tokens: int = Field(gt=0)
+    concurrency: int = Field(default=1, gt=0)
+    min_decode_tps: float | None = None
+    max_ttft_p95_s: float | None = None
+    min_aggregate_tps: float | None = None
+    min_prefill_tps: float | None = None
+
+    @property
+    def id(self) -> str:
+        return f"pp{self.prompt_tokens}-tg{self.gen_tokens}-c{self.concurrency}"
+
+
+class ThroughputSuite(_Strict):
+    capability: Literal["throughput"]
+    cases: list[dict[str, Any]]
