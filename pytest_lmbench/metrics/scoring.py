@@ -1,0 +1,162 @@
+"""The capability scorer: metrics of one case, and their weighted quality score.
+
+Every task has a fixed set of metrics (``DEFAULT_METRICS``) and default
+weights (``DEFAULT_WEIGHTS``) that users may override per task. Only the
+visible answer is scored: ``<think>`` blocks and the server's separate
+reasoning field are removed first, so thinking the right answer and then
+stating a wrong one scores as wrong. Every numeric metric lies in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_lmbench.backends.base import ToolCall
+from pytest_lmbench.metrics import reasoning as reasoning_metrics
+from pytest_lmbench.metrics import text as text_metrics
+from pytest_lmbench.metrics.health import coherence, repetition_ratio
+from pytest_lmbench.metrics.tools import check_tool_calls
+from pytest_lmbench.suites.schema import ExpectedCall
+
+MetricValue = float | str | None
+
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "qa": ("exact_match", "f1"),
+    "summarization": ("rouge1", "rouge2", "rougeL"),
+    # accuracy = the label occurs as whole words; exact_match = nothing but the label.
+    "classification": ("accuracy", "exact_match"),
+    # accuracy = the extracted final answer matches (numbers by value).
+    "logical": ("accuracy",),
+    "math": ("accuracy",),
+    "function_call": ("function_call_accuracy",),
+    # accuracy = a reference keyword occurs as whole words (numbers by value).
+    "caption": ("rougeL", "accuracy"),
+    "vqa": ("accuracy",),
+    "ocr": ("accuracy",),
+    "counting": ("accuracy",),
+}
+
+# Reported next to function_call_accuracy; weight 0 unless a user weights them.
+TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
+
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    # EM is all-or-nothing, F1 gives partial credit; SQuAD reports both equally.
+    "qa": {"exact_match": 0.5, "f1": 0.5},
+    # ROUGE-L rewards fluent ordering; unigram and bigram overlap share the rest.
+    "summarization": {"rougeL": 0.5, "rouge1": 0.25, "rouge2": 0.25},
+    # Naming the right label matters most; answering with the bare label is a
+    # format bonus, and keeps "positive or negative? negative" from scoring full.
+    "classification": {"accuracy": 0.75, "exact_match": 0.25},
+    "logical": {"accuracy": 1.0},
+    "math": {"accuracy": 1.0},
+    # BFCL is pass/fail per case; the parts only explain a failure.
+    "function_call": {"function_call_accuracy": 1.0},
+    # Wording overlap and naming the key object count equally for a caption.
+    "caption": {"rougeL": 0.5, "accuracy": 0.5},
+    "vqa": {"accuracy": 1.0},
+    "ocr": {"accuracy": 1.0},
+    "counting": {"accuracy": 1.0},
+}
+
+_REASONING_TASKS = frozenset({"logical", "math"})
+
+
+def _text_scores(task: str, answer: str, references: Sequence[str]) -> dict[str, MetricValue]:
+    wanted = DEFAULT_METRICS[task]
+    if not any(ref.strip() for ref in references):
+        return dict.fromkeys(wanted)  # nothing to compare with: unscored, not zero
+    scores: dict[str, MetricValue] = {}
+    if any(name.startswith("rouge") for name in wanted):
+        scores.update(text_metrics.rouge(answer, references))
+    if "exact_match" in wanted:
+        scores["exact_match"] = text_metrics.exact_match(answer, references)
+    if "f1" in wanted:
+        scores["f1"] = text_metrics.f1(answer, references)
+    if "accuracy" in wanted:
+        scores["accuracy"] = (
+            reasoning_metrics.accuracy(answer, references)
+            if task in _REASONING_TASKS
+            else text_metrics.keyword_accuracy(answer, references)
+        )
+    return {name: scores[name] for name in wanted}
+
+
+def _tool_scores(
+    tool_calls: Sequence[ToolCall],
+    expected_calls: Sequence[ExpectedCall] | None,
+    tools: Sequence[Mapping[str, Any]],
+) -> dict[str, MetricValue]:
+    if expected_calls is None:
+        unscored: dict[str, MetricValue] = dict.fromkeys(("function_call_accuracy", *TOOL_PARTS))
+        return unscored | {"tool_problems": "the case lists no expected_calls"}
+    score = check_tool_calls(tool_calls, expected_calls, tools)
+    return {
+        "function_call_accuracy": score.function_call_accuracy,
+        "call_produced": score.call_produced,
+        "name_correct": score.name_correct,
+        "args_correct": score.args_correct,
+        "tool_problems": "; ".join(score.problems),
+    }
+
+
+def score_case(
+    task: str,
+    *,
+    output: str,
+    reasoning: str,
+    references: Sequence[str],
+    tool_calls: Sequence[ToolCall] = (),
+    expected_calls: Sequence[ExpectedCall] | None = None,
+    tools: Sequence[Mapping[str, Any]] = (),
+    finish_reason: str | None = None,
+    output_tokens: int | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, MetricValue]:
+    """All metrics of one case, plus ``repetition_ratio`` and ``coherence``.
+
+    ``reasoning`` is accepted so callers pass the whole result, and ignored on
+    purpose. A metric is ``None`` when the case gives nothing to score it
+    against (no references, no expected calls). Raises ``ValueError`` only
+    for an unknown task.
+    """
+    del reasoning
+    if task not in DEFAULT_METRICS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(DEFAULT_METRICS)}")
+    answer = reasoning_metrics.strip_reasoning(output)
+    if task == "function_call":
+        scores = _tool_scores(tool_calls, expected_calls, tools)
+    else:
+        scores = _text_scores(task, answer, references)
+    scores["repetition_ratio"] = repetition_ratio(answer)
+    scores["coherence"] = coherence(answer, finish_reason, output_tokens, max_tokens)
+    return scores
+
+
+def _score_value(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return min(max(float(value), 0.0), 1.0) if math.isfinite(value) else None
+
+
+def quality_score(
+    task: str,
+    metrics: Mapping[str, object],
+    weights: Mapping[str, Mapping[str, float]] | None = None,
+) -> float | None:
+    """Weighted mean of the task's metrics that are present, in [0, 1].
+
+    A user's weights for a task replace the defaults for that task entirely.
+    Weights are renormalised over the metrics that have a value; weights that
+    are not positive are ignored. None when no weighted metric has a value.
+    """
+    table = weights[task] if weights and task in weights else DEFAULT_WEIGHTS.get(task, {})
+    total = weighted = 0.0
+    for name, weight in table.items():
+        value = _score_value(metrics.get(name))
+        if value is None or not math.isfinite(weight) or weight <= 0:
+            continue
+        total += weight
+        weighted += weight * value
+    return weighted / total if total > 0 else None

@@ -1,0 +1,316 @@
+"""Function-call checking by the rules of BFCL's AST checker.
+
+A case passes only when every expected call is matched, in any order, by a
+distinct actual call with the right name and acceptable arguments, and no
+extra call was made. Arguments must be a JSON object that validates against
+the tool's JSON schema; beyond that each value must be one of the case's
+possible answers (strings compared after BFCL standardisation, numbers by
+value). Calls are never executed. The checker never raises: whatever a model
+sends becomes a problem message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.validators import validator_for
+from scipy.optimize import linear_sum_assignment
+
+from pytest_lmbench.backends.base import ToolCall
+from pytest_lmbench.suites.schema import ExpectedCall
+
+_STANDARDIZE = re.compile(r"[ ,./\-_*^]")
+_MAX_MESSAGE = 200
+# BFCL's own type names, mapped to JSON-schema ones so schemas written in
+# BFCL style can still be validated.
+_BFCL_TYPES = {"float": "number", "dict": "object", "tuple": "array"}
+
+
+@dataclass
+class ToolScore:
+    """Parts of a function-call check; ``function_call_accuracy`` is pass/fail."""
+
+    call_produced: float
+    name_correct: float
+    args_correct: float
+    function_call_accuracy: float
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Call:
+    name: str
+    arguments: dict[str, Any] | None
+    problems: list[str]  # faults of the call itself: it cannot match anything
+    notes: list[str] = field(default_factory=list)  # reported, not held against it
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def _tool_parameters(tools: Sequence[object]) -> dict[str, dict[str, Any]]:
+    """Parameter schemas by tool name; OpenAI ``{"type": "function", ...}`` or bare."""
+    found: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function", tool)
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            continue
+        parameters = function.get("parameters")
+        found[function["name"]] = dict(parameters) if isinstance(parameters, Mapping) else {}
+    return found
+
+
+def _as_json_schema(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    converted = {key: _as_json_schema(value) for key, value in node.items()}
+    kind = converted.get("type")
+    if kind == "any":
+        del converted["type"]
+    elif isinstance(kind, str):
+        converted["type"] = _BFCL_TYPES.get(kind, kind)
+    elif isinstance(kind, list):
+        converted["type"] = [_BFCL_TYPES.get(k, k) if isinstance(k, str) else k for k in kind]
+    return converted
+
+
+def _validate(name: str, arguments: dict[str, Any], parameters: dict[str, Any]) -> _Call:
+    schema = _as_json_schema(parameters)
+    validator_class = validator_for(schema, default=Draft202012Validator)
+    try:
+        validator_class.check_schema(schema)
+    except SchemaError as exc:
+        # The suite's fault, not the model's: say so and skip the validation.
+        note = f"schema of tool {name} is invalid, not validated: {_short(exc.message)}"
+        return _Call(name, arguments, [], [note])
+    error = best_match(validator_class(schema).iter_errors(arguments))
+    if error is None:
+        return _Call(name, arguments, [])
+    return _Call(
+        name, arguments, [f"arguments of {name} violate the tool schema: {_short(error.message)}"]
+    )
+
+
+def _parse_call(call: ToolCall, parameters: dict[str, dict[str, Any]]) -> _Call:
+    name = str(call.name)
+    raw = call.arguments_json
+    if not isinstance(raw, str) or not raw.strip():
+        # Servers send "" for a call without arguments.
+        arguments: Any = {}
+    else:
+        try:
+            arguments = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            return _Call(name, None, [f"arguments of {name} are not JSON: {_short(str(exc))}"])
+    if not isinstance(arguments, dict):
+        kind = type(arguments).__name__
+        return _Call(name, None, [f"arguments of {name} are not a JSON object but {kind}"])
+    if name in parameters:
+        return _validate(name, arguments, parameters[name])
+    if parameters:
+        return _Call(name, arguments, [f"{name} is not one of the offered tools"])
+    return _Call(name, arguments, [])  # no tool definitions given: nothing to validate against
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    # BFCL: an int is accepted where a float is expected.
+    "number": _is_number,
+    "float": _is_number,
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list | tuple),
+    "tuple": lambda v: isinstance(v, list | tuple),
+    "object": lambda v: isinstance(v, dict),
+    "dict": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _type_ok(value: Any, schema: Any) -> bool:
+    if not isinstance(schema, Mapping):
+        return True
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    for item in kinds:
+        check = _TYPE_CHECKS.get(item) if isinstance(item, str) else None
+        if check is None:
+            return True  # no type or one we do not know: nothing to hold against the model
+        if check(value):
+            items = schema.get("items")
+            if isinstance(value, list | tuple) and isinstance(items, Mapping):
+                return all(_type_ok(element, items) for element in value)
+            return True
+    return False
+
+
+def _type_name(schema: Any) -> str:
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    return "/".join(map(str, kind)) if isinstance(kind, list) else str(kind)
+
+
+def standardize_string(text: str) -> str:
+    """BFCL standardisation: drop spaces and ``,./-_*^``, lowercase, ``'`` to ``"``."""
+    return _STANDARDIZE.sub("", text).lower().replace("'", '"')
+
+
+def _dict_matches(value: dict[Any, Any], answer: dict[Any, Any]) -> bool:
+    # BFCL writes a dict answer as {key: [possible values]}; plain values also work.
+    for key, item in value.items():
+        if key not in answer:
+            return False
+        options = answer[key]
+        if isinstance(options, list):
+            if not (any(_same(item, o) for o in options) or _same(item, options)):
+                return False
+        elif not _same(item, options):
+            return False
+    return all(
+        key in value or (isinstance(options, list) and "" in options)
+        for key, options in answer.items()
+    )
+
+
+def _same(value: Any, answer: Any) -> bool:
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(answer, tuple):
+        answer = list(answer)
+    if isinstance(value, str) and isinstance(answer, str):
+        return standardize_string(value) == standardize_string(answer)
+    if _is_number(value) and _is_number(answer):
+        if value == answer:
+            return True
+        try:
+            return math.isclose(float(value), float(answer), rel_tol=1e-9)
+        except OverflowError:
+            return False
+    if isinstance(value, list) and isinstance(answer, list):
+        return len(value) == len(answer) and all(map(_same, value, answer))
+    if isinstance(value, dict) and isinstance(answer, dict):
+        return _dict_matches(value, answer)
+    return type(value) is type(answer) and bool(value == answer)
+
+
+def _pair_problems(
+    expected: ExpectedCall, call: _Call, parameters: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Why ``call`` does not satisfy ``expected``; empty when it does."""
+    if call.name != expected.name:
+        return [f"expected a call to {expected.name}, got {call.name}"]
+    if call.arguments is None or call.problems:
+        return []  # the call's own problem says it all
+    schema = parameters.get(expected.name, {})
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, Mapping) else None
+    required = schema.get("required")
+    required = required if isinstance(required, list) else []
+    problems = [
+        f"missing required parameter {key!r} of {call.name}"
+        for key in required
+        if key not in call.arguments
+    ]
+    for key, value in call.arguments.items():
+        if key not in expected.arguments or (properties is not None and key not in properties):
+            problems.append(f"unexpected parameter {key!r} in {call.name}")
+        elif properties is not None and not _type_ok(value, properties[key]):
+            problems.append(
+                f"parameter {key!r} of {call.name} has type {type(value).__name__}, "
+                f"expected {_type_name(properties[key])}"
+            )
+        elif not any(_same(value, answer) for answer in expected.arguments[key]):
+            problems.append(
+                _short(
+                    f"parameter {key!r} of {call.name} is {value!r}, "
+                    f"expected one of {expected.arguments[key]!r}"
+                )
+            )
+    for key, answers in expected.arguments.items():
+        if key not in call.arguments and "" not in answers and key not in required:
+            problems.append(f"parameter {key!r} of {call.name} is missing and not optional")
+    return problems
+
+
+def _best_matching(matrix: np.ndarray[Any, Any]) -> list[tuple[int, int]]:
+    rows, cols = linear_sum_assignment(matrix, maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0]
+
+
+def _score(
+    calls: Sequence[ToolCall], expected: Sequence[ExpectedCall], tools: Sequence[Mapping[str, Any]]
+) -> ToolScore:
+    names = ", ".join(str(call.name) for call in calls)
+    if not expected:
+        if not calls:
+            return ToolScore(1.0, 1.0, 1.0, 1.0, [])
+        return ToolScore(0.0, 0.0, 0.0, 0.0, [f"expected no tool call, got {len(calls)}: {names}"])
+    wanted = ", ".join(e.name for e in expected)
+    if not calls:
+        return ToolScore(
+            0.0, 0.0, 0.0, 0.0, [f"expected {len(expected)} call(s) ({wanted}), got none"]
+        )
+
+    parameters = _tool_parameters(tools)
+    parsed = [_parse_call(call, parameters) for call in calls]
+    pair = [[_pair_problems(e, c, parameters) for c in parsed] for e in expected]
+    passes = np.array(
+        [[not p and not c.problems for p, c in zip(row, parsed, strict=True)] for row in pair],
+        dtype=float,
+    )
+    same_name = np.array([[c.name == e.name for c in parsed] for e in expected], dtype=float)
+
+    n = len(expected)
+    passed = len(_best_matching(passes))
+    named = len(_best_matching(same_name))
+    problems = [problem for call in parsed for problem in call.problems + call.notes]
+    # Report the pairing that passes most and, after that, pairs most names.
+    chosen = _best_matching(passes * (n + 1) + same_name)
+    for e_index, c_index in chosen:
+        problems += pair[e_index][c_index]
+    matched = {e_index for e_index, _ in chosen}
+    used = {c_index for _, c_index in chosen}
+    problems += [
+        f"no call matches expected {e.name}" for i, e in enumerate(expected) if i not in matched
+    ]
+    problems += [
+        f"call to {c.name} matches no expected call" for i, c in enumerate(parsed) if i not in used
+    ]
+    if len(calls) != n:
+        problems.append(f"expected {n} call(s) ({wanted}), got {len(calls)}: {names}")
+    ok = passed == n and len(calls) == n
+    return ToolScore(
+        call_produced=1.0,
+        name_correct=named / n,
+        args_correct=passed / n,
+        function_call_accuracy=1.0 if ok else 0.0,
+        problems=list(dict.fromkeys(problems)),
+    )
+
+
+def check_tool_calls(
+    calls: Sequence[ToolCall],
+    expected: Sequence[ExpectedCall],
+    tools: Sequence[Mapping[str, Any]],
+) -> ToolScore:
+    """Score the tool calls a model made against a case's expected calls."""
+    try:
+        return _score(calls, expected, tools)
+    except Exception as exc:  # a checker bug must not abort a benchmark run
+        return ToolScore(0.0, 0.0, 0.0, 0.0, [f"tool checker failed: {exc!r}"])
