@@ -1,0 +1,560 @@
+"""Protocol-independent fake model: models, answers, faults, load state and recorded requests.
+
+A server parses a request into a :class:`Turn`, asks :meth:`FakeEngine.lookup` and
+:meth:`FakeEngine.ensure_loaded` for the model, then :meth:`FakeEngine.plan` for
+the answer, and streams the plan with a :class:`~pytest_lmbench.testing.pacing.Pacer`.
+
+Tokens are whitespace-separated words. Tests change :attr:`FakeEngine.script`,
+:attr:`FakeEngine.quirks`, :attr:`FakeEngine.answers` and :attr:`FakeEngine.faults`
+between requests; each request works on a snapshot taken when it arrived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pytest_lmbench.testing.png import read_png_text
+
+JSON = dict[str, Any]
+ModelKind = Literal["llm", "vlm", "embedding"]
+FaultKind = Literal[
+    "http_error",
+    "error_200",
+    "malformed",
+    "cut",
+    "stall",
+    "wrong_model",
+    "bad_tool_args",
+    "die",
+    "error_event",
+]
+ReasoningField = Literal["reasoning_content", "reasoning", "inline"]
+
+ANSWER_KEY = "lmbench:answer"
+NO_IMAGE_ANSWER = "I cannot see any image."
+NO_VISION_MESSAGE = "Model does not support images"
+TEMPLATE_OVERHEAD_TOKENS = 4
+DEFAULT_REASONING = "Let me think about this step by step before I answer."
+# Faults that shape an answer; without an explicit ``route`` they only hit inference routes,
+# so that a client's model-list probe does not eat a fault meant for the chat call.
+ANSWER_FAULTS = frozenset(
+    {"malformed", "cut", "stall", "wrong_model", "bad_tool_args", "die", "error_event"}
+)
+_FILLER = "the quick brown fox jumps over the lazy dog".split()
+_WORD = re.compile(r"\s*\S+")
+_IMAGE_WORDS = re.compile(r"\b(image|picture|photo)", re.IGNORECASE)
+
+
+def tokenize(text: str) -> list[str]:
+    """Word tokens keeping their leading whitespace, so ``"".join`` gives the text back."""
+    return _WORD.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def text_of(content: Any) -> str:
+    """The text of a message content: a string, or text parts (``text`` or v1 ``content``)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text", p.get("content")) for p in content if isinstance(p, dict)]
+        return " ".join(t for t in texts if isinstance(t, str))
+    return ""
+
+
+def user_text_of(body: Any) -> str:
+    """The last user text of any supported request body; chooses answer rules and faults."""
+    if not isinstance(body, dict):
+        return ""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        return text_of(users[-1].get("content")) if users else ""
+    for key in ("input", "prompt"):
+        if key in body:
+            return text_of(body[key])
+    return ""
+
+
+def filler_text(words: int) -> str:
+    """Deterministic filler: the pangram's words, cycled."""
+    return " ".join(itertools.islice(itertools.cycle(_FILLER), words))
+
+
+@dataclass
+class FakeModel:
+    """One downloaded model. ``kind="vlm"`` implies ``vision=True``."""
+
+    key: str
+    kind: ModelKind = "llm"
+    publisher: str = ""
+    display_name: str = ""
+    architecture: str = "llama"
+    quantization: str = "Q4_K_M"
+    bits_per_weight: float = 4
+    size_bytes: int = 2_500_000_000
+    params_string: str | None = "4B"
+    max_context_length: int = 32768
+    vision: bool = False
+    tool_use: bool = True
+    reasoning: bool = False
+    load_error: str | None = None
+    variants: list[str] = field(default_factory=list)
+    format: str = "gguf"
+
+    def __post_init__(self) -> None:
+        if not self.publisher:
+            self.publisher = self.key.split("/")[0] if "/" in self.key else "lmstudio-community"
+        if not self.display_name:
+            self.display_name = self.key.split("/")[-1]
+        if self.kind == "vlm":
+            self.vision = True
+        if self.kind == "embedding":
+            self.tool_use = False
+
+
+@dataclass
+class Script:
+    """Timing and behaviour knobs; read once per request."""
+
+    ttft_s: float = 0.02
+    prefill_s_per_token: float = 0.0
+    token_interval_s: float = 0.002
+    tokens_per_chunk: int = 1
+    server_ttft_bias_s: float = 0.0
+    server_tps_factor: float = 1.0
+    auth_token: str | None = None
+    default_words: int = 12
+    load_delay_s: float = 0.01
+
+
+@dataclass
+class Quirks:
+    """LM Studio behaviours from the fact sheet (section 8) that clients must survive."""
+
+    unknown_route_200: bool = True
+    v0_stream_stats: bool = False
+    substitute_single_model: bool = False
+    completion_tokens_off_by_one: bool = False
+    reasoning_field: ReasoningField = "reasoning_content"
+    has_v1: bool = True
+    jit_load: bool = True
+    auto_evict: bool = True  # keep at most one JIT-loaded model
+
+
+@dataclass
+class AnswerRule:
+    """First rule whose ``match`` occurs in the last user text decides the answer.
+
+    Tool calls are ``{"name": str, "arguments": dict | str}``; a str is sent verbatim,
+    so it can be invalid JSON.
+    """
+
+    match: str
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[JSON] | None = None
+
+
+@dataclass
+class Fault:
+    """An injected failure; see the package docs for the meaning of each kind."""
+
+    kind: FaultKind
+    match: str | None = None
+    route: str | None = None
+    times: int | None = None
+    status: int = 500
+    body: JSON | str | None = None
+    after_tokens: int = 0
+    seconds: float = 0.0
+    model: str | None = None
+    fired: int = field(default=0, compare=False)
+
+    def applies(self, path: str, text: str, *, inference: bool) -> bool:
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.route is not None:
+            if not path.startswith(self.route):
+                return False
+        elif self.kind in ANSWER_FAULTS and not inference:
+            return False
+        return self.match is None or self.match in text
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """``received_ns`` is ``time.perf_counter_ns()`` in this process (same clock as tests)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    received_ns: int
+
+
+@dataclass
+class LoadedInstance:
+    id: str
+    key: str
+    config: JSON
+    jit: bool = False
+
+
+@dataclass
+class Turn:
+    """One inference request, protocol-neutral."""
+
+    model: str
+    texts: list[str]
+    user_text: str
+    images: list[bytes] = field(default_factory=list)
+    max_tokens: int | None = None
+    has_tools: bool = False
+    reasoning_allowed: bool = True
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(count_tokens(t) for t in self.texts) + TEMPLATE_OVERHEAD_TOKENS
+
+
+@dataclass(frozen=True)
+class ToolCallPlan:
+    id: str
+    name: str
+    arguments: str  # exactly as sent; may be invalid JSON
+
+    def arguments_value(self) -> Any:
+        """Parsed arguments, or the raw string when they are not JSON."""
+        try:
+            return json.loads(self.arguments)
+        except json.JSONDecodeError:
+            return self.arguments
+
+    @property
+    def fragments(self) -> list[str]:
+        return tokenize(self.arguments) or [self.arguments]
+
+
+@dataclass
+class Plan:
+    """What the model will say, in tokens, before any of it is sent."""
+
+    model: FakeModel
+    instance_id: str  # the name the response carries
+    prompt_tokens: int
+    reasoning: list[str]
+    content: list[str]
+    tool_calls: list[ToolCallPlan]
+    finish_reason: Literal["stop", "length", "tool_calls"]
+    load_s: float | None = None
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self.reasoning)
+
+    @property
+    def content_text(self) -> str:
+        return "".join(self.content)
+
+    @property
+    def output_tokens(self) -> int:
+        calls = sum(len(c.fragments) for c in self.tool_calls)
+        return len(self.reasoning) + len(self.content) + calls
+
+
+class EngineError(Exception):
+    """A request the fake model refuses; servers render it in their own error shape."""
+
+    def __init__(self, kind: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Lookup:
+    model: FakeModel
+    instance_id: str
+    needs_load: bool
+
+
+def _tool_call_plans(calls: Iterable[JSON], corrupt: bool) -> list[ToolCallPlan]:
+    plans = []
+    for call in calls:
+        raw = call.get("arguments", {})
+        text = raw if isinstance(raw, str) else json.dumps(raw)
+        if corrupt:
+            text = text.rstrip("}") + ', "oops": '  # cut mid-object: never valid JSON
+        call_id = str(random.randint(100_000_000, 999_999_999))
+        plans.append(ToolCallPlan(call_id, str(call.get("name", "")), text))
+    return plans
+
+
+class FakeEngine:
+    """Shared state of one fake server: models, load state, answers, faults, records."""
+
+    def __init__(
+        self,
+        models: Iterable[FakeModel] = (),
+        script: Script | None = None,
+        quirks: Quirks | None = None,
+    ) -> None:
+        self.models: dict[str, FakeModel] = {m.key: m for m in models}
+        self.script = script or Script()
+        self.quirks = quirks or Quirks()
+        self.answers: list[AnswerRule] = []
+        self.faults: list[Fault] = []
+        self.requests: list[RecordedRequest] = []
+        self.load_calls = 0  # explicit loads (load route, Ollama empty-message request)
+        self.unload_calls = 0
+        self.jit_loads = 0
+        self._instances: dict[str, LoadedInstance] = {}
+        self._lock = threading.RLock()
+        self._load_lock = threading.Lock()  # loads are serial, as in a real server
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def add_model(self, model: FakeModel) -> None:
+        with self._lock:
+            self.models[model.key] = model
+
+    def reset(self) -> None:
+        """Forget requests, counters, loads, answers and faults; restore default knobs."""
+        with self._lock:
+            self.script, self.quirks = Script(), Quirks()
+            self.answers, self.faults, self.requests = [], [], []
+            self.load_calls = self.unload_calls = self.jit_loads = 0
+            self._instances.clear()
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def snapshot(self) -> tuple[Script, Quirks]:
+        with self._lock:
+            return dataclasses.replace(self.script), dataclasses.replace(self.quirks)
+
+    def take_faults(self, path: str, text: str, *, inference: bool) -> list[Fault]:
+        """The faults for this request; each counts as fired once."""
+        with self._lock:
+            hits = [f for f in self.faults if f.applies(path, text, inference=inference)]
+            for fault in hits:
+                fault.fired += 1
+            return hits
+
+    # -- load state -----------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> dict[str, LoadedInstance]:
+        """Loaded instances by id (a copy)."""
+        with self._lock:
+            return dict(self._instances)
+
+    def find_model(self, name: str) -> FakeModel | None:
+        """By key, ``key@variant``, or Ollama's implicit ``:latest`` tag."""
+        with self._lock:
+            if name in self.models:
+                return self.models[name]
+            for model in self.models.values():
+                aliases = (f"{model.key}:latest", f"{model.key}@{model.quantization.lower()}")
+                if name in model.variants or name in aliases:
+                    return model
+            return None
+
+    def _new_instance(self, model: FakeModel, config: JSON, jit: bool) -> LoadedInstance:
+        ident, n = model.key, 1
+        while ident in self._instances:
+            n += 1
+            ident = f"{model.key}:{n}"
+        settings: JSON = {"context_length": min(4096, model.max_context_length)}
+        if model.kind != "embedding" and model.format == "gguf":
+            # llama.cpp-only settings; others are silently not applied, as LM Studio does.
+            settings.update(
+                eval_batch_size=512,
+                parallel=4,
+                flash_attention=True,
+                num_experts=None,
+                offload_kv_cache_to_gpu=True,
+            )
+        settings.update({k: v for k, v in config.items() if k in settings and v is not None})
+        settings = {k: v for k, v in settings.items() if v is not None}
+        instance = LoadedInstance(ident, model.key, settings, jit)
+        self._instances[ident] = instance
+        return instance
+
+    def load(
+        self, key: str, config: JSON | None = None, *, jit: bool = False, evict: bool = False
+    ) -> LoadedInstance:
+        """Load a new instance after ``load_delay_s``; raises EngineError on ``load_error``.
+
+        ``evict`` drops earlier JIT-loaded instances first (LM Studio's auto-evict).
+        """
+        model = self.find_model(key)
+        if model is None:
+            raise EngineError("model_not_found", 404, f"Model {key} not found")
+        delay = self.snapshot()[0].load_delay_s
+        with self._load_lock:
+            time.sleep(delay)
+            if model.load_error is not None:
+                raise EngineError("load_failed", 500, model.load_error)
+            with self._lock:
+                if evict:
+                    for old in [i for i in self._instances.values() if i.jit]:
+                        del self._instances[old.id]
+                if jit:
+                    self.jit_loads += 1
+                else:
+                    self.load_calls += 1
+                return self._new_instance(model, config or {}, jit)
+
+    def preload(self, key: str, **config: Any) -> str:
+        """Load without delay or counting, to set up a test; returns the instance id."""
+        model = self.find_model(key)
+        if model is None:
+            raise KeyError(key)
+        with self._lock:
+            return self._new_instance(model, config, jit=False).id
+
+    def unload(self, instance_id: str) -> bool:
+        """Drop an instance; counts an unload call when it existed."""
+        with self._lock:
+            found = self._instances.pop(instance_id, None) is not None
+            self.unload_calls += found
+            return found
+
+    def lookup(self, name: str, *, jit: bool) -> Lookup:
+        """Which model answers a request for ``name``; raises EngineError."""
+        with self._lock:
+            instances = list(self._instances.values())
+            if name in self._instances:
+                inst = self._instances[name]
+                return Lookup(self.models[inst.key], inst.id, False)
+            model = self.find_model(name)
+            own = [i for i in instances if model is not None and i.key == model.key]
+            if self.quirks.substitute_single_model and len(instances) == 1 and not own:
+                only = instances[0]  # fact sheet §4: the one loaded model answers anyway
+                return Lookup(self.models[only.key], only.id, False)
+            if model is None:
+                raise EngineError("model_not_found", 404, f"Model {name} not found")
+            if own:
+                return Lookup(model, own[0].id, False)
+            if not jit:
+                kind = "not_loaded" if instances else "no_models_loaded"
+                raise EngineError(kind, 400, f"Model {name} is not loaded")
+            return Lookup(model, model.key, True)
+
+    def ensure_loaded(
+        self, lookup: Lookup, config: JSON | None = None, *, evict: bool | None = None
+    ) -> tuple[Lookup, float | None]:
+        """JIT-load when needed; returns the instance and the load time (None: no load).
+
+        ``evict`` defaults to the ``auto_evict`` quirk (LM Studio); Ollama passes False.
+        """
+        if not lookup.needs_load:
+            return lookup, None
+        started = time.perf_counter()
+        with self._lock:
+            own = [i for i in self._instances.values() if i.key == lookup.model.key]
+            evict = self.quirks.auto_evict if evict is None else evict
+        # Another request may have loaded it while this one waited.
+        instance = own[0] if own else self.load(lookup.model.key, config, jit=True, evict=evict)
+        return Lookup(lookup.model, instance.id, False), time.perf_counter() - started
+
+    # -- answers --------------------------------------------------------------------------
+
+    def _rule_for(self, text: str) -> AnswerRule | None:
+        with self._lock:
+            return next((r for r in self.answers if r.match in text), None)
+
+    def _other_model(self, lookup: Lookup, wanted: str | None) -> str:
+        if wanted:
+            return wanted
+        with self._lock:
+            others = [i for i in self._instances if i != lookup.instance_id]
+            others += [k for k in self.models if k != lookup.model.key]
+        return others[0] if others else lookup.instance_id + "-impostor"
+
+    def plan(
+        self,
+        turn: Turn,
+        lookup: Lookup,
+        faults: Iterable[Fault] = (),
+        load_s: float | None = None,
+    ) -> Plan:
+        """Decide the answer: image text, then rules, then filler (see README of the package)."""
+        model = lookup.model
+        if turn.images and not model.vision:
+            raise EngineError("no_vision", 400, NO_VISION_MESSAGE)
+        faults = list(faults)
+        rule = self._rule_for(turn.user_text)
+        image_answer = _image_answer(turn.images)
+        reasoning = rule.reasoning if rule else ""
+        if not reasoning and model.reasoning:
+            reasoning = DEFAULT_REASONING
+        if not turn.reasoning_allowed:
+            reasoning = ""
+        finish: Literal["stop", "length"] = "stop"
+        if image_answer is not None:
+            content = image_answer
+        elif rule is not None:
+            content = rule.content
+        elif not turn.images and _IMAGE_WORDS.search(turn.user_text):
+            content = NO_IMAGE_ANSWER
+        elif turn.max_tokens is not None:
+            # Throughput runs ask for exactly N tokens: fill the budget and stop on "length".
+            content = filler_text(max(0, turn.max_tokens - count_tokens(reasoning)))
+            finish = "length"
+        else:
+            content = filler_text(self.snapshot()[0].default_words)
+        calls: list[ToolCallPlan] = []
+        if rule is not None and rule.tool_calls and turn.has_tools and image_answer is None:
+            corrupt = any(f.kind == "bad_tool_args" for f in faults)
+            calls = _tool_call_plans(rule.tool_calls, corrupt)
+        wrong = next((f for f in faults if f.kind == "wrong_model"), None)
+        name = self._other_model(lookup, wrong.model) if wrong else lookup.instance_id
+        plan = Plan(
+            model=model,
+            instance_id=name,
+            prompt_tokens=turn.prompt_tokens,
+            reasoning=tokenize(reasoning),
+            content=tokenize(content),
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else finish,
+            load_s=load_s,
+        )
+        return _budgeted(plan, turn.max_tokens)
+
+
+def _image_answer(images: list[bytes]) -> str | None:
+    for image in images:
+        try:
+            texts = read_png_text(image)
+        except ValueError:
+            continue
+        if ANSWER_KEY in texts:
+            return texts[ANSWER_KEY]
+    return None
+
+
+def _budgeted(plan: Plan, max_tokens: int | None) -> Plan:
+    """Cut reasoning, then content, to ``max_tokens``; a cut answer finishes with "length"."""
+    if max_tokens is None or len(plan.reasoning) + len(plan.content) <= max_tokens:
+        return plan
+    plan.reasoning = plan.reasoning[:max_tokens]
+    plan.content = plan.content[: max_tokens - len(plan.reasoning)]
+    plan.tool_calls = []
+    plan.finish_reason = "length"
+    return plan
