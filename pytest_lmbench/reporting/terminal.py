@@ -1,0 +1,113 @@
+"""Plain-text lines for the end of a pytest session: a table per run, then report paths.
+
+The numbers come from :func:`build_summary`, so the terminal, JSON and HTML agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.reporting.summary import as_number, build_summary, format_ms, format_number
+
+_HEADER = (
+    "model",
+    "decode tok/s [95% CI]",
+    "TTFT p50 / p95",
+    "passed",
+    "failed",
+    "errors",
+    "skipped",
+)
+_COUNTS = ("successful_tests", "failed_tests", "error_tests", "skipped_tests")
+# Above this, client-side overhead visibly skews the decode figures.
+_DECODE_ERROR_WARN_PCT = 5.0
+
+
+def _decode_cell(model: Mapping[str, Any]) -> str:
+    median = model.get("decode_tps_median")
+    low, high = model.get("decode_tps_ci95_low"), model.get("decode_tps_ci95_high")
+    text = format_number(median)
+    if median is not None and low is not None and high is not None:
+        text += f" [{format_number(low)}–{format_number(high)}]"
+    return text
+
+
+def _ttft_cell(model: Mapping[str, Any]) -> str:
+    p50, p95 = model.get("ttft_s_p50"), model.get("ttft_s_p95")
+    if p50 is None and p95 is None:
+        return "—"
+    return f"{format_ms(p50)} / {format_ms(p95)}"
+
+
+def _quality_line(model: Mapping[str, Any]) -> str:
+    parts = [
+        f"{cap} {format_number(cap_summary['mean_quality_score'])}"
+        for cap, cap_summary in model.get("capabilities", {}).items()
+        if "mean_quality_score" in cap_summary
+    ]
+    return "  quality: " + (" · ".join(parts) if parts else "—")
+
+
+def _row(key: str, model: Mapping[str, Any]) -> tuple[str, ...]:
+    totals = model.get("totals", {})
+    counts = tuple(str(totals.get(name, 0)) for name in _COUNTS)
+    return (key, _decode_cell(model), _ttft_cell(model), *counts)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def line(row: tuple[str, ...]) -> str:
+        # Text columns align left, counts right, like a spreadsheet.
+        cells = [
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return [line(row) for row in rows]
+
+
+def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
+    """Summary lines: header, one row per model with its quality line, then the paths."""
+    summary = build_summary(report)
+    models: Mapping[str, Any] = summary["models"]
+    lines = [f"lmbench run {report.run.id[:8]} ({report.run.status}, {report.run.backend})"]
+    if models:
+        rows = [_HEADER, *(_row(key, model) for key, model in models.items())]
+        table = _table(rows)
+        lines.append(table[0])
+        errors = {m.key: m.error for m in report.models if m.error}
+        for (key, model), text in zip(models.items(), table[1:], strict=True):
+            lines.append(text)
+            lines.append(_quality_line(model))
+            if key in errors:
+                lines.append(f"  load error: {errors[key]}")
+    else:
+        lines.append("no models were benchmarked")
+    lines.extend(f"lmbench report: {path}" for path in paths)
+    return lines
+
+
+def format_calibration(calibration: Mapping[str, Any] | None) -> list[str]:
+    """One line of measurement error from the calibration run, plus a warning if large."""
+    if not calibration:
+        return []
+    ttft = as_number(calibration.get("ttft_error_ms"))
+    decode = as_number(calibration.get("decode_tps_error_pct"))
+    overhead = as_number(calibration.get("overhead_per_token_us"))
+    lines = [
+        "lmbench calibration: "
+        f"TTFT error {format_number(ttft)} ms · "
+        f"decode tok/s error {format_number(decode)}% · "
+        f"overhead {format_number(overhead)} µs/token"
+    ]
+    if decode is not None and abs(decode) > _DECODE_ERROR_WARN_PCT:
+        lines.append(
+            f"lmbench calibration: decode tok/s may be off by more than "
+            f"{_DECODE_ERROR_WARN_PCT:g}%; compare runs from the same machine only"
+        )
+    return lines

@@ -1,0 +1,74 @@
+"""Terminal summary lines and the calibration line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_lmbench.reporting.schema import Report, RunInfo
+from pytest_lmbench.reporting.summary import build_summary, format_number
+from pytest_lmbench.reporting.terminal import format_calibration, format_summary
+
+
+def test_table_rows_quality_and_paths(report: Report, tmp_path: Path) -> None:
+    paths = [tmp_path / "a.json", tmp_path / "a.html"]
+    lines = format_summary(report, paths)
+    qwen = build_summary(report)["models"]["qwen3-4b-instruct"]
+    assert lines[0] == "lmbench run 3f9c2a71 (completed, lmstudio)"
+    assert lines[1].split() == [
+        "model", "decode", "tok/s", "[95%", "CI]", "TTFT", "p50", "/", "p95",
+        "passed", "failed", "errors", "skipped",
+    ]  # fmt: skip
+    row = next(line for line in lines if line.startswith("qwen3-4b-instruct"))
+    low, high = qwen["decode_tps_ci95_low"], qwen["decode_tps_ci95_high"]
+    decode = (
+        f"{format_number(qwen['decode_tps_median'])} [{format_number(low)}–{format_number(high)}]"
+    )
+    assert decode in row
+    assert "165 ms / 168 ms" in row
+    assert row.split()[-4:] == ["4", "1", "1", "1"]
+    quality = lines[lines.index(row) + 1]
+    assert quality == "  quality: general_text 0.550 · reasoning — · tooling 1.00"
+    assert lines[-2:] == [f"lmbench report: {paths[0]}", f"lmbench report: {paths[1]}"]
+
+
+def test_columns_line_up(report: Report) -> None:
+    lines = format_summary(report, [])
+    header, rows = lines[1], [line for line in lines[2:] if not line.startswith("  ")]
+    column = header.index("TTFT")
+    for row in rows:
+        assert row[column - 2 : column] == "  "  # every decode cell ends before TTFT
+
+
+def test_failed_model_shows_dashes_and_its_error(report: Report) -> None:
+    lines = format_summary(report, [])
+    row = next(line for line in lines if line.startswith("mistral-7b-broken"))
+    assert row.split()[1:3] == ["—", "—"]
+    assert "  load error: LoadFailed: out of VRAM" in lines
+
+
+def test_empty_run() -> None:
+    run = RunInfo(
+        id="r",
+        started_at="2025-01-01T00:00:00Z",
+        backend="lmstudio",
+        base_url="",
+        plugin_version="0",
+    )
+    assert format_summary(Report(run=run), []) == [
+        "lmbench run r (running, lmstudio)",
+        "no models were benchmarked",
+    ]
+
+
+def test_calibration_lines() -> None:
+    assert format_calibration(None) == []
+    assert format_calibration({}) == []
+    calibration = {"ttft_error_ms": 1.8, "decode_tps_error_pct": 0.7, "overhead_per_token_us": 42.0}
+    assert format_calibration(calibration) == [
+        "lmbench calibration: TTFT error 1.80 ms · decode tok/s error 0.700% · "
+        "overhead 42.0 µs/token"
+    ]
+    noisy = format_calibration({"decode_tps_error_pct": -7.5})
+    assert len(noisy) == 2
+    assert "TTFT error — ms" in noisy[0]
+    assert "more than 5%" in noisy[1]
