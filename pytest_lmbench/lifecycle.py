@@ -1,0 +1,133 @@
+"""Model lifecycle: load each model once, never two at once, unload after its last item.
+
+A failed load is remembered, so every item of that model errors with the same
+server message while the session goes on with the next model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pytest_lmbench.backends.base import Backend, LoadConfig, LoadResult, ModelInfo
+from pytest_lmbench.errors import LmbenchError, LoadFailed, ModelNotFound
+from pytest_lmbench.reporting.schema import LoadInfo, ModelEntry
+
+log = logging.getLogger("pytest_lmbench")
+
+
+@dataclass
+class LoadedModel:
+    """What an item knows of its model: the public ``lm_model`` fixture value."""
+
+    key: str
+    instance_id: str
+    info: ModelInfo | None
+    load: LoadResult
+    fingerprint: str | None = None
+
+
+@dataclass
+class _State:
+    entry: ModelEntry
+    info: ModelInfo | None
+    loaded: LoadedModel | None = None
+    error: str | None = None
+
+
+@dataclass
+class ModelManager:
+    backend: Backend
+    load_config: LoadConfig
+    infos: dict[str, ModelInfo]
+    keep_loaded: bool = False
+    # Computes a model's fingerprint from its entry once the applied load config is known.
+    fingerprinter: Callable[[ModelEntry], str | None] | None = None
+    states: dict[str, _State] = field(default_factory=dict)
+
+    def entry(self, key: str) -> ModelEntry:
+        return self._state(key).entry
+
+    def info(self, key: str) -> ModelInfo | None:
+        return self._state(key).info
+
+    def _state(self, key: str) -> _State:
+        if key not in self.states:
+            info = find_model(self.infos, key)
+            metadata = info.to_json() if info else {}
+            self.states[key] = _State(ModelEntry(key=key, metadata=metadata), info)
+        return self.states[key]
+
+    def ensure_loaded(self, key: str) -> LoadedModel:
+        state = self._state(key)
+        if state.error is not None:
+            raise LoadFailed(state.error)
+        if state.loaded is not None:
+            return state.loaded
+        for other in list(self.states):
+            if other != key:
+                self.release(other)
+        try:
+            state.loaded = self._load(key, state)
+        except LmbenchError as exc:
+            state.error = str(exc)
+            state.entry.status, state.entry.error = "load_failed", state.error
+            raise LoadFailed(state.error) from None
+        state.entry.status = "ok"
+        if self.fingerprinter is not None:
+            state.loaded.fingerprint = self.fingerprinter(state.entry)
+            state.entry.metadata["fingerprint"] = state.loaded.fingerprint
+        return state.loaded
+
+    def _load(self, key: str, state: _State) -> LoadedModel:
+        if self.infos and state.info is None:
+            raise ModelNotFound(
+                f"model {key!r} is not on {self.backend.label} at {self.backend.base_url}; "
+                f"it has: {', '.join(sorted(self.infos)) or '(no models)'}"
+            )
+        if state.info is not None and state.info.kind == "embedding":
+            raise LoadFailed(f"{key} is an embedding model; pytest-lmbench benchmarks LLMs")
+        try:
+            result = self.backend.load(key, self.load_config)
+        except LmbenchError as exc:
+            message = str(exc) if key in str(exc) else f"loading {key} failed: {exc}"
+            raise LoadFailed(message) from None
+        state.entry.load = LoadInfo(
+            requested=result.requested,
+            applied=result.applied,
+            not_applied=result.not_applied,
+            load_time_s=result.load_time_s,
+            client_load_time_s=result.client_load_time_s,
+        )
+        for setting, reason in result.not_applied.items():
+            log.warning("%s: %s not applied: %s", key, setting, reason)
+        return LoadedModel(key, result.instance_id, state.info, result)
+
+    def release(self, key: str) -> None:
+        """Unload a model we loaded (best effort: an unload error is only logged)."""
+        state = self.states.get(key)
+        if state is None or state.loaded is None:
+            return
+        loaded, state.loaded = state.loaded, None
+        if self.keep_loaded or not self.backend.supports_load:
+            return
+        try:
+            self.backend.unload(loaded.instance_id)
+        except LmbenchError as exc:
+            log.warning("unloading %s failed: %s", key, exc)
+
+    def release_all(self) -> None:
+        for key in list(self.states):
+            self.release(key)
+
+
+def find_model(infos: dict[str, ModelInfo], key: str) -> ModelInfo | None:
+    """Exact key, else the base of ``key@quant`` when the server lists that variant."""
+    if key in infos:
+        return infos[key]
+    base = key.split("@", 1)[0]
+    info = infos.get(base)
+    if info is not None and (not info.variants or key in info.variants):
+        return info
+    return None

@@ -1,0 +1,156 @@
+"""Value parsers for options; each raises ``ValueError`` with a short reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_lmbench.suites.schema import CAPABILITIES
+
+BACKENDS = ("lmstudio", "openai", "ollama")
+FORMATS = ("json", "html", "csv")
+
+
+def _items(value: Any) -> list[str]:
+    """Accept a string ("a,b" or lines), or a list of such strings (repeated flags, YAML)."""
+    raw: Iterable[Any] = value if isinstance(value, (list, tuple)) else [value]
+    out: list[str] = []
+    for item in raw:
+        for part in str(item).replace(",", "\n").splitlines():
+            if part.strip():
+                out.append(part.strip())
+    return out
+
+
+def as_str(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def as_strings(value: Any) -> tuple[str, ...]:
+    # Model keys never contain commas, so "a,b" and repeated flags both work.
+    return tuple(dict.fromkeys(_items(value)))
+
+
+def as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {value!r}") from None
+
+
+def as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def as_choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def as_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    return text
+
+
+def as_gpu_offload(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text in ("max", "off"):
+        return text
+    ratio = as_float(text)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"expected a ratio from 0 to 1, max or off, got {value!r}")
+    return f"{ratio:g}"
+
+
+def as_capabilities(value: Any) -> tuple[str, ...]:
+    names = _items(value)
+    unknown = [n for n in names if n not in CAPABILITIES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown capability {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(CAPABILITIES)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def as_formats(value: Any) -> tuple[str, ...]:
+    names = [n.lower() for n in _items(value)]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def as_concurrency(value: Any) -> tuple[int, ...]:
+    levels = tuple(dict.fromkeys(as_int(v) for v in _items(value)))
+    if not levels or any(level <= 0 for level in levels):
+        raise ValueError(f"expected positive whole numbers like 1,4,16, got {value!r}")
+    return levels
+
+
+def load_yaml_config(
+    path: Path, specs: Mapping[str, Any], sections: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read ``--lm-config``: option keys (``lm_model`` or ``model``) plus named sections."""
+    import pytest
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise pytest.UsageError(f"--lm-config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise pytest.UsageError(f"--lm-config: {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise pytest.UsageError(f"--lm-config: {path} must hold a mapping of option keys")
+    values: dict[str, Any] = {}
+    found_sections: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in sections:
+            found_sections[name] = value
+            continue
+        full = name if name.startswith("lm_") else "lm_" + name
+        if full not in specs or full == "lm_config":
+            raise pytest.UsageError(f"--lm-config: {path}: unknown key {key!r}")
+        values[full] = value
+    return values, found_sections

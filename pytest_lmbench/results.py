@@ -1,0 +1,97 @@
+"""One :class:`ResultEntry` per item, whatever happens to it.
+
+The record is made at setup, filled by the runner, given its outcome from the
+phase reports, and travels on the teardown report (so pytest-xdist carries it
+to the controller, which alone writes the store and the reports).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.reporting.schema import ResultEntry
+from pytest_lmbench.suites.collect import SPEC_KEY
+
+RECORD_KEY = pytest.StashKey[ResultEntry]()
+_STARTED_KEY = pytest.StashKey[int]()
+REPORT_ATTR = "lmbench_result"
+MODEL_ATTR = "lmbench_model"
+# Small figures JUnit XML carries to CI dashboards (record_property).
+PROPERTIES = ("quality_score",)
+
+
+def start_record(item: pytest.Item) -> None:
+    spec = item.stash.get(SPEC_KEY, None)
+    if spec is None:
+        return
+    item.stash[_STARTED_KEY] = time.perf_counter_ns()
+    item.stash[RECORD_KEY] = ResultEntry(
+        nodeid=item.nodeid,
+        model=spec.model,
+        kind=spec.kind,
+        capability=spec.capability,
+        case_id=spec.case_id,
+        task=spec.task,
+        outcome="passed",
+    )
+
+
+def on_report(
+    item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport
+) -> ResultEntry | None:
+    record = item.stash.get(RECORD_KEY, None)
+    if record is None:
+        return None
+    if report.when == "setup" and not report.passed:
+        record.outcome = "skipped" if report.skipped else "error"
+        record.error = reason(call, report)
+    elif report.when == "call":
+        if not report.passed:
+            record.outcome = "skipped" if report.skipped else "failed"
+            record.error = reason(call, report)
+        _add_properties(item, record)
+    elif report.when == "teardown":
+        if report.failed and record.outcome == "passed":
+            record.outcome, record.error = "error", reason(call, report)
+        started = item.stash.get(_STARTED_KEY, None)
+        if started is not None:
+            record.duration_s = (time.perf_counter_ns() - started) / 1e9
+        record.finished_at = datetime.now(timezone.utc).isoformat()
+        setattr(report, REPORT_ATTR, record.model_dump(mode="json"))
+        return record
+    return None
+
+
+def _add_properties(item: pytest.Item, record: ResultEntry) -> None:
+    for key in PROPERTIES:
+        if record.metrics.get(key) is not None:
+            item.user_properties.append((key, record.metrics[key]))
+    for key in ("decode_tps", "ttft_s"):
+        value = record.timing.get(key)
+        value = value.get("median") if isinstance(value, dict) else value
+        if value is not None:
+            item.user_properties.append((key, value))
+
+
+def reason(call: pytest.CallInfo[Any], report: pytest.TestReport) -> str:
+    """The first line of what went wrong: the message, not the traceback."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return _first_line(str(report.longrepr)) if report.longrepr else ""
+    value = excinfo.value
+    if isinstance(value, LmbenchError):
+        return _first_line(str(value))
+    message = getattr(value, "msg", None)
+    if isinstance(message, str):
+        return _first_line(message)
+    return _first_line(f"{excinfo.typename}: {value}")
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else text.strip()

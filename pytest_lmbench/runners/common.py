@@ -1,0 +1,104 @@
+"""What both runners share: the item context, one chat call, the model check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+import pytest
+
+from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult
+from pytest_lmbench.errors import LmbenchError, ModelMismatch
+from pytest_lmbench.lifecycle import LoadedModel
+from pytest_lmbench.options import Settings
+from pytest_lmbench.reporting.schema import Report, ResultEntry
+
+
+class Gates(Protocol):
+    """Implemented by :class:`pytest_lmbench.gates.GateKeeper`."""
+
+    def check_item(self, record: ResultEntry, fingerprint: str | None) -> list[str]: ...
+
+    def session_failures(self, report: Report) -> list[str]: ...
+
+    def summary_lines(self, report: Report) -> list[str]: ...
+
+
+class Hardware(Protocol):
+    result: dict[str, Any] | None
+
+    def finish(self, output_tokens: int | None) -> dict[str, Any]: ...
+
+
+@dataclass
+class ItemContext:
+    settings: Settings
+    backend: Backend
+    model: LoadedModel
+    record: ResultEntry
+    hardware: Hardware | None = None
+    gates: Gates | None = None
+    # Per-model facts shared by items, e.g. the prompt-length calibration.
+    model_cache: dict[str, Any] = field(default_factory=dict)
+
+    def finish_hardware(self, output_tokens: int | None) -> None:
+        if self.hardware is None:
+            return
+        try:
+            self.hardware.finish(output_tokens)
+        finally:
+            self.record.hardware = self.hardware.result or {}
+
+
+def check_gates(ctx: ItemContext) -> None:
+    """Gates and baseline comparison run after the item's own checks passed."""
+    if ctx.gates is None:
+        return
+    fingerprint = ctx.model.fingerprint
+    problems = ctx.gates.check_item(ctx.record, fingerprint)
+    if problems:
+        fail("; ".join(problems))
+
+
+def fail(message: str) -> NoReturn:
+    pytest.fail(message, pytrace=False)
+
+
+def run(factory: Callable[[], Any]) -> Any:
+    """Run a coroutine; an LmbenchError becomes a one-line item failure."""
+    try:
+        return asyncio.run(factory())
+    except LmbenchError as exc:
+        fail(str(exc))
+
+
+async def chat_once(backend: Backend, model: str, request: ChatRequest) -> ChatResult:
+    async with backend.async_client() as client:
+        return await backend.chat(client, model, request)
+
+
+def check_model(model: LoadedModel, result: ChatResult, label: str) -> None:
+    """LM Studio may answer with another loaded model when names do not match (#619)."""
+    answered = result.model
+    if (
+        answered is None
+        or same_model(model.instance_id, answered)
+        or same_model(model.key, answered)
+    ):
+        return
+    raise ModelMismatch(
+        f"asked {label} for {model.key} but {answered} answered; "
+        "another model is loaded or the key is wrong"
+    )
+
+
+def same_model(requested: str, answered: str) -> bool:
+    if requested == answered:
+        return True
+    # Instances of one model are "key", "key:2", ...; a variant "key@q4_k_m" may answer as "key".
+    base_answered = answered.split(":", 1)[0]
+    return base_answered in (requested, requested.split("@", 1)[0]) or answered.endswith(
+        "/" + requested
+    )

