@@ -91,12 +91,22 @@ class LmbenchSession:
             infos = {info.key: info for info in self.backend.list_models()}
         except LmbenchError as exc:
             raise pytest.UsageError(str(exc)) from None
+        # Workers need the environment too: a model's fingerprint is made where it loads.
+        self.run.environment = _environment(server_info)
         self.models = ModelManager(
-            self.backend, self._load_config(), infos, self.settings.lm_no_unload
+            self.backend,
+            self._load_config(),
+            infos,
+            self.settings.lm_no_unload,
+            fingerprinter=lambda entry: self.store.model_fingerprint(entry, self.run),
         )
         if self.writes_outputs:
-            self.run.environment = _environment(server_info)
             self.store.open()
+            if self.settings.lm_calibrate:
+                from pytest_lmbench.runners.calibration import calibrate_harness
+
+                self.run.calibration = calibrate_harness()
+        self.gates = make_gates(self.settings, self.store)
         self.started = True
 
     def _load_config(self) -> LoadConfig:
