@@ -96,7 +96,7 @@ def lmbench_args(server: LMStudioTestServer, tmp: Path, *extra: str) -> list[str
     return [
         f"--lm-base-url={server.base_url}",
         f"--lm-output-dir={tmp / 'out'}",
-        "--lm-no-db",  # TEMP
+        f"--lm-db=sqlite:///{tmp / 'results.db'}",
         "--lm-runs=2",
         "--lm-warmup=1",
         "-p",

@@ -1,0 +1,493 @@
+"""The results store: runs, models and results in SQLite or PostgreSQL.
+
+Every write is its own short transaction, committed at once, so an
+interrupted session keeps everything written so far and a report can be
+rebuilt later (``lmbench report``). Schema upgrades run on open (Alembic,
+programmatically). Failures surface as :class:`StoreError`, one line, never
+with the URL's password.
+
+A result is stored once per (run, nodeid): adding the same nodeid again in a
+run is ignored (the first write wins) so a replayed report cannot duplicate
+or silently rewrite it.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, Table, case, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
+from pytest_lmbench.storage import migrations
+from pytest_lmbench.storage import models as m
+from pytest_lmbench.storage.url import (
+    StoreError,
+    check_url,
+    create_store_engine,
+    default_db_url,
+    display_url,
+    scrub,
+)
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "Store",
+    "StoreError",
+    "default_db_url",
+    "migrate",
+    "open_store",
+]
+
+T = TypeVar("T")
+# Retries on top of busy_timeout, for the cases SQLite reports as busy at once.
+LOCK_RETRIES = 6
+_FINISHED = ("completed", "interrupted")
+_MODEL_KEY = ["run_id", "key"]
+_NO_DATA = ("skipped", "error")  # outcomes that measured nothing worth comparing to
+
+runs_t = cast(Table, m.Run.__table__)
+models_t = cast(Table, m.Model.__table__)
+results_t = cast(Table, m.Result.__table__)
+measurements_t = cast(Table, m.Measurement.__table__)
+hardware_t = cast(Table, m.HardwareSample.__table__)
+# Export: the query columns and small JSON; prompt/output/timing blobs stay in reports.
+_EXPORT_SKIP = {"id", "prompt", "output", "reference", "timing", "server_stats", "hardware"}
+EXPORT_COLUMNS = ("run_started_at", *(c.name for c in results_t.c if c.name not in _EXPORT_SKIP))
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+# --- opening ------------------------------------------------------------------
+
+
+def _migrate_engine(engine: Engine, url: URL, target: str) -> None:
+    shown = display_url(url)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(lmbench_write=True)
+            with connection.begin():
+                migrations.upgrade(connection, shown, target)
+    except StoreError:
+        raise
+    except (SQLAlchemyError, CommandError, sqlite3.Error, OSError) as exc:
+        message = f"cannot open results database {shown}: {_first_line(exc)}"
+        raise StoreError(scrub(message, url)) from exc
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (creating it when empty)."""
+    parsed = check_url(url)
+    engine = create_store_engine(parsed)
+    try:
+        _migrate_engine(engine, parsed, revision)
+    finally:
+        engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """Open (creating or upgrading) the results database at ``url``."""
+    parsed = check_url(url)
+    engine = create_store_engine(parsed)
+    try:
+        _migrate_engine(engine, parsed, "head")
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, parsed)
+
+
+# --- the store ---------------------------------------------------------------
+
+
+class Store:
+    """Synchronous access to the results database; one instance per process."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+        self.url = display_url(url)  # password hidden: safe to print
+        # Built once: rows go in as execute() parameters, which keeps per-result
+        # overhead to the SQLAlchemy cache lookup instead of a new statement.
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(models_t)
+        kept = {"id", *_MODEL_KEY}
+        changes = {c.name: upsert.excluded[c.name] for c in models_t.c if c.name not in kept}
+        self._upsert_model = upsert.on_conflict_do_update(index_elements=_MODEL_KEY, set_=changes)
+        self._insert_result = (
+            dialect.insert(results_t)
+            .on_conflict_do_nothing(index_elements=["run_id", "nodeid"])
+            .returning(results_t.c.id)
+        )
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- transactions --
+
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        message = f"results database {self.url}: {doing} failed: {_first_line(exc)}"
+        return StoreError(scrub(message, self._url))
+
+    def _is_locked(self, exc: DBAPIError) -> bool:
+        text = str(exc.orig).lower()
+        return self._engine.dialect.name == "sqlite" and ("locked" in text or "busy" in text)
+
+    def _write(self, doing: str, action: Callable[[Connection], T]) -> T:
+        """Run ``action`` in one committed transaction, retrying while SQLite is locked."""
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                with self._engine.connect() as connection:
+                    connection.execution_options(lmbench_write=True)
+                    with connection.begin():
+                        return action(connection)
+            except DBAPIError as exc:
+                if attempt == LOCK_RETRIES or not self._is_locked(exc):
+                    raise self._error(exc, doing) from exc
+            except SQLAlchemyError as exc:
+                raise self._error(exc, doing) from exc
+            # Jittered exponential backoff so two waiting writers do not collide again.
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as connection, connection.begin():
+                yield connection
+        except SQLAlchemyError as exc:
+            raise self._error(exc, doing) from exc
+
+    # -- writes --
+
+    def _write_for_run(self, run_id: str, doing: str, action: Callable[[Connection], T]) -> T:
+        """``_write`` where the only possible constraint failure is an unknown run."""
+        try:
+            return self._write(doing, action)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(f"no run {run_id} in {self.url}; begin_run first") from exc
+            raise
+
+    def begin_run(self, run: RunInfo) -> None:
+        row = _rows(f"run {run.id}", lambda: m.run_row(_dump(run)))
+
+        def write(connection: Connection) -> None:
+            connection.execute(insert(runs_t), [row])
+
+        try:
+            self._write(f"storing run {run.id}", write)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(f"run {run.id} is already in {self.url}") from exc
+            raise
+
+    def save_model(self, run_id: str, model: ModelEntry) -> None:
+        """Insert or replace the model entry ``(run_id, model.key)``."""
+        row = m.model_row(run_id, _dump(model))
+        self._write_for_run(
+            run_id, f"storing model {model.key}", lambda c: c.execute(self._upsert_model, row)
+        )
+
+    def add_result(self, run_id: str, result: ResultEntry) -> None:
+        """Store one result; a nodeid already stored for ``run_id`` is left as it is."""
+        row, measurements, readings = _rows(
+            f"result {result.nodeid}", lambda: m.result_row(run_id, _dump(result))
+        )
+
+        def write(connection: Connection) -> None:
+            result_id = connection.execute(self._insert_result, row).scalar()
+            if result_id is None:
+                return  # already stored: first write wins
+            if measurements:
+                batch = [
+                    {**r, "idx": i, "result_id": result_id} for i, r in enumerate(measurements)
+                ]
+                connection.execute(insert(measurements_t), batch)
+            if readings:
+                batch = [{**r, "result_id": result_id} for r in readings]
+                connection.execute(insert(hardware_t), batch)
+
+        self._write_for_run(run_id, f"storing result {result.nodeid}", write)
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        finished_at: str | datetime,
+        environment: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
+        calibration: dict[str, Any] | None = None,
+    ) -> None:
+        """Close a run; ``None`` for environment/fingerprint/calibration keeps the stored value."""
+        when = finished_at
+        if isinstance(finished_at, str):
+            when = _rows(f"run {run_id}", lambda: m.parse_time(finished_at))
+        changes: dict[str, Any] = {"status": status, "finished_at": when}
+        optional = {"environment": environment, "fingerprint": fingerprint}
+        changes.update({k: v for k, v in optional.items() if v is not None})
+        if calibration is not None:
+            changes["calibration"] = calibration
+        statement = runs_t.update().where(runs_t.c.id == run_id).values(changes)
+
+        def write(connection: Connection) -> int:
+            return connection.execute(statement).rowcount
+
+        if self._write(f"finishing run {run_id}", write) == 0:
+            raise StoreError(f"no run {run_id} in {self.url}")
+
+    # -- reads --
+
+    def resolve_run(self, run_id: str) -> str:
+        """The full id of a run given its id or a unique prefix of it."""
+        pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = select(runs_t.c.id).where(runs_t.c.id.like(pattern, escape="\\")).limit(11)
+        with self._read("finding a run") as connection:
+            ids: list[str] = list(connection.execute(query).scalars())
+        if run_id in ids:
+            return run_id
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise StoreError(f"no run {run_id!r} in {self.url}")
+        shown = ", ".join(i[:12] for i in ids[:10])
+        raise StoreError(f"run id prefix {run_id!r} is ambiguous: matches {shown}")
+
+    def list_runs(self, limit: int = 50) -> list[RunInfo]:
+        """The newest runs first."""
+        query = select(runs_t).order_by(runs_t.c.started_at.desc(), runs_t.c.id).limit(limit)
+        with self._read("listing runs") as connection:
+            rows = connection.execute(query).mappings().all()
+        return [RunInfo.model_validate(m.run_entry(row)) for row in rows]
+
+    def run_stats(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per run: ``models``, ``results`` and one count per outcome."""
+        names = ("models", "results", "passed", "failed", "error", "skipped")
+        stats = {rid: dict.fromkeys(names, 0) for rid in run_ids}
+        model_q = (
+            select(models_t.c.run_id, func.count())
+            .where(models_t.c.run_id.in_(run_ids))
+            .group_by(models_t.c.run_id)
+        )
+        outcome_q = (
+            select(results_t.c.run_id, results_t.c.outcome, func.count())
+            .where(results_t.c.run_id.in_(run_ids))
+            .group_by(results_t.c.run_id, results_t.c.outcome)
+        )
+        with self._read("counting results") as connection:
+            for run_id, n in connection.execute(model_q):
+                stats[run_id]["models"] = n
+            for run_id, outcome, n in connection.execute(outcome_q):
+                stats[run_id][outcome] = stats[run_id].get(outcome, 0) + n
+                stats[run_id]["results"] += n
+        return stats
+
+    def load_report(self, run_id: str) -> Report:
+        """The run's full report, results in stored order; ``summary`` is left empty."""
+        run_id = self.resolve_run(run_id)
+        with self._read(f"loading run {run_id}") as connection:
+            run = connection.execute(select(runs_t).where(runs_t.c.id == run_id)).mappings().one()
+            model_rows = connection.execute(
+                select(models_t).where(models_t.c.run_id == run_id).order_by(models_t.c.id)
+            ).mappings()
+            models = [ModelEntry.model_validate(m.model_entry(row)) for row in model_rows]
+            results = self._results(connection, results_t.c.run_id == run_id)
+        return Report(run=RunInfo.model_validate(m.run_entry(run)), models=models, results=results)
+
+    def _results(self, connection: Connection, where: Any, limit: int | None = None) -> list[Any]:
+        query = select(results_t).where(where).order_by(results_t.c.id).limit(limit)
+        rows = connection.execute(query).mappings().all()
+        ids = [row["id"] for row in rows]
+        children: dict[Any, dict[int, list[Any]]] = {}
+        for table, order in ((measurements_t, "idx"), (hardware_t, "id")):
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            # Chunked so a long run stays under the backends' bound-parameter limits.
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                child_q = (
+                    select(table)
+                    .where(table.c.result_id.in_(chunk))
+                    .order_by(table.c.result_id, table.c[order])
+                )
+                for child in connection.execute(child_q).mappings():
+                    grouped[child["result_id"]].append(child)
+            children[table] = grouped
+        return [
+            ResultEntry.model_validate(
+                m.result_entry(
+                    row, children[measurements_t][row["id"]], children[hardware_t][row["id"]]
+                )
+            )
+            for row in rows
+        ]
+
+    def _started_at(self, connection: Connection, run_id: str | None) -> datetime | None:
+        if run_id is None:
+            return None
+        query = select(runs_t.c.started_at).where(runs_t.c.id == run_id)
+        value: datetime | None = connection.execute(query).scalar()
+        return value
+
+    def previous_result(
+        self, model_key: str, nodeid_or_case: str, fingerprint: str | None, before_run: str
+    ) -> ResultEntry | None:
+        """The same item's result in the latest earlier completed or interrupted run.
+
+        The item matches by nodeid, else by case id. Skipped and errored results
+        are passed over (they measured nothing); ``fingerprint`` restricts to
+        runs on the same machine and software. When ``before_run`` is not
+        stored, every stored run counts as earlier.
+        """
+        runs = runs_t.c
+        where = [
+            results_t.c.model_key == model_key,
+            (results_t.c.nodeid == nodeid_or_case) | (results_t.c.case_id == nodeid_or_case),
+            results_t.c.outcome.not_in(_NO_DATA),
+            runs.status.in_(_FINISHED),
+            runs.id != before_run,
+        ]
+        if fingerprint is not None:
+            where.append(runs.fingerprint == fingerprint)
+        with self._read("finding a previous result") as connection:
+            before = self._started_at(connection, before_run)
+            if before is not None:
+                where.append(runs.started_at < before)
+            exact_first = case((results_t.c.nodeid == nodeid_or_case, 0), else_=1)
+            query = (
+                select(results_t.c.id)
+                .join(runs_t, runs.id == results_t.c.run_id)
+                .where(*where)
+                .order_by(runs.started_at.desc(), exact_first, results_t.c.id.desc())
+                .limit(1)
+            )
+            found = connection.execute(query).scalar()
+            if found is None:
+                return None
+            results = self._results(connection, results_t.c.id == found)
+        entry: ResultEntry = results[0]
+        return entry
+
+    def history(
+        self,
+        model_key: str,
+        fingerprint: str | None,
+        limit: int = 30,
+        *,
+        up_to_run: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per completed or interrupted run with this model, oldest first, the last ``limit``.
+
+        Each entry: ``run_id``, ``started_at`` (ISO), ``decode_tps_median`` (the
+        median over the run's throughput items at their lowest concurrency, as
+        the report's headline) and ``quality_score_mean``. Skipped and errored
+        results do not count. ``up_to_run`` leaves out runs that started after it.
+        """
+        runs = runs_t.c
+        measured = results_t.c.outcome.not_in(_NO_DATA)
+        where = [results_t.c.model_key == model_key, measured, runs.status.in_(_FINISHED)]
+        if fingerprint is not None:
+            where.append(runs.fingerprint == fingerprint)
+        with self._read("reading history") as connection:
+            until = self._started_at(connection, up_to_run)
+            if until is not None:
+                where.append(runs.started_at <= until)
+            run_q = (
+                select(runs.id, runs.started_at)
+                .join(results_t, results_t.c.run_id == runs.id)
+                .where(*where)
+                .group_by(runs.id, runs.started_at)
+                .order_by(runs.started_at.desc(), runs.id)
+                .limit(limit)
+            )
+            picked = connection.execute(run_q).all()
+            value_q = select(
+                results_t.c.run_id,
+                results_t.c.kind,
+                results_t.c.decode_tps_median,
+                results_t.c.quality_score,
+                results_t.c.timing["concurrency"],
+            ).where(
+                results_t.c.model_key == model_key,
+                measured,
+                results_t.c.run_id.in_([rid for rid, _ in picked]),
+            )
+            values = connection.execute(value_q).all()
+        by_run: dict[str, list[Any]] = defaultdict(list)
+        for row in values:
+            by_run[row[0]].append(row)
+        return [_history_entry(rid, started, by_run[rid]) for rid, started in reversed(picked)]
+
+    def export_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Flat result rows (query columns, metrics, flags) of one run or of all runs."""
+        columns = [c for c in results_t.c if c.name not in _EXPORT_SKIP]
+        query = (
+            select(runs_t.c.started_at.label("run_started_at"), *columns)
+            .join(runs_t, runs_t.c.id == results_t.c.run_id)
+            .order_by(runs_t.c.started_at, results_t.c.id)
+        )
+        if run_id is not None:
+            query = query.where(results_t.c.run_id == self.resolve_run(run_id))
+        with self._read("exporting results") as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_export_row(row) for row in rows]
+
+    def schema_revision(self) -> str | None:
+        with self._read("reading the schema revision") as connection:
+            return migrations.current_revision(connection)
+
+
+def _export_row(row: Mapping[Any, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("run_started_at", "finished_at"):
+        out[key] = m.format_time(out[key])
+    return out
+
+
+def _history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> dict[str, Any]:
+    # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
+    throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
+    levels = [m.number(row[4]) for row in throughput]
+    lowest = min((level for level in levels if level is not None), default=None)
+    headline = [
+        row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
+    ]
+    quality = [row[3] for row in rows if row[3] is not None]
+    return {
+        "run_id": run_id,
+        "started_at": m.format_time(started_at),
+        "decode_tps_median": statistics.median(headline) if headline else None,
+        "quality_score_mean": statistics.fmean(quality) if quality else None,
+    }
+
+
+def _rows(what: str, convert: Callable[[], T]) -> T:
+    try:
+        return convert()
+    except ValueError as exc:  # a time that is not ISO 8601
+        raise StoreError(f"cannot store {what}: {exc}") from exc
+
+
+def _dump(entry: RunInfo | ModelEntry | ResultEntry) -> dict[str, Any]:
+    """Plain JSON values, exactly as the JSON report would hold them."""
+    return entry.model_dump(mode="json")
