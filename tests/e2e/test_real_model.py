@@ -1,0 +1,141 @@
+"""The bundled suites end to end on a real model. SmolLM2-135M fails many quality
+thresholds, so these tests assert the pipeline, the stored rows and the reports."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
+from pytest_lmbench.runners.prompts import unique_prompt
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]
+    result = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        f"--lm-output-dir={pytester.path / 'out'}",
+        f"--lm-db=sqlite:///{pytester.path / 'r.db'}",
+        "--lm-formats=json,html,csv",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    )
+    report = json.loads((pytester.path / "out" / "latest.json").read_text())
+    return result, report
+
+
+def test_bundled_capability_suites_through_the_pipeline(
+    pytester: pytest.Pytester, llama: ManagedLlamaServer
+) -> None:
+    result, report = _run(
+        pytester,
+        "--lm-backend=openai",
+        f"--lm-base-url={llama.base_url}",
+        f"--lm-model={llama.model_key}",
+        "--lm-capabilities=general_text,reasoning,tooling,vision",
+        "--lm-max-tests=2",
+        "--lm-max-tokens=48",
+    )
+    outcomes = result.parseoutcomes()
+    results = report["results"]
+    assert (
+        len(results)
+        == 8
+        == sum(outcomes.get(k, 0) for k in ("passed", "failed", "error", "errors"))
+    )
+    assert {r["capability"] for r in results} == {"general_text", "reasoning", "tooling", "vision"}
+    for item in results:
+        # Every item has a reason or a scored answer (a model without vision breaks the stream).
+        scored = item["output"] is not None and "quality_score" in item["metrics"]
+        assert item["error"] or (scored and item["timing"]["e2e_s"] is not None)
+        assert item["hardware"]["cpu_pct"]["avg"] is not None
+    tooling = [r for r in results if r["capability"] == "tooling"]
+    assert all(
+        r["outcome"] in ("passed", "failed") for r in tooling
+    )  # tools accepted by the server
+    assert all(r["flags"]["route"] == "/v1/chat/completions" for r in tooling)
+    with sqlite3.connect(pytester.path / "r.db") as db:
+        assert db.execute("select count(*) from results").fetchone()[0] == 8
+    for name in ("latest.json", "latest.html", "latest.csv"):
+        assert (pytester.path / "out" / name).stat().st_size > 0
+
+
+def plain_reader(base_url: str, model: str, prompt_words: int, max_tokens: int) -> float:
+    """Decode tok/s measured the plainest way: raw SSE lines, wall clock, no plugin code."""
+    body = {
+        "model": model,
+        "stream": True,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": unique_prompt(prompt_words)}],
+    }
+    stamps: list[float] = []
+    with (
+        httpx.Client(timeout=120) as client,
+        client.stream("POST", base_url + "/v1/chat/completions", json=body) as response,
+    ):
+        for line in response.iter_lines():
+            if (
+                line.startswith("data: ")
+                and '"content":"' in line.replace(" ", "")
+                and '"content":""' not in line.replace(" ", "")
+            ):
+                stamps.append(time.perf_counter())
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def test_throughput_agrees_with_a_plain_reader(
+    pytester: pytest.Pytester, llama: ManagedLlamaServer
+) -> None:
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True)
+    (folder / "grid.json").write_text(
+        json.dumps(
+            {
+                "capability": "throughput",
+                "cases": [{"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1}],
+            }
+        )
+    )
+    result = pytester.runpytest(
+        f"--lm-suite-dir={folder.parent}",
+        "--lm-backend=openai",
+        f"--lm-base-url={llama.base_url}",
+        f"--lm-model={llama.model_key}",
+        f"--lm-output-dir={pytester.path / 'out'}",
+        "--lm-no-db",
+        "--lm-runs=3",
+        "--lm-warmup=1",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    ours = item["timing"]["decode_tps"]["median"]
+    words = 40
+    theirs = statistics.median(
+        plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(3)
+    )
+    assert ours == pytest.approx(theirs, rel=0.10)
+    assert item["flags"]["token_count_estimated"] in (True, False)
+
+
+def test_serve_gguf_is_the_embedded_default(pytester: pytest.Pytester) -> None:
+    from .conftest import _unavailable
+
+    if _unavailable():
+        pytest.skip(str(_unavailable()))
+    _, report = _run(
+        pytester, "--lm-serve-gguf=smollm2", "-k", "qa_001 or math_001", "--lm-max-tokens=32"
+    )
+    assert report["run"]["backend"] == "openai"
+    assert report["models"][0]["key"] == "SmolLM2-135M-Instruct.Q4_1"
+    assert len(report["results"]) == 2
+    assert Path(pytester.path / "out" / "latest.html").exists()
