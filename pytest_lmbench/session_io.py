@@ -129,12 +129,13 @@ class StoreWriter:
         if self.store is None:
             return
         run = report.run
+        store = self.store
         self._safely(
             "finishing the run",
-            lambda: self.store.finish_run(  # type: ignore[union-attr]
+            lambda: store.finish_run(
                 run.id,
                 run.status,
-                run.finished_at,
+                run.finished_at or run.started_at,
                 environment=run.environment,
                 fingerprint=run.fingerprint,
                 calibration=run.calibration,

@@ -9,6 +9,8 @@ here once, before any inner run, and one failed connection warms httpx up.
 from __future__ import annotations
 
 import contextlib
+import tempfile
+from pathlib import Path
 
 import httpx
 
@@ -22,6 +24,7 @@ import pytest_lmbench.reporting.html_report
 import pytest_lmbench.runners.capability
 import pytest_lmbench.runners.throughput
 import pytest_lmbench.sampling  # noqa: F401
+from pytest_lmbench.storage.store import open_store
 
 
 def _warm_httpx() -> None:
@@ -30,3 +33,12 @@ def _warm_httpx() -> None:
 
 
 _warm_httpx()
+
+
+def _warm_store() -> None:
+    # Opening a store imports SQLAlchemy's dialect and Alembic's runtime lazily.
+    with tempfile.TemporaryDirectory() as folder:
+        open_store(f"sqlite:///{Path(folder) / 'warm.db'}").close()
+
+
+_warm_store()

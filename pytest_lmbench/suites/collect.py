@@ -103,7 +103,7 @@ class SuiteFile(pytest.File):
 
     def _item(self, spec: ItemSpec) -> LmbenchItem:
         callobj = throughput_item if spec.kind == "throughput" else capability_item
-        item = pytest.Function.from_parent(
+        item: LmbenchItem = LmbenchItem.from_parent(
             self, name=f"{spec.case_id}[{spec.model}]", callobj=callobj
         )
         item.stash[SPEC_KEY] = spec
