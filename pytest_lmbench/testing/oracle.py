@@ -45,9 +45,22 @@ def rule_for(item: CapabilityCase) -> AnswerRule:
     return AnswerRule(match=prompt, content=answer)
 
 
-def _first_values(arguments: dict[str, list[Any]]) -> dict[str, Any]:
+def _first_values(arguments: dict[str, Any]) -> dict[str, Any]:
     # "" marks an optional argument: leaving it out is the simplest correct call.
-    return {name: values[0] for name, values in arguments.items() if values and values[0] != ""}
+    return {
+        name: _concrete(values[0])
+        for name, values in arguments.items()
+        if isinstance(values, list) and values and values[0] != ""
+    }
+
+
+def _concrete(value: Any) -> Any:
+    """BFCL nests possible answers: a dict inside maps each key to its own list of choices."""
+    if isinstance(value, dict):
+        return _first_values(value)
+    if isinstance(value, list):
+        return [_concrete(v) for v in value]
+    return value
 
 
 def describe(rules: list[AnswerRule]) -> str:
