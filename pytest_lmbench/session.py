@@ -89,6 +89,7 @@ class LmbenchSession:
         try:
             server_info = self.backend.server_info()
             infos = {info.key: info for info in self.backend.list_models()}
+            infos.update(self.server.known_models(infos))
         except LmbenchError as exc:
             raise pytest.UsageError(str(exc)) from None
         # Workers need the environment too: a model's fingerprint is made where it loads.

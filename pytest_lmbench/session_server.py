@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_lmbench.backends.base import ModelInfo
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.options import Settings
 
@@ -43,6 +45,13 @@ class ManagedServer:
         self._server = server
         self.model_key = str(server.model_key)
         return base_url
+
+    def known_models(self, listed: dict[str, ModelInfo]) -> dict[str, ModelInfo]:
+        """We started it without a vision projector or tool grammar: say so."""
+        if self.model_key is None:
+            return {}
+        info = listed.get(self.model_key) or ModelInfo(key=self.model_key)
+        return {self.model_key: replace(info, vision=False, format="gguf")}
 
     def stop(self) -> None:
         if self._server is not None:
