@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
+from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
 from pytest_lmbench.runners.common import ItemContext, check_gates, check_model, fail, run
@@ -32,29 +34,59 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
     words = calibration.words_for(case.prompt_tokens)
     ctx.record.prompt = unique_prompt(words)[:400] + " …"
 
-    async def batch() -> Batch:
-        request = ChatRequest(
-            prompt="",  # replaced per request below: every request gets its own prefix
-            max_tokens=case.gen_tokens,
-            temperature=settings.lm_temperature,
-            seed=settings.lm_seed,
-        )
-        requests = [_with_prompt(request, unique_prompt(words)) for _ in range(case.concurrency)]
-        async with ctx.backend.async_client() as client:
+    request = ChatRequest(
+        prompt="",  # replaced per request: every request gets its own unique prefix
+        max_tokens=case.gen_tokens,
+        temperature=settings.lm_temperature,
+        seed=settings.lm_seed,
+    )
+    with ItemLoop(ctx) as loop:
+
+        async def batch() -> Batch:
+            requests = [
+                _with_prompt(request, unique_prompt(words)) for _ in range(case.concurrency)
+            ]
             started = time.perf_counter_ns()
             results = await asyncio.gather(
-                *(ctx.backend.chat(client, ctx.model.instance_id, r) for r in requests)
+                *(ctx.backend.chat(loop.client, ctx.model.instance_id, r) for r in requests)
             )
             wall_s = (time.perf_counter_ns() - started) / 1e9
-        for result in results:
-            check_model(ctx.model, result, ctx.backend.label)
-        return Batch(list(results), wall_s)
+            for result in results:
+                check_model(ctx.model, result, ctx.backend.label)
+            return Batch(list(results), wall_s)
 
-    batches = _measure(lambda: run(batch), settings.lm_runs, settings.lm_warmup, benchmark)
+        batches = _measure(lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup, benchmark)
     _record(ctx, case, batches, calibration, benchmark)
     ctx.finish_hardware(sum(b.output_tokens for b in batches))
     _check_limits(ctx, case)
     check_gates(ctx)
+
+
+class ItemLoop:
+    """One event loop and one HTTP client for all rounds of an item.
+
+    Warmup rounds open the connections; measured rounds reuse them, so a TCP
+    handshake or client set-up never counts as time to first token.
+    """
+
+    def __init__(self, ctx: ItemContext) -> None:
+        self._loop = asyncio.new_event_loop()
+        self.client = ctx.backend.async_client()
+
+    def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
+        try:
+            return self._loop.run_until_complete(factory())
+        except LmbenchError as exc:
+            fail(str(exc))
+
+    def __enter__(self) -> ItemLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._loop.run_until_complete(self.client.aclose())
+        finally:
+            self._loop.close()
 
 
 def _with_prompt(request: ChatRequest, prompt: str) -> ChatRequest:
