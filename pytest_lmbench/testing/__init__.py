@@ -15,10 +15,8 @@ answered with that text.
 
 from __future__ import annotations
 
+from pytest_lmbench.testing.answers import ANSWER_KEY, NO_IMAGE_ANSWER, AnswerRule
 from pytest_lmbench.testing.engine import (
-    ANSWER_KEY,
-    NO_IMAGE_ANSWER,
-    AnswerRule,
     FakeEngine,
     FakeModel,
     Fault,
@@ -28,6 +26,7 @@ from pytest_lmbench.testing.engine import (
     Script,
 )
 from pytest_lmbench.testing.fixtures import default_lmstudio_models, default_ollama_models
+from pytest_lmbench.testing.httpserver import Exchange, FakeHTTPServer, NDJSONWriter, SSEWriter
 from pytest_lmbench.testing.lmstudio import AUTH_REQUIRED_MESSAGE, LMStudioTestServer
 from pytest_lmbench.testing.ollama import OllamaTestServer
 from pytest_lmbench.testing.png import png_with_text, read_png_text
@@ -37,14 +36,18 @@ __all__ = [
     "AUTH_REQUIRED_MESSAGE",
     "NO_IMAGE_ANSWER",
     "AnswerRule",
+    "Exchange",
     "FakeEngine",
+    "FakeHTTPServer",
     "FakeModel",
     "Fault",
     "LMStudioTestServer",
     "LoadedInstance",
+    "NDJSONWriter",
     "OllamaTestServer",
     "Quirks",
     "RecordedRequest",
+    "SSEWriter",
     "Script",
     "default_lmstudio_models",
     "default_ollama_models",

@@ -1,8 +1,9 @@
 """Protocol-independent fake model: models, answers, faults, load state and recorded requests.
 
-A server parses a request into a :class:`Turn`, asks :meth:`FakeEngine.lookup` and
-:meth:`FakeEngine.ensure_loaded` for the model, then :meth:`FakeEngine.plan` for
-the answer, and streams the plan with a :class:`~pytest_lmbench.testing.pacing.Pacer`.
+A server parses a request into a ``Turn`` (see ``answers.py``), asks
+:meth:`FakeEngine.lookup` and :meth:`FakeEngine.ensure_loaded` for the model, then
+:meth:`FakeEngine.plan` for the answer, and streams the plan with a ``Pacer``
+(see ``pacing.py``).
 
 Tokens are whitespace-separated words. Tests change :attr:`FakeEngine.script`,
 :attr:`FakeEngine.quirks`, :attr:`FakeEngine.answers` and :attr:`FakeEngine.faults`
@@ -12,19 +13,31 @@ between requests; each request works on a snapshot taken when it arrived.
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
-import random
-import re
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_lmbench.testing.png import read_png_text
+from pytest_lmbench.testing.answers import JSON, AnswerRule, Plan, Turn, compose
 
-JSON = dict[str, Any]
+__all__ = [
+    "JSON",
+    "AnswerRule",
+    "EngineError",
+    "FakeEngine",
+    "FakeModel",
+    "Fault",
+    "FaultKind",
+    "LoadedInstance",
+    "Lookup",
+    "ModelKind",
+    "Quirks",
+    "ReasoningField",
+    "RecordedRequest",
+    "Script",
+]
+
 ModelKind = Literal["llm", "vlm", "embedding"]
 FaultKind = Literal[
     "http_error",
@@ -39,57 +52,12 @@ FaultKind = Literal[
 ]
 ReasoningField = Literal["reasoning_content", "reasoning", "inline"]
 
-ANSWER_KEY = "lmbench:answer"
-NO_IMAGE_ANSWER = "I cannot see any image."
 NO_VISION_MESSAGE = "Model does not support images"
-TEMPLATE_OVERHEAD_TOKENS = 4
-DEFAULT_REASONING = "Let me think about this step by step before I answer."
 # Faults that shape an answer; without an explicit ``route`` they only hit inference routes,
 # so that a client's model-list probe does not eat a fault meant for the chat call.
 ANSWER_FAULTS = frozenset(
     {"malformed", "cut", "stall", "wrong_model", "bad_tool_args", "die", "error_event"}
 )
-_FILLER = "the quick brown fox jumps over the lazy dog".split()
-_WORD = re.compile(r"\s*\S+")
-_IMAGE_WORDS = re.compile(r"\b(image|picture|photo)", re.IGNORECASE)
-
-
-def tokenize(text: str) -> list[str]:
-    """Word tokens keeping their leading whitespace, so ``"".join`` gives the text back."""
-    return _WORD.findall(text)
-
-
-def count_tokens(text: str) -> int:
-    return len(text.split())
-
-
-def text_of(content: Any) -> str:
-    """The text of a message content: a string, or text parts (``text`` or v1 ``content``)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = [p.get("text", p.get("content")) for p in content if isinstance(p, dict)]
-        return " ".join(t for t in texts if isinstance(t, str))
-    return ""
-
-
-def user_text_of(body: Any) -> str:
-    """The last user text of any supported request body; chooses answer rules and faults."""
-    if not isinstance(body, dict):
-        return ""
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        return text_of(users[-1].get("content")) if users else ""
-    for key in ("input", "prompt"):
-        if key in body:
-            return text_of(body[key])
-    return ""
-
-
-def filler_text(words: int) -> str:
-    """Deterministic filler: the pangram's words, cycled."""
-    return " ".join(itertools.islice(itertools.cycle(_FILLER), words))
 
 
 @dataclass
@@ -154,22 +122,23 @@ class Quirks:
 
 
 @dataclass
-class AnswerRule:
-    """First rule whose ``match`` occurs in the last user text decides the answer.
-
-    Tool calls are ``{"name": str, "arguments": dict | str}``; a str is sent verbatim,
-    so it can be invalid JSON.
-    """
-
-    match: str
-    content: str = ""
-    reasoning: str = ""
-    tool_calls: list[JSON] | None = None
-
-
-@dataclass
 class Fault:
-    """An injected failure; see the package docs for the meaning of each kind."""
+    """An injected failure for requests whose last user text contains ``match``.
+
+    Kinds: ``http_error`` (``status`` + ``body``: a dict is sent as JSON, a str as
+    text/plain, None picks the route family's shape), ``error_200`` (HTTP 200 with an
+    error body), ``malformed`` (an invalid JSON line in the stream, or a truncated
+    JSON body), ``cut`` (drop the connection, no end event), ``stall`` (pause
+    ``seconds``), ``error_event`` (an in-stream error event, then the stream ends),
+    ``die`` (the whole server shuts down), ``wrong_model`` (answer as ``model``, or
+    another model), ``bad_tool_args`` (tool-call arguments that are not JSON). Stream
+    faults act after ``after_tokens`` tokens (at the end if the answer is shorter).
+
+    ``route`` is a path prefix. Without it, answer-shaping kinds only hit inference
+    routes (chat, completions, generate, embeddings), so a client's model-list probe
+    does not use up a fault meant for the chat call. ``times`` caps how often it fires;
+    ``fired`` counts it.
+    """
 
     kind: FaultKind
     match: str | None = None
@@ -212,68 +181,6 @@ class LoadedInstance:
     jit: bool = False
 
 
-@dataclass
-class Turn:
-    """One inference request, protocol-neutral."""
-
-    model: str
-    texts: list[str]
-    user_text: str
-    images: list[bytes] = field(default_factory=list)
-    max_tokens: int | None = None
-    has_tools: bool = False
-    reasoning_allowed: bool = True
-
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(count_tokens(t) for t in self.texts) + TEMPLATE_OVERHEAD_TOKENS
-
-
-@dataclass(frozen=True)
-class ToolCallPlan:
-    id: str
-    name: str
-    arguments: str  # exactly as sent; may be invalid JSON
-
-    def arguments_value(self) -> Any:
-        """Parsed arguments, or the raw string when they are not JSON."""
-        try:
-            return json.loads(self.arguments)
-        except json.JSONDecodeError:
-            return self.arguments
-
-    @property
-    def fragments(self) -> list[str]:
-        return tokenize(self.arguments) or [self.arguments]
-
-
-@dataclass
-class Plan:
-    """What the model will say, in tokens, before any of it is sent."""
-
-    model: FakeModel
-    instance_id: str  # the name the response carries
-    prompt_tokens: int
-    reasoning: list[str]
-    content: list[str]
-    tool_calls: list[ToolCallPlan]
-    finish_reason: Literal["stop", "length", "tool_calls"]
-    load_s: float | None = None
-
-    @property
-    def reasoning_text(self) -> str:
-        return "".join(self.reasoning)
-
-    @property
-    def content_text(self) -> str:
-        return "".join(self.content)
-
-    @property
-    def output_tokens(self) -> int:
-        calls = sum(len(c.fragments) for c in self.tool_calls)
-        return len(self.reasoning) + len(self.content) + calls
-
-
 class EngineError(Exception):
     """A request the fake model refuses; servers render it in their own error shape."""
 
@@ -289,18 +196,6 @@ class Lookup:
     model: FakeModel
     instance_id: str
     needs_load: bool
-
-
-def _tool_call_plans(calls: Iterable[JSON], corrupt: bool) -> list[ToolCallPlan]:
-    plans = []
-    for call in calls:
-        raw = call.get("arguments", {})
-        text = raw if isinstance(raw, str) else json.dumps(raw)
-        if corrupt:
-            text = text.rstrip("}") + ', "oops": '  # cut mid-object: never valid JSON
-        call_id = str(random.randint(100_000_000, 999_999_999))
-        plans.append(ToolCallPlan(call_id, str(call.get("name", "")), text))
-    return plans
 
 
 class FakeEngine:
@@ -494,67 +389,18 @@ class FakeEngine:
         faults: Iterable[Fault] = (),
         load_s: float | None = None,
     ) -> Plan:
-        """Decide the answer: image text, then rules, then filler (see README of the package)."""
-        model = lookup.model
-        if turn.images and not model.vision:
+        """Decide the answer (see :func:`~pytest_lmbench.testing.answers.compose`)."""
+        if turn.images and not lookup.model.vision:
             raise EngineError("no_vision", 400, NO_VISION_MESSAGE)
         faults = list(faults)
-        rule = self._rule_for(turn.user_text)
-        image_answer = _image_answer(turn.images)
-        reasoning = rule.reasoning if rule else ""
-        if not reasoning and model.reasoning:
-            reasoning = DEFAULT_REASONING
-        if not turn.reasoning_allowed:
-            reasoning = ""
-        finish: Literal["stop", "length"] = "stop"
-        if image_answer is not None:
-            content = image_answer
-        elif rule is not None:
-            content = rule.content
-        elif not turn.images and _IMAGE_WORDS.search(turn.user_text):
-            content = NO_IMAGE_ANSWER
-        elif turn.max_tokens is not None:
-            # Throughput runs ask for exactly N tokens: fill the budget and stop on "length".
-            content = filler_text(max(0, turn.max_tokens - count_tokens(reasoning)))
-            finish = "length"
-        else:
-            content = filler_text(self.snapshot()[0].default_words)
-        calls: list[ToolCallPlan] = []
-        if rule is not None and rule.tool_calls and turn.has_tools and image_answer is None:
-            corrupt = any(f.kind == "bad_tool_args" for f in faults)
-            calls = _tool_call_plans(rule.tool_calls, corrupt)
         wrong = next((f for f in faults if f.kind == "wrong_model"), None)
-        name = self._other_model(lookup, wrong.model) if wrong else lookup.instance_id
-        plan = Plan(
-            model=model,
-            instance_id=name,
-            prompt_tokens=turn.prompt_tokens,
-            reasoning=tokenize(reasoning),
-            content=tokenize(content),
-            tool_calls=calls,
-            finish_reason="tool_calls" if calls else finish,
-            load_s=load_s,
+        plan = compose(
+            turn,
+            lookup.model,
+            self._other_model(lookup, wrong.model) if wrong else lookup.instance_id,
+            self._rule_for(turn.user_text),
+            default_words=self.snapshot()[0].default_words,
+            corrupt_tool_args=any(f.kind == "bad_tool_args" for f in faults),
         )
-        return _budgeted(plan, turn.max_tokens)
-
-
-def _image_answer(images: list[bytes]) -> str | None:
-    for image in images:
-        try:
-            texts = read_png_text(image)
-        except ValueError:
-            continue
-        if ANSWER_KEY in texts:
-            return texts[ANSWER_KEY]
-    return None
-
-
-def _budgeted(plan: Plan, max_tokens: int | None) -> Plan:
-    """Cut reasoning, then content, to ``max_tokens``; a cut answer finishes with "length"."""
-    if max_tokens is None or len(plan.reasoning) + len(plan.content) <= max_tokens:
+        plan.load_s = load_s
         return plan
-    plan.reasoning = plan.reasoning[:max_tokens]
-    plan.content = plan.content[: max_tokens - len(plan.reasoning)]
-    plan.tool_calls = []
-    plan.finish_reason = "length"
-    return plan

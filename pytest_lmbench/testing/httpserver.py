@@ -21,7 +21,8 @@ from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from pytest_lmbench.testing.engine import FakeEngine, Fault, RecordedRequest, user_text_of
+from pytest_lmbench.testing.answers import user_text_of
+from pytest_lmbench.testing.engine import FakeEngine, Fault, RecordedRequest
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -285,6 +286,12 @@ class FakeHTTPServer:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections still open: a client that never closes its pool shows here."""
+        with self._lock:
+            return len(self._connections)
 
     def track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:

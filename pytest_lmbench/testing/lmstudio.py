@@ -16,17 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_lmbench.testing import openai_compat
-from pytest_lmbench.testing.engine import (
-    JSON,
-    EngineError,
-    FakeEngine,
-    FakeModel,
-    Fault,
-    Plan,
-    Quirks,
-    Turn,
-    text_of,
-)
+from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, tokenize
+from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup, Quirks
 from pytest_lmbench.testing.httpserver import (
     EngineServer,
     Exchange,
@@ -349,10 +340,12 @@ class LMStudioTestServer(EngineServer):
             return
         pacer = Pacer(script, ex.received_ns, turn.prompt_tokens, faults)
         store = body.get("store", True) is not False
+        load_config = {"context_length": body.get("context_length")}  # applies to a JIT load
         if body.get("stream") is True:
-            _V1ChatStream(self.engine, ex, plan, pacer).run(lookup, store=store)
+            stream = _V1ChatStream(self.engine, ex, plan, pacer)
+            stream.run(lookup, quirks, load_config, store=store)
             return
-        lookup, plan.load_s = self.engine.ensure_loaded(lookup)
+        lookup, plan.load_s = self.engine.ensure_loaded(lookup, load_config)
         if plan.load_s is not None:
             pacer.mark_ready()
         chunks = plan_chunks(plan, script.tokens_per_chunk)
@@ -410,13 +403,12 @@ class _V1ChatStream:
             self.event(f"{block}.start")
         self.block = block
 
-    def run(self, lookup: Any, *, store: bool) -> None:
-        script, quirks = self.engine.snapshot()
+    def run(self, lookup: Lookup, quirks: Quirks, load_config: JSON, *, store: bool) -> None:
         instance_id = self.plan.instance_id
         self.event("chat.start", model_instance_id=instance_id)
         if lookup.needs_load:
             self.event("model_load.start", model_instance_id=instance_id)
-            _, self.plan.load_s = self.engine.ensure_loaded(lookup)
+            _, self.plan.load_s = self.engine.ensure_loaded(lookup, load_config)
             self.event("model_load.progress", model_instance_id=instance_id, progress=1.0)
             load_time = round(self.plan.load_s or 0.0, 3)
             self.event("model_load.end", model_instance_id=instance_id, load_time_seconds=load_time)
@@ -425,11 +417,11 @@ class _V1ChatStream:
         self.pacer.wait_prompt_done()
         self.event("prompt_processing.progress", progress=1.0)
         self.event("prompt_processing.end")
-        for chunk in self.pacer.run(plan_chunks(self.plan, script.tokens_per_chunk)):
+        for chunk in self.pacer.run(plan_chunks(self.plan, self.pacer.script.tokens_per_chunk)):
             if chunk.kind in ("reasoning", "content"):
                 self.switch("reasoning" if chunk.kind == "reasoning" else "message")
                 self.event(f"{self.block}.delta", content=chunk.text)
-                self.sent[chunk.kind].append(chunk.text)
+                self.sent[chunk.kind] += tokenize(chunk.text)
             elif chunk.kind == "malformed":
                 self.sse.malformed("message.delta")
             elif chunk.kind == "error":

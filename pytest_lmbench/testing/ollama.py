@@ -12,22 +12,12 @@ import binascii
 import hashlib
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pytest_lmbench.testing.engine import (
-    JSON,
-    EngineError,
-    FakeEngine,
-    FakeModel,
-    Fault,
-    Lookup,
-    Plan,
-    Turn,
-    text_of,
-    user_text_of,
-)
+from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, user_text_of
+from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup
 from pytest_lmbench.testing.httpserver import (
     EngineServer,
     Exchange,
@@ -35,7 +25,7 @@ from pytest_lmbench.testing.httpserver import (
     Route,
     send_json_with_faults,
 )
-from pytest_lmbench.testing.pacing import Chunk, Pacer, ServerTiming, plan_chunks
+from pytest_lmbench.testing.pacing import Pacer, ServerTiming, plan_chunks
 
 VERSION = "0.12.0"
 KEEP_ALIVE_S = 300
@@ -134,6 +124,10 @@ def _turn(body: JSON, *, chat: bool) -> Turn:
         has_tools=bool(body.get("tools")),
         reasoning_allowed=body.get("think") is not False,
     )
+
+
+def _unloads(body: JSON) -> bool:
+    return body.get("keep_alive") in (0, "0", "0s")
 
 
 def _final_fields(plan: Plan, timing: ServerTiming, load_s: float) -> JSON:
@@ -251,10 +245,9 @@ class OllamaTestServer(EngineServer):
 
     def _load_or_unload(self, ex: Exchange, body: JSON, lookup: Lookup, chat: bool) -> None:
         """An empty request only loads (or, with ``keep_alive: 0``, unloads) the model."""
-        unload = body.get("keep_alive") in (0, "0", "0s")
+        unload = _unloads(body)
         if unload:
-            for instance in [i for i in self.engine.loaded.values() if i.key == lookup.model.key]:
-                self.engine.unload(instance.id)
+            self._unload(lookup.model.key)
         elif lookup.needs_load:
             self.engine.load(lookup.model.key, self._load_config(body))
         reply: JSON = {"model": body.get("model"), "created_at": _now()}
@@ -263,6 +256,10 @@ class OllamaTestServer(EngineServer):
         )
         reply.update(done_reason="unload" if unload else "load", done=True)
         ex.send_json(200, reply)
+
+    def _unload(self, key: str) -> None:
+        for instance in [i for i in self.engine.loaded.values() if i.key == key]:
+            self.engine.unload(instance.id)
 
     @staticmethod
     def _load_config(body: JSON) -> JSON:
@@ -292,12 +289,13 @@ class OllamaTestServer(EngineServer):
         pacer = Pacer(script, ex.received_ns, turn.prompt_tokens, faults)
         if lookup.needs_load:
             pacer.mark_ready()
-        _OllamaAnswer(ex, plan, pacer, chat=chat).send(
+        answer = _OllamaAnswer(ex, plan, pacer, chat=chat)
+        if _unloads(body):
+            # Unload before the final line, so a client that saw "done" sees the model gone.
+            answer.before_final = lambda: self._unload(plan.model.key)
+        answer.send(
             stream=body.get("stream") is not False, load_s=load_s, per_chunk=script.tokens_per_chunk
         )
-        if body.get("keep_alive") in (0, "0", "0s"):
-            for instance in [i for i in self.engine.loaded.values() if i.key == plan.model.key]:
-                self.engine.unload(instance.id)
 
 
 class _OllamaAnswer:
@@ -305,6 +303,7 @@ class _OllamaAnswer:
 
     def __init__(self, ex: Exchange, plan: Plan, pacer: Pacer, *, chat: bool) -> None:
         self.ex, self.plan, self.pacer, self.chat = ex, plan, pacer, chat
+        self.before_final: Callable[[], None] = lambda: None
 
     def _line(self, content: str = "", thinking: str = "", calls: list[JSON] | None = None) -> JSON:
         line: JSON = {"model": self.plan.instance_id, "created_at": _now()}
@@ -321,22 +320,22 @@ class _OllamaAnswer:
                 line["thinking"] = thinking
         return line
 
-    def _call(self, chunk: Chunk) -> list[JSON]:
-        call = self.plan.tool_calls[chunk.index]
-        return [{"function": {"name": call.name, "arguments": call.arguments_value()}}]
+    def _call(self, index: int) -> JSON:
+        call = self.plan.tool_calls[index]
+        return {"function": {"name": call.name, "arguments": call.arguments_value()}}
+
+    def _final(self, line: JSON, load_s: float) -> JSON:
+        timing = self.pacer.timing(self.plan.output_tokens)
+        self.before_final()
+        return {**line, **_final_fields(self.plan, timing, load_s)}
 
     def send(self, *, stream: bool, load_s: float, per_chunk: int) -> None:
         chunks = plan_chunks(self.plan, per_chunk, whole_tool_calls=True)
         if not stream:
             deferred = [c.fault for c in self.pacer.run(chunks) if c.fault is not None]
-            calls = [
-                self._call(Chunk("tool_args", index=i))[0] for i in range(len(self.plan.tool_calls))
-            ]
-            reply = self._line(self.plan.content_text, self.plan.reasoning_text, calls)
-            reply.update(
-                _final_fields(self.plan, self.pacer.timing(self.plan.output_tokens), load_s)
-            )
-            send_json_with_faults(self.ex, 200, reply, deferred)
+            calls = [self._call(i) for i in range(len(self.plan.tool_calls))]
+            line = self._line(self.plan.content_text, self.plan.reasoning_text, calls)
+            send_json_with_faults(self.ex, 200, self._final(line, load_s), deferred)
             return
         out = NDJSONWriter(self.ex)
         for chunk in self.pacer.run(chunks):
@@ -345,7 +344,7 @@ class _OllamaAnswer:
             elif chunk.kind == "reasoning":
                 out.line({**self._line(thinking=chunk.text), "done": False})
             elif chunk.kind == "tool_args":
-                out.line({**self._line(calls=self._call(chunk)), "done": False})
+                out.line({**self._line(calls=[self._call(chunk.index)]), "done": False})
             elif chunk.kind == "malformed":
                 out.malformed()
             elif chunk.kind == "error":
@@ -359,7 +358,5 @@ class _OllamaAnswer:
                 self.ex.abort()
             elif chunk.kind == "die":
                 self.ex.die()
-        final = self._line()
-        final.update(_final_fields(self.plan, self.pacer.timing(self.plan.output_tokens), load_s))
-        out.line(final)
+        out.line(self._final(self._line(), load_s))
         out.close()

