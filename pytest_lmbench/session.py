@@ -75,6 +75,10 @@ class LmbenchSession:
         """Fail fast, before any model is loaded: outputs, server, store."""
         if self.writes_outputs:
             check_output_dir(Path(self.settings.lm_output_dir))
+        if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):
+            raise pytest.UsageError(
+                "--lm-serve-gguf cannot be combined with -n: each worker would start its own server"
+            )
         base_url = self.server.start() or self.settings.lm_base_url
         self.run.base_url = base_url
         if self.server.model_key and not self.model_keys:

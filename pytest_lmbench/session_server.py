@@ -20,6 +20,7 @@ class ManagedServer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._server: Any = None
+        self._path: Path | None = None
         self.model_key: str | None = None
 
     def start(self) -> str | None:
@@ -43,6 +44,7 @@ class ManagedServer:
         except LmbenchError as exc:
             raise pytest.UsageError(f"--lm-serve-gguf: {exc}") from None
         self._server = server
+        self._path = path
         self.model_key = str(server.model_key)
         return base_url
 
@@ -51,7 +53,8 @@ class ManagedServer:
         if self.model_key is None:
             return {}
         info = listed.get(self.model_key) or ModelInfo(key=self.model_key)
-        return {self.model_key: replace(info, vision=False, format="gguf")}
+        size = self._path.stat().st_size if self._path is not None else None
+        return {self.model_key: replace(info, vision=False, format="gguf", size_bytes=size)}
 
     def stop(self) -> None:
         if self._server is not None:

@@ -93,7 +93,6 @@ def _record(
     valid = [q for q in scores if q is not None]
     metrics["quality_score"] = sum(valid) / len(valid) if valid else None
     passes = [q is not None and q >= threshold for q in scores]
-    metrics["min_quality"] = threshold
     if len(runs) > 1:
         metrics["repeat"] = len(runs)
         metrics["pass_at_1"] = pass_at_k(len(runs), sum(passes), 1)
@@ -107,6 +106,7 @@ def _record(
     ctx.record.server_stats = dict(last.server_stats)
     ctx.record.flags.update(
         {
+            "min_quality": threshold,
             "route": last.route,
             "finish_reason": last.finish_reason,
             "token_count_estimated": last.token_count_estimated,
