@@ -342,6 +342,10 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["lm_api_token_set"] = self.lm_api_token is not None
+        if self.lm_db is not None:
+            from pytest_lmbench.storage.url import redact
+
+            out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
         return out
 
 

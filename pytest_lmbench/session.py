@@ -6,6 +6,7 @@ store and the reports; results travel on the teardown reports.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -73,6 +74,24 @@ class LmbenchSession:
 
     def start(self) -> None:
         """Fail fast, before any model is loaded: outputs, server, store."""
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        """pytest skips pytest_sessionfinish when sessionstart raises: clean up here."""
+        if self.backend is not None:
+            self.backend.close()
+        self.server.stop()
+        if self.store.store is not None:
+            # The error that stopped the start matters more than one from the store.
+            with contextlib.suppress(Exception):
+                self.store.store.finish_run(self.run.id, "failed", now_iso())
+            self.store.store.close()
+
+    def _start(self) -> None:
         if self.writes_outputs:
             check_output_dir(Path(self.settings.lm_output_dir))
         if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):

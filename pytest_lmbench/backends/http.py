@@ -8,7 +8,9 @@ where a parser later looks at them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +36,16 @@ START_HINTS: dict[str, str] = {
 }
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client (pass it as ``verify``).
+
+    Building one loads the CA bundle (about 40 ms), and every item opens its own
+    async client; a context is safe to share between clients and threads.
+    """
+    return httpx.create_ssl_context()
+
+
 def make_timeout(seconds: float) -> httpx.Timeout:
     # connect, write, pool and *each read* (i.e. each gap between stream chunks)
     return httpx.Timeout(seconds)
@@ -46,6 +58,12 @@ def auth_headers(token: str | None) -> dict[str, str]:
 def unreachable(label: str, base_url: str, exc: Exception) -> BackendUnreachable:
     reason = type(exc).__name__
     detail = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        # The server took the connection, so "start the server" would send the user astray.
+        return BackendUnreachable(
+            f"{label} at {base_url} accepted the connection but did not answer within the "
+            f"timeout ({reason}); it may be busy or stuck: restart it or raise --lm-timeout"
+        )
     hint = START_HINTS.get(label, "start the server")
     return BackendUnreachable(
         f"cannot reach {label} at {base_url} ({reason}{': ' + detail if detail else ''}); {hint}"
@@ -56,10 +74,12 @@ def error_from_body(status: int, body: Any, *, label: str, what: str) -> Backend
     """Turn any documented error shape into an exception, or None if the body is fine.
 
     Shapes: ``{"error": "text"}``, ``{"error": {"message", "type", "code", "param"}}``
-    (``code`` may be null), also on HTTP 200; non-JSON bodies on 4xx/5xx.
+    (``code`` may be null), also on HTTP 200; non-JSON bodies on 4xx/5xx. The
+    message is one line of at most a few hundred characters, whatever was sent.
     """
     err: Any = body.get("error") if isinstance(body, dict) else None
-    if err is None and status < 400:
+    # ``"error": null`` (or false, "") beside a normal answer says "no error".
+    if not err and status < 400:
         return None
     message, etype, code = _error_fields(err, body)
     if status >= 400 and not message:
@@ -85,18 +105,45 @@ def _error_fields(err: Any, body: Any) -> tuple[str, str | None, str | None]:
         etype = err.get("type")
         code = err.get("code")
         return (
-            _one_line(str(message)) if message is not None else _one_line(json.dumps(err)),
-            str(etype) if etype is not None else None,
-            str(code) if code is not None else None,
+            _one_line(str(message)) if message not in (None, "") else _compact(err),
+            _field(etype),
+            _field(code),
         )
+    if err is not None:
+        return _compact(err), None, None  # e.g. {"error": true}: still say what was sent
     if isinstance(body, (str, bytes)):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        return _one_line(text[:300]), None, None
+        return _one_line(text[:_MAX_MESSAGE]), None, None
     return "", None, None
 
 
+# A server may put a whole HTML page or a stack trace in an error; one line stays readable.
+_MAX_MESSAGE = 500
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+def _field(value: Any) -> str | None:
+    # ``type`` and ``code`` go into the message too, so they must be one line as well.
+    text = _one_line(str(value)) if value is not None else ""
+    return text or None
+
+
+def snippet(body: Any) -> str:
+    """The start of an unexpected body, quoted, for a one-line message."""
+    text = body if isinstance(body, str) else _compact(body)
+    return repr(_one_line(text)[:80])
+
+
+def _compact(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # circular or otherwise unencodable: never fail on an error
+        text = repr(value)
+    return _one_line(text)
 
 
 def parse_json_body(response: httpx.Response) -> Any:
@@ -194,8 +241,9 @@ def load_event_json(event: StreamEvent, label: str) -> Any:
     try:
         return json.loads(event.data)
     except json.JSONDecodeError as exc:
-        snippet = event.data[:80].replace("\n", " ")
-        raise StreamError(f"{label} sent malformed JSON in the stream: {snippet!r}") from exc
+        raise StreamError(
+            f"{label} sent malformed JSON in the stream: {snippet(event.data)}"
+        ) from exc
 
 
 async def iter_stream(

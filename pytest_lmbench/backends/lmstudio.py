@@ -28,8 +28,8 @@ from pytest_lmbench.backends.base import (
 )
 from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
 from pytest_lmbench.backends.openai import chat_body, stream_chat_completions
-from pytest_lmbench.backends.stream import StreamAccumulator
-from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
+from pytest_lmbench.backends.stream import StreamAccumulator, as_dict
+from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
 LABEL = "LM Studio"
 V1_CHAT = "/api/v1/chat"
@@ -56,7 +56,9 @@ class LMStudioBackend:
         self._has_v1: bool | None = None
         self._lms = lms_path if lms_path is not None else shutil.which("lms")
         self._client = httpx.Client(
-            headers=http.auth_headers(token), timeout=http.make_timeout(timeout_s)
+            headers=http.auth_headers(token),
+            timeout=http.make_timeout(timeout_s),
+            verify=http.ssl_context(),
         )
 
     # -- REST helpers -------------------------------------------------------------------
@@ -73,6 +75,13 @@ class LMStudioBackend:
         err = http.error_from_body(status, payload, label=LABEL, what=what)
         if err is not None:
             raise err
+        if not isinstance(payload, dict):
+            # Every REST route answers an object; anything else is a broken or foreign server.
+            raise BackendHTTPError(
+                f"{LABEL} {what} answered HTTP {status} with a body that is not a JSON object: "
+                f"{http.snippet(payload)}",
+                status=status,
+            )
         return payload
 
     @property
@@ -177,7 +186,9 @@ class LMStudioBackend:
 
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+            headers=http.auth_headers(self._token),
+            timeout=http.make_timeout(self._timeout_s),
+            verify=http.ssl_context(),
         )
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
@@ -293,7 +304,7 @@ def _apply_native(acc: StreamAccumulator, kind: Any, payload: JSON, arrived_ns: 
         err = http.error_from_body(200, payload, label=LABEL, what="chat stream")
         raise StreamError(str(err) if err else f"{LABEL} sent an error event")
     elif kind == "chat.end":
-        _apply_native_result(acc, payload.get("result") or {})
+        _apply_native_result(acc, as_dict(payload.get("result")))
         return True
     return False
 
@@ -301,7 +312,7 @@ def _apply_native(acc: StreamAccumulator, kind: Any, payload: JSON, arrived_ns: 
 def _apply_native_result(acc: StreamAccumulator, result: JSON) -> None:
     if result.get("model_instance_id"):
         acc.model = str(result["model_instance_id"])
-    stats = result.get("stats") or {}
+    stats = as_dict(result.get("stats"))
     acc.prompt_tokens = _int_or_none(stats.get("input_tokens"))
     acc.output_tokens = _int_or_none(stats.get("total_output_tokens"))
     acc.finish_reason = "stop"

@@ -24,7 +24,7 @@ from pytest_lmbench.backends.base import (
     ModelKind,
     StreamTimeline,
 )
-from pytest_lmbench.backends.stream import StreamAccumulator
+from pytest_lmbench.backends.stream import StreamAccumulator, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
 LABEL = "Ollama"
@@ -68,6 +68,7 @@ class OllamaBackend:
         self._client = httpx.Client(
             headers=http.auth_headers(token),
             timeout=http.make_timeout(timeout_s),
+            verify=http.ssl_context(),
             transport=transport,
         )
 
@@ -184,7 +185,9 @@ class OllamaBackend:
 
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+            headers=http.auth_headers(self._token),
+            timeout=http.make_timeout(self._timeout_s),
+            verify=http.ssl_context(),
         )
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
@@ -278,9 +281,9 @@ def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None
 
 def apply_line(acc: StreamAccumulator, payload: JSON, arrived_ns: int) -> bool:
     """Fold one NDJSON line into ``acc``; True when it was the final ``done`` line."""
-    if "error" in payload:
-        err = http.error_from_body(200, payload, label=LABEL, what="chat stream")
-        raise StreamError(str(err) if err else f"{LABEL} sent an error line")
+    err = http.error_from_body(200, payload, label=LABEL, what="chat stream")
+    if err is not None:
+        raise StreamError(str(err))
     if payload.get("model"):
         acc.model = str(payload["model"])
     message = payload.get("message")
@@ -302,7 +305,7 @@ def _apply_message(acc: StreamAccumulator, message: JSON, arrived_ns: int) -> No
     thinking = message.get("thinking")
     if isinstance(thinking, str):
         acc.add_reasoning(thinking, arrived_ns)
-    for call in message.get("tool_calls") or []:
+    for call in as_list(message.get("tool_calls")):
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict):
             continue

@@ -21,7 +21,7 @@ from pytest_lmbench.backends.base import (
     ModelInfo,
     StreamTimeline,
 )
-from pytest_lmbench.backends.stream import StreamAccumulator
+from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_list
 from pytest_lmbench.errors import StreamError
 
 CHAT_ROUTE = "/v1/chat/completions"
@@ -80,8 +80,8 @@ def llamacpp_stats(timings: JSON) -> JSON:
 
 
 def _apply_chunk(acc: StreamAccumulator, payload: JSON, arrived_ns: int, label: str) -> None:
-    if "error" in payload:
-        err = http.error_from_body(200, payload, label=label, what="stream")
+    err = http.error_from_body(200, payload, label=label, what="stream")
+    if err is not None:
         raise StreamError(str(err))
     if payload.get("model"):
         acc.model = str(payload["model"])
@@ -91,12 +91,12 @@ def _apply_chunk(acc: StreamAccumulator, payload: JSON, arrived_ns: int, label: 
         acc.output_tokens = _int_or_none(usage.get("completion_tokens"))
     if isinstance(payload.get("timings"), dict):
         acc.server_stats.update(llamacpp_stats(payload["timings"]))
-    for choice in payload.get("choices") or []:
-        _apply_choice(acc, choice, arrived_ns)
+    for choice in as_list(payload.get("choices")):
+        _apply_choice(acc, as_dict(choice), arrived_ns)
 
 
 def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None:
-    delta = choice.get("delta") or {}
+    delta = as_dict(choice.get("delta"))
     content = delta.get("content")
     if isinstance(content, str):
         acc.add_content(content, arrived_ns)
@@ -104,11 +104,15 @@ def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None
         text = delta.get(key)
         if isinstance(text, str):
             acc.add_reasoning(text, arrived_ns)
-    for call in delta.get("tool_calls") or []:
+    for call in as_list(delta.get("tool_calls")):
         if isinstance(call, dict):
             acc.add_tool_delta(call, arrived_ns)
     if choice.get("finish_reason"):
         acc.finish_reason = str(choice["finish_reason"])
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -168,17 +172,21 @@ def _non_stream(
         raise err
     if not isinstance(body, dict):
         raise StreamError(f"{label} answered with a body that is not JSON: {raw[:80]!r}")
-    for choice in body.get("choices") or []:
-        message = choice.get("message") or {}
-        acc.add_content(message.get("content") or "", now)
+    for choice in map(as_dict, as_list(body.get("choices"))):
+        message = as_dict(choice.get("message"))
+        acc.add_content(_text(message.get("content")), now)
         for key in ("reasoning_content", "reasoning"):
-            acc.add_reasoning(message.get(key) or "", now)
-        for call in message.get("tool_calls") or []:
-            fn = call.get("function") or {}
+            acc.add_reasoning(_text(message.get(key)), now)
+        for call in map(as_dict, as_list(message.get("tool_calls"))):
+            fn = as_dict(call.get("function"))
+            call_id = call.get("id")
             acc.add_whole_call(
-                str(fn.get("name", "")), str(fn.get("arguments", "")), call.get("id")
+                str(fn.get("name", "")),
+                str(fn.get("arguments", "")),
+                str(call_id) if call_id is not None else None,
             )
-        acc.finish_reason = choice.get("finish_reason")
+        reason = choice.get("finish_reason")
+        acc.finish_reason = str(reason) if reason is not None else None
     _apply_chunk(acc, {k: v for k, v in body.items() if k != "choices"}, now, label)
     return acc.result(now)
 
@@ -205,6 +213,7 @@ class OpenAIBackend:
         self._client = httpx.Client(
             headers=http.auth_headers(token),
             timeout=http.make_timeout(timeout_s),
+            verify=http.ssl_context(),
             transport=transport,
         )
 
@@ -256,7 +265,9 @@ class OpenAIBackend:
 
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            headers=http.auth_headers(self._token), timeout=http.make_timeout(self._timeout_s)
+            headers=http.auth_headers(self._token),
+            timeout=http.make_timeout(self._timeout_s),
+            verify=http.ssl_context(),
         )
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_lmbench.backends.base import JSON, ChatResult, StreamTimeline, ToolCall
+
+
+def as_dict(value: Any) -> JSON:
+    """``value`` if it is an object, else ``{}``: a field of the wrong type is ignored
+    like a missing one, instead of failing the item with an AttributeError."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 @dataclass
@@ -53,7 +64,7 @@ class StreamAccumulator:
         )
         if delta.get("id"):
             slot.id = str(delta["id"])
-        function = delta.get("function") or {}
+        function = as_dict(delta.get("function"))
         if function.get("name"):
             # Some servers repeat the name on later deltas; keep the first non-empty one.
             slot.name = slot.name or str(function["name"])

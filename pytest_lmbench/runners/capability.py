@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
@@ -15,6 +16,7 @@ from pytest_lmbench.runners.common import (
     check_gates,
     check_model,
     fail,
+    guarded,
     run,
 )
 from pytest_lmbench.runners.thresholds import min_quality
@@ -44,7 +46,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     runs: list[tuple[ChatResult, dict[str, Any], float | None]] = []
     for _ in range(ctx.settings.lm_repeat):
         result: ChatResult = run(lambda: chat_once(ctx.backend, ctx.model.instance_id, request))
-        check_model(ctx.model, result, ctx.backend.label)
+        guarded(partial(check_model, ctx.model, result, ctx.backend.label))
         metrics = score_case(
             item.suite.task,
             output=result.content,
@@ -136,8 +138,11 @@ def _judge(ctx: ItemContext, threshold: float) -> None:
         for k, v in metrics.items()
         if k not in ("quality_scores",)
     }
+    # The first line is what the summary, the JSON and the store show: say why there.
+    problems = metrics.get("tool_problems")
+    why = f": {problems}" if isinstance(problems, str) and problems else ""
     fail(
-        f"quality_score {_fmt(score)} < min_quality {threshold:g}\n"
+        f"quality_score {_fmt(score)} < min_quality {threshold:g}{why}\n"
         f"output:    {_clip(ctx.record.output)}\n"
         f"reference: {_clip(json.dumps(ctx.record.reference))}\n"
         f"metrics:   {json.dumps(shown, sort_keys=True)}"

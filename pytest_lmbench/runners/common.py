@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -14,6 +14,8 @@ from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.lifecycle import LoadedModel
 from pytest_lmbench.options import Settings
 from pytest_lmbench.reporting.schema import Report, ResultEntry
+
+T = TypeVar("T")
 
 
 class Gates(Protocol):
@@ -66,12 +68,22 @@ def fail(message: str) -> NoReturn:
     pytest.fail(message, pytrace=False)
 
 
+def guarded(action: Callable[[], T]) -> T:
+    """Call ``action``; an LmbenchError becomes a one-line item failure.
+
+    ``fail`` is called after the ``except`` block, so pytest shows neither a
+    traceback nor the exception chain, only the message.
+    """
+    try:
+        return action()
+    except LmbenchError as exc:
+        message = str(exc)
+    fail(message)
+
+
 def run(factory: Callable[[], Any]) -> Any:
     """Run a coroutine; an LmbenchError becomes a one-line item failure."""
-    try:
-        return asyncio.run(factory())
-    except LmbenchError as exc:
-        fail(str(exc))
+    return guarded(lambda: asyncio.run(factory()))
 
 
 async def chat_once(backend: Backend, model: str, request: ChatRequest) -> ChatResult:

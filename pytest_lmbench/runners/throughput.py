@@ -77,7 +77,8 @@ class ItemLoop:
         try:
             return self._loop.run_until_complete(factory())
         except LmbenchError as exc:
-            fail(str(exc))
+            message = str(exc)
+        fail(message)
 
     def __enter__(self) -> ItemLoop:
         return self

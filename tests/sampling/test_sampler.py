@@ -64,8 +64,10 @@ def test_server_process_found_by_listening_port(
         _busy(0.3)
     hardware = sampler.last_result
     assert hardware is not None
+    # The server's RSS includes its child processes (model runners), which in a test
+    # worker may be other tests' subprocesses: only a lower bound is exact.
     own_rss_gb = psutil.Process().memory_info().rss / 1e9
-    assert hardware["server_rss_gb"]["max"] == pytest.approx(own_rss_gb, rel=0.5)
+    assert hardware["server_rss_gb"]["max"] >= own_rss_gb * 0.5
     assert hardware["server_cpu_pct"]["avg"] is not None
     assert hardware["server_cpu_pct"]["min"] >= 0.0
     signals = {sample["signal"] for sample in hardware["samples"]}
