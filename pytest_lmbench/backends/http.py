@@ -70,6 +70,69 @@ def unreachable(label: str, base_url: str, exc: Exception) -> BackendUnreachable
     )
 
 
+class RestClient:
+    """A backend's REST side: one sync client for list/load/unload, and async clients to chat."""
+
+    def __init__(
+        self,
+        base_url: str,
+        label: str,
+        *,
+        token: str | None,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.label = label
+        self._token = token
+        self._timeout_s = timeout_s
+        self._client = httpx.Client(
+            headers=auth_headers(token),
+            timeout=make_timeout(timeout_s),
+            verify=ssl_context(),
+            transport=transport,
+        )
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        try:
+            response = self._client.request(method, self.base_url + path, json=body)
+        except httpx.TransportError as exc:
+            raise unreachable(self.label, self.base_url, exc) from exc
+        return response.status_code, parse_json_body(response)
+
+    def checked(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
+        """The JSON body, or the server's error (any documented shape) as an exception."""
+        status, payload = self.request(method, path, body)
+        err = error_from_body(status, payload, label=self.label, what=what)
+        if err is not None:
+            raise err
+        return payload
+
+    def checked_object(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
+        status, payload = self.request(method, path, body)
+        err = error_from_body(status, payload, label=self.label, what=what)
+        if err is not None:
+            raise err
+        if not isinstance(payload, dict):
+            # Every REST route answers an object; anything else is a broken or foreign server.
+            raise BackendHTTPError(
+                f"{self.label} {what} answered HTTP {status} with a body that is not a JSON "
+                f"object: {snippet(payload)}",
+                status=status,
+            )
+        return payload
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            headers=auth_headers(self._token),
+            timeout=make_timeout(self._timeout_s),
+            verify=ssl_context(),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
 def error_from_body(status: int, body: Any, *, label: str, what: str) -> BackendHTTPError | None:
     """Turn any documented error shape into an exception, or None if the body is fine.
 

@@ -29,7 +29,7 @@ from pytest_lmbench.backends.base import (
 from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
 from pytest_lmbench.backends.openai import chat_body, stream_chat_completions
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict
-from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
+from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
 
 LABEL = "LM Studio"
 V1_CHAT = "/api/v1/chat"
@@ -55,34 +55,15 @@ class LMStudioBackend:
         self._api = api  # auto | native | openai
         self._has_v1: bool | None = None
         self._lms = lms_path if lms_path is not None else shutil.which("lms")
-        self._client = httpx.Client(
-            headers=http.auth_headers(token),
-            timeout=http.make_timeout(timeout_s),
-            verify=http.ssl_context(),
-        )
+        self._rest = http.RestClient(base_url, LABEL, token=token, timeout_s=timeout_s)
 
     # -- REST helpers -------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: JSON | None = None) -> tuple[int, Any]:
-        try:
-            response = self._client.request(method, self.base_url + path, json=body)
-        except httpx.TransportError as exc:
-            raise http.unreachable(LABEL, self.base_url, exc) from exc
-        return response.status_code, http.parse_json_body(response)
+        return self._rest.request(method, path, body)
 
     def _checked(self, method: str, path: str, body: JSON | None = None, *, what: str) -> Any:
-        status, payload = self._request(method, path, body)
-        err = http.error_from_body(status, payload, label=LABEL, what=what)
-        if err is not None:
-            raise err
-        if not isinstance(payload, dict):
-            # Every REST route answers an object; anything else is a broken or foreign server.
-            raise BackendHTTPError(
-                f"{LABEL} {what} answered HTTP {status} with a body that is not a JSON object: "
-                f"{http.snippet(payload)}",
-                status=status,
-            )
-        return payload
+        return self._rest.checked_object(method, path, body, what=what)
 
     @property
     def has_v1(self) -> bool:
@@ -185,11 +166,7 @@ class LMStudioBackend:
             )
 
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=http.auth_headers(self._token),
-            timeout=http.make_timeout(self._timeout_s),
-            verify=http.ssl_context(),
-        )
+        return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
         if self._use_native(request):
@@ -209,7 +186,7 @@ class LMStudioBackend:
         return not request.tools and request.seed is None
 
     def close(self) -> None:
-        self._client.close()
+        self._rest.close()
 
     # -- native v1 chat -----------------------------------------------------------------
 

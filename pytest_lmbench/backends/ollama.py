@@ -65,21 +65,14 @@ class OllamaBackend:
         self._token = token
         self._timeout_s = timeout_s
         self._keep_alive = keep_alive
-        self._client = httpx.Client(
-            headers=http.auth_headers(token),
-            timeout=http.make_timeout(timeout_s),
-            verify=http.ssl_context(),
-            transport=transport,
+        self._rest = http.RestClient(
+            base_url, LABEL, token=token, timeout_s=timeout_s, transport=transport
         )
 
     # -- REST helpers -------------------------------------------------------------------
 
     def _request(self, method: str, path: str, body: JSON | None = None) -> tuple[int, Any]:
-        try:
-            response = self._client.request(method, self.base_url + path, json=body)
-        except httpx.TransportError as exc:
-            raise http.unreachable(LABEL, self.base_url, exc) from exc
-        return response.status_code, http.parse_json_body(response)
+        return self._rest.request(method, path, body)
 
     def _checked(self, method: str, path: str, body: JSON | None = None, *, what: str) -> Any:
         status, payload = self._request(method, path, body)
@@ -184,18 +177,14 @@ class OllamaBackend:
         self._checked("POST", CHAT_ROUTE, body, what=f"unload of {instance_id}")
 
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=http.auth_headers(self._token),
-            timeout=http.make_timeout(self._timeout_s),
-            verify=http.ssl_context(),
-        )
+        return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
         body = chat_body(model, request, keep_alive=self._keep_alive)
         return await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
 
     def close(self) -> None:
-        self._client.close()
+        self._rest.close()
 
     # -- streaming chat -----------------------------------------------------------------
 

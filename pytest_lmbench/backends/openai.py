@@ -210,23 +210,12 @@ class OpenAIBackend:
         self.label = label
         self._token = token
         self._timeout_s = timeout_s
-        self._client = httpx.Client(
-            headers=http.auth_headers(token),
-            timeout=http.make_timeout(timeout_s),
-            verify=http.ssl_context(),
-            transport=transport,
+        self._rest = http.RestClient(
+            base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
 
     def _get(self, path: str) -> Any:
-        try:
-            response = self._client.get(self.base_url + path)
-        except httpx.TransportError as exc:
-            raise http.unreachable(self.label, self.base_url, exc) from exc
-        body = http.parse_json_body(response)
-        err = http.error_from_body(response.status_code, body, label=self.label, what=f"GET {path}")
-        if err is not None:
-            raise err
-        return body
+        return self._rest.checked("GET", path, what=f"GET {path}")
 
     def server_info(self) -> JSON:
         models = self._get("/v1/models")
@@ -264,11 +253,7 @@ class OpenAIBackend:
         return None
 
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=http.auth_headers(self._token),
-            timeout=http.make_timeout(self._timeout_s),
-            verify=http.ssl_context(),
-        )
+        return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
         body = chat_body(model, request)
@@ -279,4 +264,4 @@ class OpenAIBackend:
         )
 
     def close(self) -> None:
-        self._client.close()
+        self._rest.close()
