@@ -125,11 +125,16 @@ def pytest_runtest_teardown(
 # -------------------------------------------------------------------- reporting
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's JUnit writer saves its file
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lm = session.config.stash.get(SESSION_KEY, None)
     if lm is None:
         return
     lm.finish(int(exitstatus))
+    if lm.gates is not None:
+        from pytest_lmbench.gates import junit_session_properties
+
+        junit_session_properties(session.config, lm.gate_failures)
     if lm.gate_failures and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

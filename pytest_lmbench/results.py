@@ -68,6 +68,9 @@ def on_report(
 
 
 def _add_properties(item: pytest.Item, record: ResultEntry) -> None:
+    from pytest_lmbench.gates import junit_properties
+
+    item.user_properties.extend(junit_properties(record))
     for key in PROPERTIES:
         if record.metrics.get(key) is not None:
             item.user_properties.append((key, record.metrics[key]))

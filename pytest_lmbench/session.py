@@ -198,9 +198,13 @@ class LmbenchSession:
         if self.gates is not None:
             self.gate_failures = self.gates.session_failures(report)
         if self.settings.lm_update_baseline:
+            from pytest_lmbench.baseline import BaselineError
             from pytest_lmbench.gates import write_baseline
 
-            write_baseline(report, Path(self.settings.lm_update_baseline))
+            try:
+                write_baseline(report, Path(self.settings.lm_update_baseline))
+            except BaselineError as exc:
+                self.gate_failures.append(f"--lm-update-baseline: {exc}")
         self.reports.write(report, self.store)
 
     def summary_lines(self) -> list[str]:

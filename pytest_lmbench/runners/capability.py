@@ -13,9 +13,10 @@ from pytest_lmbench.metrics.timing import request_metrics
 from pytest_lmbench.runners.common import (
     ItemContext,
     chat_once,
-    check_gates,
     check_model,
     fail,
+    fail_on,
+    gate_problems,
     guarded,
     run,
 )
@@ -65,8 +66,9 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     )
     _record(ctx, runs, threshold)
     ctx.finish_hardware(sum(r.output_tokens or 0 for r, _, _ in runs))
+    problems = gate_problems(ctx)
     _judge(ctx, threshold)
-    check_gates(ctx)
+    fail_on(problems)
 
 
 def _reference(item: CapabilityCase) -> Any:

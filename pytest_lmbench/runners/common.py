@@ -54,12 +54,15 @@ class ItemContext:
             self.record.hardware = self.hardware.result or {}
 
 
-def check_gates(ctx: ItemContext) -> None:
-    """Gates and baseline comparison run after the item's own checks passed."""
+def gate_problems(ctx: ItemContext) -> list[str]:
+    """Gates and the baseline comparison. They run even when the item's own check
+    fails, so every regression reaches the summary."""
     if ctx.gates is None:
-        return
-    fingerprint = ctx.model.fingerprint
-    problems = ctx.gates.check_item(ctx.record, fingerprint)
+        return []
+    return ctx.gates.check_item(ctx.record, ctx.model.fingerprint)
+
+
+def fail_on(problems: list[str]) -> None:
     if problems:
         fail("; ".join(problems))
 

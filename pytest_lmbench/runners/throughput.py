@@ -12,7 +12,14 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
-from pytest_lmbench.runners.common import ItemContext, check_gates, check_model, fail, run
+from pytest_lmbench.runners.common import (
+    ItemContext,
+    check_model,
+    fail,
+    fail_on,
+    gate_problems,
+    run,
+)
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
@@ -58,8 +65,9 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
         batches = _measure(lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup, benchmark)
     _record(ctx, case, batches, calibration, benchmark)
     ctx.finish_hardware(sum(b.output_tokens for b in batches))
+    problems = gate_problems(ctx)
     _check_limits(ctx, case)
-    check_gates(ctx)
+    fail_on(problems)
 
 
 class ItemLoop:
@@ -150,6 +158,7 @@ def _record(
             "warmup": ctx.settings.lm_warmup,
             "aggregate_output_tps": summarize(aggregate_tps)["median"],
             "aggregate_output_tps_summary": summarize(aggregate_tps),
+            "aggregate_output_tps_values": aggregate_tps,
             "requests_per_s": summarize(rps)["median"],
             "output_tokens_total": sum(b.output_tokens for b in batches),
             "samples": samples,
