@@ -50,7 +50,6 @@ class LMStudioBackend:
         lms_path: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token = token
         self._timeout_s = timeout_s
         self._api = api  # auto | native | openai
         self._has_v1: bool | None = None

@@ -62,7 +62,6 @@ class OllamaBackend:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token = token
         self._timeout_s = timeout_s
         self._keep_alive = keep_alive
         self._rest = http.RestClient(

@@ -208,7 +208,6 @@ class OpenAIBackend:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
-        self._token = token
         self._timeout_s = timeout_s
         self._rest = http.RestClient(
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
