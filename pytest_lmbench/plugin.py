@@ -40,6 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
         resolved = str(Path(folder).resolve())
         if resolved not in config.args:
             config.args.append(resolved)
+    if settings.active:
+        # One malformed suite file is reported, and every other suite still runs.
+        config.option.continue_on_collection_errors = True
     lm = LmbenchSession(config, settings)
     config.stash[SESSION_KEY] = lm
     # The session object receives pytest_runtest_logreport (it has no config argument).

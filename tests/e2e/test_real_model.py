@@ -133,7 +133,11 @@ def test_serve_gguf_is_the_embedded_default(pytester: pytest.Pytester) -> None:
     if _unavailable():
         pytest.skip(str(_unavailable()))
     _, report = _run(
-        pytester, "--lm-serve-gguf=smollm2", "-k", "(general_text and qa_001) or math_001", "--lm-max-tokens=32"
+        pytester,
+        "--lm-serve-gguf=smollm2",
+        "-k",
+        "(general_text and qa_001) or math_001",
+        "--lm-max-tokens=32",
     )
     assert report["run"]["backend"] == "openai"
     assert report["models"][0]["key"] == "SmolLM2-135M-Instruct.Q4_1"
