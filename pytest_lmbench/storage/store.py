@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, Table, case, func, insert, select
+from sqlalchemy import Connection, Engine, Table, case, exists, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -113,6 +113,16 @@ def open_store(url: str) -> Store:
 
 
 # --- the store ---------------------------------------------------------------
+
+
+def _model_fingerprint_is(model_key: str, fingerprint: str) -> Any:
+    """The model's own fingerprint in that run (a run of several models has another)."""
+    models = models_t.c
+    return exists().where(
+        models.run_id == runs_t.c.id,
+        models.key == model_key,
+        models["metadata"]["fingerprint"].as_string() == fingerprint,
+    )
 
 
 class Store:
@@ -368,7 +378,7 @@ class Store:
             runs.id != before_run,
         ]
         if fingerprint is not None:
-            where.append(runs.fingerprint == fingerprint)
+            where.append(_model_fingerprint_is(model_key, fingerprint))
         with self._read("finding a previous result") as connection:
             before = self._started_at(connection, before_run)
             if before is not None:
@@ -407,7 +417,7 @@ class Store:
         measured = results_t.c.outcome.not_in(_NO_DATA)
         where = [results_t.c.model_key == model_key, measured, runs.status.in_(_FINISHED)]
         if fingerprint is not None:
-            where.append(runs.fingerprint == fingerprint)
+            where.append(_model_fingerprint_is(model_key, fingerprint))
         with self._read("reading history") as connection:
             until = self._started_at(connection, up_to_run)
             if until is not None:

@@ -249,7 +249,10 @@ def fill() -> Callable[..., RunInfo]:
     ) -> RunInfo:
         run = make_run(run_id, offset_s, **run_changes)
         store.begin_run(run)
-        store.save_model(run_id, make_model())
+        model = make_model()
+        # History matches the model's own fingerprint; here it equals the run's.
+        model.metadata["fingerprint"] = run.fingerprint
+        store.save_model(run_id, model)
         for result in results:
             store.add_result(run_id, result)
         store.finish_run(run_id, status, iso(offset_s + 60))  # type: ignore[arg-type]
