@@ -207,3 +207,30 @@ def test_plugin_is_quiet_without_models(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert "= lmbench =" not in result.stdout.str()
+
+
+def test_variant_keys_go_unchanged_to_load_chat_and_unload(
+    pytester: pytest.Pytester, suite: Path
+) -> None:
+    from pytest_lmbench.testing import FakeModel
+    from pytest_lmbench.testing.oracle import oracle_rules
+
+    variant = "qwen/qwen3-4b@q4_k_m"
+    model = FakeModel(key="qwen/qwen3-4b", variants=[variant, "qwen/qwen3-4b@q8_0"])
+    with LMStudioTestServer([model]) as server:
+        server.engine.answers[:] = oracle_rules([suite])
+        result = pytester.runpytest(
+            f"--lm-suite-dir={suite}",
+            f"--lm-model={variant}",
+            "-k",
+            "capital_fr",
+            *lmbench_args(server, pytester.path),
+        )
+        sent = [(r.path, r.json) for r in server.engine.requests if r.method == "POST"]
+    result.assert_outcomes(passed=1)
+    load = next(body for path, body in sent if path == "/api/v1/models/load")
+    chat = next(body for path, body in sent if "chat" in path)
+    unload = next(body for path, body in sent if path == "/api/v1/models/unload")
+    assert load["model"] == variant
+    assert chat["model"] in (variant, unload["instance_id"])
+    assert unload["instance_id"]
