@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.reporting.schema import Report
-from pytest_lmbench.reporting.summary import as_number, build_summary, format_ms, format_number
+from pytest_lmbench.reporting.summary import (
+    as_number,
+    build_summary,
+    format_ms,
+    format_number,
+    format_percent,
+)
 
 _HEADER = (
     "model",
@@ -51,6 +57,19 @@ def _quality_line(model: Mapping[str, Any]) -> str:
     return "  quality: " + (" · ".join(parts) if parts else "—")
 
 
+def _capability_lines(model: Mapping[str, Any]) -> list[str]:
+    """Seed 000's metrics matrix per capability: counts, success rate, latency, speed."""
+    lines = []
+    for cap, c in model.get("capabilities", {}).items():
+        lines.append(
+            f"    {cap}: {c.get('successful_tests', 0)}/{c.get('total_tests', 0)} passed"
+            f" ({format_percent(c.get('success_rate'))}),"
+            f" avg latency {format_number(c.get('avg_latency_s'))} s,"
+            f" avg {format_number(c.get('avg_throughput_tps'))} tok/s"
+        )
+    return lines
+
+
 def _row(key: str, model: Mapping[str, Any]) -> tuple[str, ...]:
     totals = model.get("totals", {})
     counts = tuple(str(totals.get(name, 0)) for name in _COUNTS)
@@ -84,6 +103,7 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
         for (key, model), text in zip(models.items(), table[1:], strict=True):
             lines.append(text)
             lines.append(_quality_line(model))
+            lines.extend(_capability_lines(model))
             if key in errors:
                 lines.append(f"  load error: {errors[key]}")
     else:
