@@ -9,6 +9,7 @@ teardown, a bug inside the fake (an exception in a handler) fails the test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -57,30 +58,32 @@ def default_ollama_models() -> list[FakeModel]:
     ]
 
 
+S = TypeVar("S", bound=FakeHTTPServer)
+
+
 def _check_clean(server: FakeHTTPServer) -> None:
     if server.errors:
         raise RuntimeError(f"the fake server raised inside a handler: {server.errors[0]!r}")
+
+
+def _serving(server: S) -> Iterator[S]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    _check_clean(server)
 
 
 @pytest.fixture
 def lmstudio_server() -> Iterator[LMStudioTestServer]:
     """A started fake LM Studio with ``qwen/qwen3-4b`` and ``google/gemma-3-4b``."""
     server = LMStudioTestServer(default_lmstudio_models())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    _check_clean(server)
+    yield from _serving(server)
 
 
 @pytest.fixture
 def ollama_server() -> Iterator[OllamaTestServer]:
     """A started fake Ollama with ``qwen3:4b`` and ``gemma3:4b``."""
     server = OllamaTestServer(default_ollama_models())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    _check_clean(server)
+    yield from _serving(server)

@@ -26,7 +26,6 @@ from pytest_lmbench.testing import (
     Fault,
     OllamaTestServer,
     RecordedRequest,
-    default_ollama_models,
     png_with_text,
 )
 from pytest_lmbench.testing.httpserver import Exchange, FakeHTTPServer, NDJSONWriter
@@ -39,18 +38,6 @@ WEATHER_TOOL = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-
-
-@pytest.fixture
-def ollama_server() -> Iterator[OllamaTestServer]:
-    # Same as the plugin's fixture, so these tests also run with ``-p no:lmbench``.
-    server = OllamaTestServer(default_ollama_models())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.errors, f"the fake server raised: {server.errors[0]!r}"
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from pytest_lmbench.testing import (
     AnswerRule,
     Fault,
     LMStudioTestServer,
-    default_lmstudio_models,
     png_with_text,
 )
 from pytest_lmbench.testing.engine import ReasoningField
@@ -28,18 +27,6 @@ QWEN, GEMMA = "qwen/qwen3-4b", "google/gemma-3-4b"
 
 def tool(name: str) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
-
-
-@pytest.fixture
-def lmstudio_server() -> Iterator[LMStudioTestServer]:
-    # Same as the plugin's fixture, so these tests also run with ``-p no:lmbench``.
-    server = LMStudioTestServer(default_lmstudio_models())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.errors, f"the fake server raised: {server.errors[0]!r}"
 
 
 @pytest.fixture
