@@ -55,7 +55,7 @@ def test_bundled_capability_suites_through_the_pipeline(
         # Every item has a reason or a scored answer (a model without vision breaks the stream).
         scored = item["output"] is not None and "quality_score" in item["metrics"]
         assert item["error"] or (scored and item["timing"]["e2e_s"] is not None)
-        assert item["hardware"]["cpu_pct"]["avg"] is not None
+        assert item["hardware"]["ram_gb"]["max"] is not None  # cpu_pct needs a >10 ms window
     tooling = [r for r in results if r["capability"] == "tooling"]
     assert all(
         r["outcome"] in ("passed", "failed") for r in tooling
