@@ -18,6 +18,9 @@ import pytest
 import pytest_lmbench.storage.store  # noqa: F401
 from pytest_lmbench.testing import FakeEngine, FakeModel, LMStudioTestServer, Quirks, Script
 
+# Scripted timings: run alone (tox's serial stage), not beside another busy worker.
+pytestmark = pytest.mark.timing
+
 MODEL = "qwen/qwen3-4b"
 CASE = "pp64-tg20-c1"
 INTERVAL_S = 0.005  # 200 tok/s

@@ -14,6 +14,9 @@ import pytest
 
 from pytest_lmbench.testing import LMStudioTestServer
 
+# Scripted timings: run alone (tox's serial stage), not beside another busy worker.
+pytestmark = pytest.mark.timing
+
 QWEN = "qwen/qwen3-4b"
 
 

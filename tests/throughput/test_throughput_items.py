@@ -10,6 +10,9 @@ import pytest
 
 from pytest_lmbench.testing import FakeModel, LMStudioTestServer
 
+# Scripted timings: run alone (tox's serial stage), not beside another busy worker.
+pytestmark = pytest.mark.timing
+
 MODEL = "qwen/qwen3-4b"
 
 
