@@ -30,7 +30,13 @@ import pytest_lmbench.sampling.cpu  # noqa: F401  (imported lazily by inner runs
 from pytest_lmbench.reporting.schema import ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.session import SESSION_KEY
 from pytest_lmbench.storage.store import open_store
-from pytest_lmbench.testing import FakeEngine, FakeModel, LMStudioTestServer, OllamaTestServer
+from pytest_lmbench.testing import (
+    FakeEngine,
+    FakeModel,
+    Fault,
+    LMStudioTestServer,
+    OllamaTestServer,
+)
 from pytest_lmbench.testing.oracle import oracle_rules
 
 
@@ -205,6 +211,27 @@ def ollama() -> Iterator[OllamaTestServer]:
 def answer_suite(server: LMStudioTestServer | OllamaTestServer, root: Path) -> None:
     """Make the server answer every case of the suite at ``root`` correctly."""
     server.engine.answers[:] = oracle_rules([root])
+
+
+QA = ("q01", "q02", "q03")
+
+
+def suite(
+    pytester: pytest.Pytester,
+    server: LMStudioTestServer | OllamaTestServer,
+    qa: tuple[str, ...] = QA,
+    tooling: tuple[str, ...] = (),
+) -> Path:
+    """Write the fault suite into the pytester folder and make the server answer it."""
+    root = write_suite(pytester.path / "suite", qa, tooling=tooling)
+    answer_suite(server, root)
+    return root
+
+
+def inject(server: LMStudioTestServer | OllamaTestServer, case_id: str, fault: Fault) -> None:
+    """A fault that hits only the item of ``case_id``."""
+    fault.match = mark(case_id)
+    server.engine.faults.append(fault)
 
 
 def lmbench_args(

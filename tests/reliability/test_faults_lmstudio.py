@@ -9,7 +9,6 @@ runs past ``--lm-timeout``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,37 +17,19 @@ from pytest_lmbench.testing import Fault, LMStudioTestServer
 
 from .conftest import (
     GEMMA,
+    QA,
     QWEN,
     CloseBackend,
-    answer_suite,
     check_fault,
     check_one_line,
     check_session,
     free_url,
-    mark,
+    inject,
     name,
     run_session,
+    suite,
     write_suite,
 )
-
-QA = ("q01", "q02", "q03")
-
-
-def suite(
-    pytester: pytest.Pytester,
-    server: LMStudioTestServer,
-    qa: tuple[str, ...] = QA,
-    tooling: tuple[str, ...] = (),
-) -> Path:
-    root = write_suite(pytester.path / "suite", qa, tooling=tooling)
-    answer_suite(server, root)
-    return root
-
-
-def inject(server: LMStudioTestServer, case_id: str, fault: Fault) -> None:
-    fault.match = mark(case_id)
-    server.engine.faults.append(fault)
-
 
 # -- the server is not there -------------------------------------------------------------
 

@@ -7,7 +7,6 @@ result is stored, exit status 1, nothing runs past ``--lm-timeout``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,34 +16,17 @@ from pytest_lmbench.testing import Fault, OllamaTestServer
 from .conftest import (
     OLLAMA_GEMMA,
     OLLAMA_QWEN,
+    QA,
     CloseBackend,
-    answer_suite,
     check_fault,
     check_session,
     free_url,
-    mark,
+    inject,
     name,
     run_session,
+    suite,
     write_suite,
 )
-
-QA = ("q01", "q02", "q03")
-
-
-def suite(
-    pytester: pytest.Pytester,
-    server: OllamaTestServer,
-    qa: tuple[str, ...] = QA,
-    tooling: tuple[str, ...] = (),
-) -> Path:
-    root = write_suite(pytester.path / "suite", qa, tooling=tooling)
-    answer_suite(server, root)
-    return root
-
-
-def inject(server: OllamaTestServer, case_id: str, fault: Fault) -> None:
-    fault.match = mark(case_id)
-    server.engine.faults.append(fault)
 
 
 def fault_of(session: Any, case_id: str, outcome: str, message: str) -> dict[str, Any]:
