@@ -15,14 +15,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from pytest_lmbench.testing.answers import user_text_of
-from pytest_lmbench.testing.engine import FakeEngine, Fault, RecordedRequest
+from pytest_lmbench.testing.engine import FakeEngine, FakeModel, Fault, RecordedRequest
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -319,9 +319,12 @@ class FakeHTTPServer:
 class EngineServer(FakeHTTPServer):
     """Common request flow: record, authenticate, pre-response faults, route."""
 
-    def __init__(self, engine: FakeEngine) -> None:
+    def __init__(self, models: Iterable[FakeModel] = (), engine: FakeEngine | None = None) -> None:
         super().__init__()
-        self.engine = engine
+        self.engine = engine or FakeEngine()
+        for model in models:
+            if model.key not in self.engine.models:
+                self.engine.add_model(model)
 
     def route(self, exchange: Exchange) -> tuple[Route, bool] | None:
         """The handler for this request and whether it is an inference route."""

@@ -223,11 +223,7 @@ class LMStudioTestServer(EngineServer):
     default_headers = {"X-Powered-By": "Express"}  # noqa: RUF012 - read-only
 
     def __init__(self, models: Iterable[FakeModel] = (), engine: FakeEngine | None = None) -> None:
-        engine = engine or FakeEngine()
-        for model in models:
-            if model.key not in engine.models:
-                engine.add_model(model)
-        super().__init__(engine)
+        super().__init__(models, engine)
         self._routes: dict[tuple[str, str], tuple[Route, bool]] = {
             ("GET", "/api/v1/models"): (self._v1_models, False),
             ("POST", "/api/v1/models/load"): (self._v1_load, False),

@@ -150,11 +150,7 @@ class OllamaTestServer(EngineServer):
     """Fake Ollama on ``http://127.0.0.1:<free port>``, sharing :class:`FakeEngine` knobs."""
 
     def __init__(self, models: Iterable[FakeModel] = (), engine: FakeEngine | None = None) -> None:
-        engine = engine or FakeEngine()
-        for model in models:
-            if model.key not in engine.models:
-                engine.add_model(model)
-        super().__init__(engine)
+        super().__init__(models, engine)
         self._routes: dict[tuple[str, str], tuple[Route, bool]] = {
             ("GET", "/api/tags"): (self._tags, False),
             ("GET", "/api/ps"): (self._ps, False),
