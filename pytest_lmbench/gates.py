@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 import yaml
@@ -48,6 +48,9 @@ from pytest_lmbench.options import Settings
 from pytest_lmbench.reporting.schema import Report, ResultEntry, RunInfo
 from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
 from pytest_lmbench.runners.thresholds import THROUGHPUT_LIMITS
+
+if TYPE_CHECKING:
+    from pytest_lmbench.storage.store import Store
 
 __all__ = ["GateKeeper", "GatesFile", "load_gates", "write_baseline"]
 
@@ -262,26 +265,40 @@ class GateKeeper:
         *,
         max_regression: float = 10.0,
         alpha: float = 0.05,
+        owned_store: Store | None = None,
     ) -> None:
         self.gates = gates
         self.baseline = baseline
         self.max_regression = max_regression
         self.alpha = alpha
+        # A store opened here (not the session's) is ours to close.
+        self._owned_store = owned_store
 
     @classmethod
     def from_settings(cls, settings: Settings, store: BaselineStore | None) -> GateKeeper:
         """Read the gates and the baseline now; a bad one is a ``pytest.UsageError``."""
+        gates = load_gates(settings)
         baseline = None
+        owned = None
         if settings.lm_baseline:
             if store is None and not settings.lm_no_db and _needs_store(settings.lm_baseline):
-                store = _open_store(settings)  # e.g. an xdist worker, which writes no store
-            baseline = BaselineSource(settings.lm_baseline, store, settings.lm_baseline_any_env)
+                store = owned = _open_store(settings)  # e.g. an xdist worker: no session store
+            try:
+                baseline = BaselineSource(settings.lm_baseline, store, settings.lm_baseline_any_env)
+            except BaseException:
+                _close(owned)
+                raise
         return cls(
-            load_gates(settings),
+            gates,
             baseline,
             max_regression=settings.lm_max_regression,
             alpha=settings.lm_alpha,
+            owned_store=owned,
         )
+
+    def close(self) -> None:
+        _close(self._owned_store)
+        self._owned_store = None
 
     # -- per item (inside the item's call phase) --
 
@@ -406,13 +423,18 @@ def _needs_store(ref: str) -> bool:
     return not (ref.endswith(".json") or Path(ref).is_file())
 
 
-def _open_store(settings: Settings) -> BaselineStore | None:
+def _open_store(settings: Settings) -> Store:
     from pytest_lmbench.storage.store import StoreError, default_db_url, open_store
 
     try:
         return open_store(settings.lm_db or default_db_url())
     except StoreError as exc:
         raise pytest.UsageError(f"--lm-db: {exc}") from None
+
+
+def _close(store: Store | None) -> None:
+    if store is not None:
+        store.close()
 
 
 def _stat(summary: Any, stat: str) -> float | None:

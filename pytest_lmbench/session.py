@@ -84,6 +84,8 @@ class LmbenchSession:
         """pytest skips pytest_sessionfinish when sessionstart raises: clean up here."""
         if self.backend is not None:
             self.backend.close()
+        if self.gates is not None:
+            self.gates.close()
         self.server.stop()
         if self.store.store is not None:
             # The error that stopped the start matters more than one from the store.
@@ -184,6 +186,13 @@ class LmbenchSession:
     # -- session end ----------------------------------------------------------------------
 
     def finish(self, exitstatus: int) -> None:
+        try:
+            self._finish(exitstatus)
+        finally:
+            if self.gates is not None:
+                self.gates.close()
+
+    def _finish(self, exitstatus: int) -> None:
         if self.models is not None:
             self.models.release_all()
         if self.backend is not None:

@@ -27,6 +27,8 @@ class Gates(Protocol):
 
     def summary_lines(self, report: Report) -> list[str]: ...
 
+    def close(self) -> None: ...
+
 
 class Hardware(Protocol):
     result: dict[str, Any] | None

@@ -520,3 +520,24 @@ def test_session_gate_failures_reach_junit_xml(pytester: pytest.Pytester) -> Non
     junit_session_properties(config, ["reasoning[m] success_rate 50% ..."])
     xml = config.stash[xml_key]
     assert ("lmbench_gate_failed", "reasoning[m] success_rate 50% ...") in xml.global_properties
+
+
+def test_a_store_the_gates_open_themselves_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_lmbench.storage.store import Store
+
+    closed: list[str] = []
+    monkeypatch.setattr(Store, "close", lambda self: closed.append(self.url))
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    gates = GateKeeper.from_settings(settings(lm_baseline="last", lm_db=url), None)
+    assert closed == []
+    gates.close()
+    gates.close()  # twice is harmless
+    assert closed == [url]
+
+
+def test_a_session_store_lent_to_the_gates_stays_open() -> None:
+    store = FakeStore([report([throughput([50.0])], id="abcdef123456")])
+    gates = GateKeeper.from_settings(settings(lm_baseline="abcd"), store)
+    gates.close()  # FakeStore has no close(): reaching it would raise
