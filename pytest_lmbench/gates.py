@@ -45,17 +45,17 @@ from pytest_lmbench.baseline import (
     write_baseline,
 )
 from pytest_lmbench.options import Settings
-from pytest_lmbench.reporting.schema import Report, ResultEntry, RunInfo
+from pytest_lmbench.reporting.schema import Report, ResultEntry
 from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
 from pytest_lmbench.runners.thresholds import THROUGHPUT_LIMITS
 
 if TYPE_CHECKING:
+    from pytest_lmbench.storage.model_runs import LastRuns
     from pytest_lmbench.storage.store import Store
 
 __all__ = ["GateKeeper", "GatesFile", "load_gates", "write_baseline"]
 
 QUALITY_CAPABILITIES = ("general_text", "reasoning", "vision", "tooling")
-_LAST_RUNS_SCANNED = 50
 
 
 # -- the gates file ------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def load_gates(settings: Settings) -> GatesFile:
 class BaselineStore(Protocol):
     """What the gates need of :class:`pytest_lmbench.storage.store.Store`."""
 
-    def list_runs(self, limit: int = ...) -> list[RunInfo]: ...
+    def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns: ...
 
     def load_report(self, run_id: str) -> Report: ...
 
@@ -187,7 +187,7 @@ class BaselineSource:
         self._store = store
         self._fixed: BaselineFile | None = None
         self._reports: dict[str, BaselineFile] = {}
-        self._runs: list[RunInfo] | None = None
+        self._last: dict[tuple[str, str | None], LastRuns] = {}
         if ref.endswith(".json") or Path(ref).is_file():
             try:
                 self._fixed = read_baseline(Path(ref))
@@ -219,26 +219,24 @@ class BaselineSource:
                 key.startswith(model + "::") for key in self._fixed.items
             )
             return (self._fixed if holds else None), self.ref
-        found: BaselineFile | None = None
-        for run in self._completed_runs():
-            candidate = self._load(run.id)
-            if model not in candidate.fingerprints:
-                continue
-            if candidate.fingerprints[model] == fingerprint:
-                return candidate, f"last (run {run.id[:8]})"
-            found = found or candidate
-        name = f"last (run {(found.run_id or '')[:8]})" if found else "last"
-        return found, name
+        runs = self._last_runs(model, fingerprint)
+        # Another fingerprint's run is still returned, for refusal() to name it.
+        run_id = runs.same or runs.newest
+        if run_id is None:
+            return None, "last"
+        return self._load(run_id), f"last (run {run_id[:8]})"
 
-    def _completed_runs(self) -> list[RunInfo]:
-        if self._runs is None:
+    def _last_runs(self, model: str, fingerprint: str | None) -> LastRuns:
+        # Looked up once per model and fingerprint: every item of a model compares
+        # with the same run, even when another session completes one meanwhile.
+        key = (model, fingerprint)
+        if key not in self._last:
             assert self._store is not None
             try:
-                runs = self._store.list_runs(limit=_LAST_RUNS_SCANNED)
+                self._last[key] = self._store.last_completed_runs(model, fingerprint)
             except Exception as exc:  # StoreError, and any driver error behind it
                 raise pytest.UsageError(f"--lm-baseline last: {exc}") from None
-            self._runs = [r for r in runs if r.status == "completed"]
-        return self._runs
+        return self._last[key]
 
     def refusal(self, baseline: BaselineFile, name: str, model: str, fp: str | None) -> str | None:
         """The refusal message when fingerprints differ and any-env is off."""

@@ -56,6 +56,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Fingerprints are 16 hex chars today; the room is for a longer hash later.
+FINGERPRINT_LENGTH = 64
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -113,7 +116,11 @@ class Run(Base):
 
 class Model(Base):
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("run_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "key"),
+        # History and baselines look a model's runs up by key and fingerprint.
+        Index("ix_models_key_fingerprint", "key", "fingerprint"),
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -123,6 +130,8 @@ class Model(Base):
     architecture: Mapped[str | None] = mapped_column(Text)
     params_string: Mapped[str | None] = mapped_column(Text)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The model's own fingerprint; the run's combines those of all its models.
+    fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LENGTH))
     status: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     load_requested: Mapped[dict[str, Any]] = json_column()
@@ -365,6 +374,12 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def model_fingerprint(metadata: Mapping[str, Any]) -> str | None:
+    """The fingerprint column's value: one that does not fit is unknown, never cut short."""
+    value = _text(metadata.get("fingerprint"))
+    return value if value is not None and len(value) <= FINGERPRINT_LENGTH else None
+
+
 def model_row(run_id: str, model: dict[str, Any]) -> dict[str, Any]:
     load, metadata = model["load"], model["metadata"]
     return {
@@ -374,6 +389,7 @@ def model_row(run_id: str, model: dict[str, Any]) -> dict[str, Any]:
         "architecture": _text(metadata.get("architecture")),
         "params_string": _text(metadata.get("params_string")),
         "size_bytes": count(metadata.get("size_bytes")),
+        "fingerprint": model_fingerprint(metadata),
         "status": model["status"],
         "error": model["error"],
         "load_requested": load["requested"],

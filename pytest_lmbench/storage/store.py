@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, Table, case, exists, func, insert, select
+from sqlalchemy import Connection, Engine, Table, case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
+from pytest_lmbench.storage.model_runs import LastRuns, last_completed_runs, model_fingerprint_is
 from pytest_lmbench.storage.url import (
     StoreError,
     check_url,
@@ -113,16 +114,6 @@ def open_store(url: str) -> Store:
 
 
 # --- the store ---------------------------------------------------------------
-
-
-def _model_fingerprint_is(model_key: str, fingerprint: str) -> Any:
-    """The model's own fingerprint in that run (a run of several models has another)."""
-    models = models_t.c
-    return exists().where(
-        models.run_id == runs_t.c.id,
-        models.key == model_key,
-        models["metadata"]["fingerprint"].as_string() == fingerprint,
-    )
 
 
 class Store:
@@ -378,7 +369,7 @@ class Store:
             runs.id != before_run,
         ]
         if fingerprint is not None:
-            where.append(_model_fingerprint_is(model_key, fingerprint))
+            where.append(model_fingerprint_is(model_key, fingerprint))
         with self._read("finding a previous result") as connection:
             before = self._started_at(connection, before_run)
             if before is not None:
@@ -417,7 +408,7 @@ class Store:
         measured = results_t.c.outcome.not_in(_NO_DATA)
         where = [results_t.c.model_key == model_key, measured, runs.status.in_(_FINISHED)]
         if fingerprint is not None:
-            where.append(_model_fingerprint_is(model_key, fingerprint))
+            where.append(model_fingerprint_is(model_key, fingerprint))
         with self._read("reading history") as connection:
             until = self._started_at(connection, up_to_run)
             if until is not None:
@@ -447,6 +438,11 @@ class Store:
         for row in values:
             by_run[row[0]].append(row)
         return [_history_entry(rid, started, by_run[rid]) for rid, started in reversed(picked)]
+
+    def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns:
+        """The newest completed runs holding ``model_key``: with ``fingerprint``, and with any."""
+        with self._read("finding the last run of a model") as connection:
+            return last_completed_runs(connection, model_key, fingerprint)
 
     def export_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Flat result rows (query columns, metrics, flags) of one run or of all runs."""

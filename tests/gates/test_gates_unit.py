@@ -25,6 +25,7 @@ from pytest_lmbench.gates import BaselineSource, GateKeeper, junit_properties, l
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.options import SPECS, Settings
 from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.storage.model_runs import LastRuns
 
 DECODE, TTFT = THROUGHPUT_METRICS[0], THROUGHPUT_METRICS[1]
 MODEL = "qwen/qwen3-4b"
@@ -469,8 +470,18 @@ class FakeStore:
         self.reports = {r.run.id: r for r in reports}
         self.loaded: list[str] = []
 
-    def list_runs(self, limit: int = 50) -> list[RunInfo]:
-        return [r.run for r in self.reports.values()][:limit]  # newest first
+    def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns:
+        # As the store's query, over the reports given newest first.
+        same: str | None = None
+        newest: str | None = None
+        for r in self.reports.values():
+            prints = {m.key: m.metadata.get("fingerprint") for m in r.models}
+            if r.run.status != "completed" or model_key not in prints:
+                continue
+            newest = newest or r.run.id
+            if prints[model_key] == fingerprint:
+                same = same or r.run.id
+        return LastRuns(same=same, newest=newest)
 
     def load_report(self, run_id: str) -> Report:
         matches = [k for k in self.reports if k.startswith(run_id)]

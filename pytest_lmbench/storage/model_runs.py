@@ -1,0 +1,61 @@
+"""Runs found through a model's own fingerprint (the ``models.fingerprint`` column).
+
+A run of several models has one fingerprint per model (the run's fingerprint
+combines them), so comparing one model matches on its model row, not the run.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, cast
+
+from sqlalchemy import ColumnElement, Connection, Table, exists, select
+
+from pytest_lmbench.storage import models as m
+
+__all__ = ["LastRuns", "last_completed_runs", "model_fingerprint_is"]
+
+_runs = cast(Table, m.Run.__table__)
+_models = cast(Table, m.Model.__table__)
+
+
+class LastRuns(NamedTuple):
+    """The newest completed runs holding a model: with the fingerprint asked for, and with any."""
+
+    same: str | None
+    newest: str | None
+
+
+def model_fingerprint_is(model_key: str, fingerprint: str) -> ColumnElement[bool]:
+    """For a query over ``runs``: the run holds ``model_key`` with ``fingerprint``."""
+    models = _models.c
+    return exists().where(
+        models.run_id == _runs.c.id, models.key == model_key, models.fingerprint == fingerprint
+    )
+
+
+def last_completed_runs(
+    connection: Connection, model_key: str, fingerprint: str | None
+) -> LastRuns:
+    """Ids of the newest completed runs holding ``model_key`` (None: there is none).
+
+    ``same`` holds it with ``fingerprint`` (None matches a model stored without
+    one: two unknown fingerprints count as equal, as in a baseline comparison);
+    ``newest`` holds it with any fingerprint, so a caller can name the run it
+    will not compare with. Newest is by start time, ties by id, as
+    ``Store.list_runs`` orders them.
+    """
+    models = _models.c
+
+    def newest(*where: ColumnElement[bool]) -> str | None:
+        query = (
+            select(_runs.c.id)
+            .join(_models, models.run_id == _runs.c.id)
+            .where(_runs.c.status == "completed", models.key == model_key, *where)
+            .order_by(_runs.c.started_at.desc(), _runs.c.id)
+            .limit(1)
+        )
+        found: str | None = connection.execute(query).scalar()
+        return found
+
+    # == None renders IS NULL, so an unknown fingerprint finds a model stored without one.
+    return LastRuns(same=newest(models.fingerprint == fingerprint), newest=newest())
