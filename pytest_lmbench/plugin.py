@@ -77,10 +77,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("lm_model_key", lm.model_keys, scope="session")
 
 
+# trylast: after -k/-m deselection, so --lm-max-tests caps what the user selected.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     lm = config.stash.get(SESSION_KEY, None)
-    if lm is not None and lm.started and lm.models is not None:
-        infos = {key: lm.models.info(key) for key in lm.model_keys}
+    if lm is not None and lm.started:
+        models = lm.models
+        infos = {key: models.info(key) for key in lm.model_keys} if models is not None else {}
         selection.organize(config, items, lm.settings, infos)
 
 
