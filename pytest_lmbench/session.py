@@ -61,6 +61,8 @@ class LmbenchSession:
         self.server = ManagedServer(settings)
         self.store = StoreWriter(settings, self.run)
         self.reports = ReportWriter(settings)
+        # --collect-only lists items: no server, no model, no store run, no report.
+        self.collect_only = bool(config.option.collectonly)
         self.started = False
         self.gates: Gates | None = None
         self.gate_failures: list[str] = []
@@ -68,7 +70,7 @@ class LmbenchSession:
 
     @property
     def writes_outputs(self) -> bool:
-        return not self.is_worker
+        return not (self.is_worker or self.collect_only)
 
     # -- session start ------------------------------------------------------------------
 
@@ -94,6 +96,11 @@ class LmbenchSession:
             self.store.store.close()
 
     def _start(self) -> None:
+        if self.collect_only:
+            if not self.model_keys:
+                self.model_keys = self.server.planned_keys()
+            self.started = True
+            return
         if self.writes_outputs:
             check_output_dir(Path(self.settings.lm_output_dir))
         if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):

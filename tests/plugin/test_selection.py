@@ -61,3 +61,49 @@ def test_max_tests_caps_what_m_selected_and_keeps_models_grouped(
     models = [i.rsplit("[", 1)[1] for i in ids]
     assert models == ["qwen/qwen3-4b]"] * 2 + ["google/gemma-3-4b]"] * 2
     result.stdout.fnmatch_lines(["4/* tests collected (* deselected)*"])
+
+
+def test_collect_only_writes_nothing_and_loads_nothing(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    (pytester.path / "out").mkdir()
+    (pytester.path / "out" / "latest.json").write_text("{}")
+    result = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        *MODELS,
+        "-k",
+        "math_001",
+        "--collect-only",
+        "-q",
+        *lmbench_args(lms, pytester.path),
+    )
+    assert len(collected(result)) == 2
+    assert result.ret == pytest.ExitCode.OK
+    assert lms.engine.requests == []  # no model list, no load
+    assert not (pytester.path / "results.db").exists()
+    assert [p.name for p in (pytester.path / "out").iterdir()] == ["latest.json"]
+    assert (pytester.path / "out" / "latest.json").read_text() == "{}"
+    result.stdout.no_fnmatch_line("*lmbench report:*")
+
+
+def test_collect_only_names_the_gguf_model_without_starting_a_server(
+    pytester: pytest.Pytester,
+) -> None:
+    gguf = pytester.path / "tiny-model.gguf"
+    gguf.write_bytes(b"not a real model")  # starting a server on it would fail
+    result = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        f"--lm-serve-gguf={gguf}",
+        "-k",
+        "math_001",
+        "--collect-only",
+        "-q",
+        f"--lm-output-dir={pytester.path / 'out'}",
+        "--lm-no-db",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert collected(result) == ["reasoning/math.json::math_001[tiny-model]"]
+    assert not (pytester.path / "out").exists()
