@@ -37,6 +37,18 @@ def as_strings(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_items(value)))
 
 
+def as_dirs(value: Any) -> tuple[str, ...]:
+    """Existing folders; checked now so a typo is not a late "module not found"."""
+    folders = as_strings(value)
+    for folder in folders:
+        path = Path(folder)
+        if not path.exists():
+            raise ValueError(f"{folder}: no such directory")
+        if not path.is_dir():
+            raise ValueError(f"{folder}: not a directory")
+    return folders
+
+
 def as_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a whole number, got {value!r}")

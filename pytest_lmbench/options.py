@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_lmbench.config_sections import check_sections
 from pytest_lmbench.option_parsers import (
     BACKENDS,
     FORMATS,
@@ -21,6 +22,7 @@ from pytest_lmbench.option_parsers import (
     as_capabilities,
     as_choice,
     as_concurrency,
+    as_dirs,
     as_float,
     as_formats,
     as_gpu_offload,
@@ -148,7 +150,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "lm_suite_dir",
         "extra suite folder in the bundled format (repeatable)",
-        as_strings,
+        as_dirs,
         (),
         "list",
         "DIR",
@@ -411,6 +413,8 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     yaml_values, sections = (
         load_yaml_config(Path(yaml_path), SPEC_BY_NAME, SECTIONS) if yaml_path else ({}, {})
     )
+    if sections:
+        sections = check_sections(sections, f"--lm-config: {yaml_path}")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for spec in SPECS:

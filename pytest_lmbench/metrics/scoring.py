@@ -1,10 +1,11 @@
 """The capability scorer: metrics of one case, and their weighted quality score.
 
 Every task has a fixed set of metrics (``DEFAULT_METRICS``) and default
-weights (``DEFAULT_WEIGHTS``) that users may override per task. Only the
-visible answer is scored: ``<think>`` blocks and the server's separate
-reasoning field are removed first, so thinking the right answer and then
-stating a wrong one scores as wrong. Every numeric metric lies in [0, 1].
+weights (``DEFAULT_WEIGHTS``, both in :mod:`pytest_lmbench.metrics.weights`)
+that users may override per task. Only the visible answer is scored:
+``<think>`` blocks and the server's separate reasoning field are removed
+first, so thinking the right answer and then stating a wrong one scores as
+wrong. Every numeric metric lies in [0, 1].
 """
 
 from __future__ import annotations
@@ -18,47 +19,12 @@ from pytest_lmbench.metrics import reasoning as reasoning_metrics
 from pytest_lmbench.metrics import text as text_metrics
 from pytest_lmbench.metrics.health import coherence, repetition_ratio
 from pytest_lmbench.metrics.tools import check_tool_calls
+from pytest_lmbench.metrics.weights import DEFAULT_METRICS, DEFAULT_WEIGHTS, TOOL_PARTS
 from pytest_lmbench.suites.schema import ExpectedCall
 
+__all__ = ["DEFAULT_METRICS", "DEFAULT_WEIGHTS", "TOOL_PARTS", "quality_score", "score_case"]
+
 MetricValue = float | str | None
-
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "qa": ("exact_match", "f1"),
-    "summarization": ("rouge1", "rouge2", "rougeL"),
-    # accuracy = the label occurs as whole words; exact_match = nothing but the label.
-    "classification": ("accuracy", "exact_match"),
-    # accuracy = the extracted final answer matches (numbers by value).
-    "logical": ("accuracy",),
-    "math": ("accuracy",),
-    "function_call": ("function_call_accuracy",),
-    # accuracy = a reference keyword occurs as whole words (numbers by value).
-    "caption": ("rougeL", "accuracy"),
-    "vqa": ("accuracy",),
-    "ocr": ("accuracy",),
-    "counting": ("accuracy",),
-}
-
-# Reported next to function_call_accuracy; weight 0 unless a user weights them.
-TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
-
-DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    # EM is all-or-nothing, F1 gives partial credit; SQuAD reports both equally.
-    "qa": {"exact_match": 0.5, "f1": 0.5},
-    # ROUGE-L rewards fluent ordering; unigram and bigram overlap share the rest.
-    "summarization": {"rougeL": 0.5, "rouge1": 0.25, "rouge2": 0.25},
-    # Naming the right label matters most; answering with the bare label is a
-    # format bonus, and keeps "positive or negative? negative" from scoring full.
-    "classification": {"accuracy": 0.75, "exact_match": 0.25},
-    "logical": {"accuracy": 1.0},
-    "math": {"accuracy": 1.0},
-    # BFCL is pass/fail per case; the parts only explain a failure.
-    "function_call": {"function_call_accuracy": 1.0},
-    # Wording overlap and naming the key object count equally for a caption.
-    "caption": {"rougeL": 0.5, "accuracy": 0.5},
-    "vqa": {"accuracy": 1.0},
-    "ocr": {"accuracy": 1.0},
-    "counting": {"accuracy": 1.0},
-}
 
 _REASONING_TASKS = frozenset({"logical", "math"})
 

@@ -8,6 +8,9 @@ The YAML ``thresholds`` section::
       throughput: {min_decode_tps: 20, max_ttft_p95_s: 1.5}
       models:
         qwen/qwen3-4b: {reasoning: {min_quality: 0.8}}
+
+The section is checked against these names when pytest starts
+(:mod:`pytest_lmbench.config_sections`), so every value read here is a number.
 """
 
 from __future__ import annotations

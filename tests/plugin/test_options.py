@@ -136,3 +136,29 @@ def test_help_lists_the_lmbench_group(pytester: pytest.Pytester) -> None:
 def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:lmbench", "--help")
     assert "--lm-model" not in result.stdout.str()
+
+
+def test_suite_dir_must_be_an_existing_folder(pytester: pytest.Pytester) -> None:
+    missing = pytester.path / "no-such-suites"
+    result = pytester.runpytest(f"--lm-suite-dir={missing}", "--lm-model=m")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert errors == [f"ERROR: --lm-suite-dir (command line): {missing}: no such directory"]
+    a_file = pytester.makefile(".json", suite="{}")
+    result = pytester.runpytest(f"--lm-suite-dir={a_file}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --lm-suite-dir (command line): {a_file}: not a directory"]
+    )
+    folder = pytester.mkdir("suites")
+    assert settings_for(pytester, "--lm-suite-dir=suites").lm_suite_dir == ("suites",)
+    assert folder.is_dir()
+
+
+def test_suite_dir_from_yaml_is_checked_too(pytester: pytest.Pytester) -> None:
+    cfg = pytester.makefile(".yaml", cfg="suite_dir: [./missing]\n")
+    result = pytester.runpytest(f"--lm-config={cfg}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --lm-suite-dir (--lm-config): ./missing: no such directory"]
+    )
