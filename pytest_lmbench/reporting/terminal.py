@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_lmbench.metrics.weights import DEFAULT_METRICS, TOOL_PARTS
 from pytest_lmbench.reporting.schema import Report
 from pytest_lmbench.reporting.summary import (
     as_number,
@@ -30,6 +31,24 @@ _HEADER = (
 _COUNTS = ("successful_tests", "failed_tests", "error_tests", "skipped_tests")
 # Above this, client-side overhead visibly skews the decode figures.
 _DECODE_ERROR_WARN_PCT = 5.0
+# Metric means in the order of the scoring tables; quality_score has its own line
+# and repeat is the --lm-repeat count, not a measurement.
+_METRIC_RANK = {
+    name: rank
+    for rank, name in enumerate(
+        dict.fromkeys(
+            (
+                *(m for metrics in DEFAULT_METRICS.values() for m in metrics),
+                *TOOL_PARTS,
+                "pass_at_1",
+                "pass_at_k",
+                "pass_hat_k",
+                "repetition_ratio",
+            )
+        )
+    )
+}
+_NOT_SHOWN = frozenset({"quality_score", "repeat"})
 
 
 def _decode_cell(model: Mapping[str, Any]) -> str:
@@ -57,16 +76,45 @@ def _quality_line(model: Mapping[str, Any]) -> str:
     return "  quality: " + (" · ".join(parts) if parts else "—")
 
 
+def _counts(c: Mapping[str, Any]) -> str:
+    text = (
+        f"{c.get('successful_tests', 0)}/{c.get('total_tests', 0)} passed"
+        f" ({format_percent(c.get('success_rate'))}), {c.get('failed_tests', 0)} failed"
+    )
+    errors, skipped = c.get("error_tests", 0), c.get("skipped_tests", 0)
+    if errors:
+        text += f", {errors} error" + ("s" if errors > 1 else "")
+    if skipped:
+        text += f", {skipped} skipped"
+    return text
+
+
+def _fraction(value: Any) -> str:
+    # Means lie in [0, 1]: fixed decimals keep the figures aligned and comparable.
+    number = as_number(value)
+    return "—" if number is None else f"{number:.3f}"
+
+
+def _means_line(c: Mapping[str, Any]) -> list[str]:
+    """The capability's metric means from the summary, scoring metrics first."""
+    names = [k.removeprefix("mean_") for k in c if k.startswith("mean_")]
+    names = [n for n in names if n not in _NOT_SHOWN]
+    if not names:
+        return []
+    names.sort(key=lambda n: (_METRIC_RANK.get(n, len(_METRIC_RANK)), n))
+    return ["      means: " + " · ".join(f"{n} {_fraction(c[f'mean_{n}'])}" for n in names)]
+
+
 def _capability_lines(model: Mapping[str, Any]) -> list[str]:
-    """Seed 000's metrics matrix per capability: counts, success rate, latency, speed."""
+    """Seed 000's metrics matrix per capability: counts, latency, speed, then metric means."""
     lines = []
     for cap, c in model.get("capabilities", {}).items():
         lines.append(
-            f"    {cap}: {c.get('successful_tests', 0)}/{c.get('total_tests', 0)} passed"
-            f" ({format_percent(c.get('success_rate'))}),"
+            f"    {cap}: {_counts(c)},"
             f" avg latency {format_number(c.get('avg_latency_s'))} s,"
             f" avg {format_number(c.get('avg_throughput_tps'))} tok/s"
         )
+        lines.extend(_means_line(c))
     return lines
 
 

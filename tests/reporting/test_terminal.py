@@ -31,6 +31,32 @@ def test_table_rows_quality_and_paths(report: Report, tmp_path: Path) -> None:
     assert lines[-2:] == [f"lmbench report: {paths[0]}", f"lmbench report: {paths[1]}"]
 
 
+def test_capability_lines_show_counts_and_metric_means(report: Report) -> None:
+    lines = format_summary(report, [])
+    qwen = build_summary(report)["models"]["qwen3-4b-instruct"]["capabilities"]
+    text = lines.index(next(line for line in lines if line.startswith("    general_text:")))
+    assert lines[text].startswith("    general_text: 1/2 passed (50%), 1 failed, avg latency ")
+    means = lines[text + 1]
+    assert means.startswith("      means: exact_match ")
+    shown = dict(part.rsplit(" ", 1) for part in means.removeprefix("      means: ").split(" · "))
+    expected = {
+        key.removeprefix("mean_"): f"{value:.3f}"
+        for key, value in qwen["general_text"].items()
+        if key.startswith("mean_") and key != "mean_quality_score"
+    }
+    assert shown == expected
+    # scoring metrics in the order of the scoring tables, health last
+    assert list(shown) == ["exact_match", "f1", "rouge1", "rouge2", "rougeL", "repetition_ratio"]
+    assert "    reasoning: 0/1 passed (0%), 0 failed, 1 error, avg latency 30.0 s, avg — tok/s" in (
+        lines
+    )
+    assert "      means: accuracy —" in lines
+    assert "      means: function_call_accuracy 1.000" in lines
+    # throughput items carry no quality metrics: no means line after them
+    after = lines[lines.index(next(x for x in lines if x.startswith("    throughput:"))) + 1]
+    assert not after.startswith("      means:")
+
+
 def test_columns_line_up(report: Report) -> None:
     lines = format_summary(report, [])
     header, rows = lines[1], [line for line in lines[2:] if not line.startswith("  ")]
