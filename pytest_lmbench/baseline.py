@@ -16,8 +16,11 @@ The decision rule, one for every metric:
   run of a capability case;
 - verdict: ``regression`` (or ``improvement``) only when the effect is beyond
   ``--lm-max-regression`` percent in the bad (good) direction *and* significant.
-  With a single repetition on either side there is no spread to test: the
-  percentage alone decides and the p-value is shown as n/a.
+  With a single repetition on either side there is no spread to test, so nothing
+  can be significant: a change beyond the percentage is ``untestable`` (shown,
+  never failing). A capability's quality is also compared as a whole, over its
+  cases, with a paired test (:mod:`pytest_lmbench.gates_quality`), which needs no
+  repetitions.
 
 The rank test is exact for small samples without ties and ignores how far an
 outlier (one stalled request) lies. The bootstrap interval of the ratio of
@@ -42,7 +45,8 @@ from pytest_lmbench.metrics.stats import bootstrap_ratio_of_medians, mann_whitne
 from pytest_lmbench.reporting.schema import Report, ResultEntry
 from pytest_lmbench.reporting.summary import as_number, format_number
 
-Verdict = Literal["regression", "improvement", "unchanged"]
+Verdict = Literal["regression", "improvement", "unchanged", "untestable"]
+VERDICTS: tuple[Verdict, ...] = ("regression", "improvement", "untestable", "unchanged")
 BASELINE_KIND = "lmbench-baseline"
 
 
@@ -283,10 +287,14 @@ class Comparison:
     limit_pct: float
     # True when even complete separation could not reach p <= alpha at these sizes.
     underpowered: bool
+    # Paired over a capability's cases (Wilcoxon) rather than over repetitions.
+    paired: bool = False
 
     @property
     def test(self) -> str:
-        return "percent" if min(self.n_current, self.n_baseline) < 2 else "mann-whitney-u"
+        if self.paired:
+            return "wilcoxon-signed-rank"
+        return "none" if min(self.n_current, self.n_baseline) < 2 else "mann-whitney-u"
 
     def as_flag(self) -> dict[str, Any]:
         return {
@@ -303,6 +311,7 @@ class Comparison:
             "n_baseline": self.n_baseline,
             "test": self.test,
             "underpowered": self.underpowered,
+            "paired": self.paired,
             "limit_pct": self.limit_pct,
             "verdict": self.verdict,
         }
@@ -323,6 +332,7 @@ class Comparison:
             verdict=flag["verdict"],
             limit_pct=flag["limit_pct"],
             underpowered=flag["underpowered"],
+            paired=bool(flag.get("paired", False)),
         )
 
 
@@ -338,11 +348,8 @@ def compare(
         p_value = mann_whitney_p(
             current.values, baseline.values, "greater" if delta > 0 else "less"
         )
-    significant = p_value <= alpha if p_value is not None else min(n_cur, n_base) < 2
     beyond = delta is not None and abs(delta) > max_regression
-    verdict: Verdict = "unchanged"
-    if beyond and significant:
-        verdict = "improvement" if better else "regression"
+    verdict = decide(beyond, better, p_value, alpha, testable=min(n_cur, n_base) >= 2)
     low, high = _ratio_interval(current, baseline, alpha)
     return Comparison(
         metric=metric,
@@ -358,6 +365,19 @@ def compare(
         limit_pct=max_regression,
         underpowered=min(n_cur, n_base) >= 2 and min_p_value(n_cur, n_base) > alpha,
     )
+
+
+def decide(
+    beyond: bool, better: bool, p_value: float | None, alpha: float, *, testable: bool
+) -> Verdict:
+    """Beyond the percentage *and* significant; beyond but untestable is only shown."""
+    if not beyond:
+        return "unchanged"
+    if not testable:
+        return "untestable"
+    if p_value is None or p_value > alpha:
+        return "unchanged"
+    return "improvement" if better else "regression"
 
 
 def _delta_pct(current: float, baseline: float) -> float | None:
@@ -414,8 +434,10 @@ def describe(label: str, comparison: Comparison) -> str:
 
 def format_p(comparison: Comparison) -> str:
     n = f"n={comparison.n_current} vs {comparison.n_baseline}"
+    if comparison.paired:
+        n = f"n={comparison.n_current} paired cases"
     if comparison.p_value is None:
-        reason = "single run" if comparison.test == "percent" else "no spread"
+        reason = "single run" if comparison.test == "none" else "no spread"
         return f"p=n/a ({reason}), {n}"
     p = comparison.p_value
     return f"p={p:.3f}, {n}" if p >= 0.001 else f"p<0.001, {n}"

@@ -44,6 +44,12 @@ from pytest_lmbench.baseline import (
     read_baseline,
     write_baseline,
 )
+from pytest_lmbench.gates_quality import (
+    CapabilityComparison,
+    capability_comparisons,
+    comparable_baselines,
+)
+from pytest_lmbench.gates_summary import baseline_lines
 from pytest_lmbench.options import Settings
 from pytest_lmbench.reporting.schema import Report, ResultEntry
 from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
@@ -271,6 +277,7 @@ class GateKeeper:
         self.alpha = alpha
         # A store opened here (not the session's) is ours to close.
         self._owned_store = owned_store
+        self._by_capability: tuple[Report, list[CapabilityComparison]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, store: BaselineStore | None) -> GateKeeper:
@@ -359,7 +366,24 @@ class GateKeeper:
     # -- per session --
 
     def session_failures(self, report: Report) -> list[str]:
-        return [message for ok, message in self._session_checks(report) if not ok]
+        failures = [message for ok, message in self._session_checks(report) if not ok]
+        return failures + [
+            describe(c.label, c.comparison)
+            for c in self._capability_comparisons(report)
+            if c.comparison.verdict == "regression"
+        ]
+
+    def _capability_comparisons(self, report: Report) -> list[CapabilityComparison]:
+        if self.baseline is None:
+            return []
+        if self._by_capability is None or self._by_capability[0] is not report:
+            try:
+                baselines = comparable_baselines(report, self.baseline)
+            except pytest.UsageError:  # the store failed at the end; items said so already
+                baselines = {}
+            found = capability_comparisons(report, baselines, self.max_regression, self.alpha)
+            self._by_capability = (report, found)
+        return self._by_capability[1]
 
     def _session_checks(self, report: Report) -> list[tuple[bool, str]]:
         checks: list[tuple[bool, str]] = []
@@ -385,36 +409,13 @@ class GateKeeper:
     def _baseline_lines(self, report: Report) -> list[str]:
         if self.baseline is None:
             return []
-        lines = [
-            f"baseline {self.baseline.ref}: a change counts beyond {self.max_regression:g} % "
-            f"when significant at alpha {self.alpha:g} (one-sided Mann-Whitney U)"
-        ]
-        counts = dict.fromkeys(("regression", "improvement", "unchanged"), 0)
-        notes: dict[str, None] = {}  # ordered set
-        missing = 0
-        for record in report.results:
-            status = record.flags.get("baseline_status")
-            missing += status in ("missing", "no_baseline")
-            if status == "refused":
-                notes[f"refused: {record.flags.get('baseline_refused')}"] = None
-            for flag in record.flags.get("baseline") or []:
-                counts[flag["verdict"]] += 1
-                if flag["verdict"] != "unchanged":
-                    lines.append(describe(item_label(record), Comparison.from_flag(flag)))
-                if flag.get("underpowered"):
-                    notes[_underpowered(flag, self.alpha)] = None
-            prints = record.flags.get("baseline_fingerprints")
-            if prints:
-                notes[
-                    f"note: {record.model} compared across fingerprints "
-                    f"{prints['baseline']} (baseline) and {prints['current']} (this run)"
-                ] = None
-        lines.append(
-            f"baseline: {sum(counts.values())} comparisons: {counts['regression']} regressions, "
-            f"{counts['improvement']} improvements, {counts['unchanged']} unchanged; "
-            f"{missing} items without a baseline"
+        return baseline_lines(
+            report,
+            self.baseline.ref,
+            self._capability_comparisons(report),
+            max_regression=self.max_regression,
+            alpha=self.alpha,
         )
-        return lines + list(notes)
 
 
 def _needs_store(ref: str) -> bool:
@@ -463,13 +464,6 @@ def _quality_check(
     ok = quality >= limit
     relation = ">=" if ok else "is below"
     return [(ok, f"{label} mean quality_score {quality:.3f} {relation} min_quality {limit:g}")]
-
-
-def _underpowered(flag: Mapping[str, Any], alpha: float) -> str:
-    return (
-        f"note: {flag['metric']} with {flag['n_current']} vs {flag['n_baseline']} repetitions "
-        f"can never be significant at alpha {alpha:g}; raise --lm-runs (or --lm-repeat)"
-    )
 
 
 def junit_properties(record: ResultEntry) -> list[tuple[str, str]]:

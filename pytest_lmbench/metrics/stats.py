@@ -14,7 +14,7 @@ from typing import Any, Literal, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import mannwhitneyu
+from scipy.stats import mannwhitneyu, wilcoxon
 
 Alternative = Literal["two-sided", "less", "greater"]
 MIN_RESAMPLES = 1000
@@ -192,6 +192,27 @@ def mann_whitney_p(
     if np.ptp(np.concatenate([cur, base])) == 0.0:
         return None
     result = mannwhitneyu(cur, base, alternative=alternative)
+    p_value = float(result.pvalue)
+    return p_value if np.isfinite(p_value) else None
+
+
+def wilcoxon_p(
+    current: Sequence[float],
+    baseline: Sequence[float],
+    alternative: Alternative = "two-sided",
+) -> float | None:
+    """Paired Wilcoxon signed-rank p-value of ``current - baseline``.
+
+    Pairs that did not change carry no evidence either way and are dropped (the
+    "wilcox" zero method); None when fewer than two pairs changed.
+    """
+    if len(current) != len(baseline):
+        raise ValueError(f"paired samples differ in length: {len(current)} vs {len(baseline)}")
+    diffs = np.asarray(current, dtype=float) - np.asarray(baseline, dtype=float)
+    diffs = diffs[np.isfinite(diffs) & (diffs != 0.0)]
+    if diffs.size < 2:
+        return None
+    result = wilcoxon(diffs, alternative=alternative, zero_method="wilcox")
     p_value = float(result.pvalue)
     return p_value if np.isfinite(p_value) else None
 

@@ -174,11 +174,15 @@ def test_two_runs_each_are_underpowered() -> None:
     assert c.verdict == "unchanged"
 
 
-def test_single_run_quality_uses_the_percentage_alone() -> None:
+def test_single_run_quality_cannot_be_significant() -> None:
     c = compare(QUALITY, obs(0.6), obs(0.9), 10, 0.05)
-    assert c.verdict == "regression"
+    assert c.verdict == "untestable"
     assert c.p_value is None
-    assert "p=n/a (single run)" in describe("general_text/qa_001[m]", c)
+    assert c.test == "none"
+    assert describe("general_text/qa_001[m]", c) == (
+        "untestable: general_text/qa_001[m] quality_score mean 0.600 vs baseline 0.900 "
+        "(-33.3 %, p=n/a (single run), n=1 vs 1, limit -10 %)"
+    )
     assert compare(QUALITY, obs(0.85), obs(0.9), 10, 0.05).verdict == "unchanged"
 
 
@@ -384,7 +388,7 @@ def test_item_regression_fails_with_a_full_message(tmp_path: Path) -> None:
     assert {f["verdict"] for f in flags if f["metric"] == "ttft_s"} == {"unchanged"}
     lines = gates.summary_lines(report([record]))
     assert any(line.startswith("regression: throughput/pp64-tg40-c1") for line in lines)
-    assert any("2 regressions, 0 improvements, 2 unchanged" in line for line in lines)
+    assert any("2 regressions, 0 improvements, 0 untestable, 2 unchanged" in line for line in lines)
     assert [name for name, _ in junit_properties(record)] == [
         "lmbench_regression_decode_tps",
         "lmbench_regression_aggregate_output_tps",
@@ -460,6 +464,64 @@ def test_repeated_capability_regression(tmp_path: Path) -> None:
     problems = gates.check_item(record, FP)
     assert len(problems) == 1
     assert "quality_score mean 0.250 vs baseline 1.00 (-75.0 %, p=0.0" in problems[0]
+
+
+# -- a capability's quality over its cases -------------------------------------------------
+
+
+def cases(cap: str, scores: list[float]) -> list[ResultEntry]:
+    return [capability(v, cap=cap, case=f"{cap}_{i:03d}") for i, v in enumerate(scores)]
+
+
+def test_single_run_item_drops_do_not_fail_items(tmp_path: Path) -> None:
+    gates = keeper(tmp_path, report([capability(1.0)]))
+    record = capability(0.0)
+    assert gates.check_item(record, FP) == []
+    assert record.flags["baseline"][0]["verdict"] == "untestable"
+    lines = gates.summary_lines(report([record]))
+    assert any(line.startswith("untestable: general_text/qa_001") for line in lines)
+    assert any("0 regressions, 0 improvements, 1 untestable, 0 unchanged" in x for x in lines)
+    assert any(line.startswith("note: an untestable change") for line in lines)
+
+
+def test_a_capability_that_got_worse_on_most_cases_fails_the_session(tmp_path: Path) -> None:
+    before = [1.0, 1.0, 1.0, 0.8, 1.0, 1.0, 0.9, 1.0]
+    after = [0.0, 0.5, 1.0, 0.2, 0.0, 0.4, 0.9, 0.1]
+    gates = keeper(tmp_path, report(cases("reasoning", before)))
+    current = report(cases("reasoning", after))
+    failures = gates.session_failures(current)
+    assert failures == [
+        f"regression: reasoning[{MODEL}] quality_score mean 0.388 vs baseline 0.963 "
+        "(-59.7 %, p=0.016, n=8 paired cases, limit -10 %)"
+    ]
+    lines = gates.summary_lines(current)
+    assert failures[0] in lines
+    assert any("Wilcoxon signed-rank" in line for line in lines)
+
+
+def test_one_flipped_case_among_many_is_not_a_capability_regression(tmp_path: Path) -> None:
+    before = [1.0] * 6
+    after = [1.0] * 5 + [0.0]
+    gates = keeper(tmp_path, report(cases("general_text", before)))
+    current = report(cases("general_text", after))
+    assert gates.session_failures(current) == []  # -16.7 %, but p = 0.5
+
+
+def test_capability_comparison_uses_only_cases_scored_on_both_sides() -> None:
+    from pytest_lmbench.gates_quality import compare_capability
+
+    assert compare_capability({"a": 1.0}, {"a": 0.0, "b": 1.0}, 10, 0.05) is None
+    c = compare_capability({"a": 0.0, "b": 0.0, "new": 1.0}, {"a": 1.0, "b": 1.0}, 10, 0.05)
+    assert c is not None
+    assert (c.current, c.baseline, c.n_current) == (0.0, 1.0, 2)
+    assert c.underpowered  # two pairs reach p = 0.25 at best
+    assert c.verdict == "unchanged"
+
+
+def test_a_refused_baseline_is_not_compared_per_capability(tmp_path: Path) -> None:
+    gates = keeper(tmp_path, report(cases("reasoning", [1.0] * 8)))
+    current = report(cases("reasoning", [0.0] * 8), fingerprint="b" * 16)
+    assert gates.session_failures(current) == []
 
 
 # -- baselines from the store ------------------------------------------------------------
