@@ -25,7 +25,6 @@ from typing import Any, TypeVar, cast
 
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, Table, case, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -41,6 +40,7 @@ from pytest_lmbench.storage.url import (
     display_url,
     scrub,
 )
+from pytest_lmbench.storage.writes import RowWriter
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -55,7 +55,6 @@ T = TypeVar("T")
 # Retries on top of busy_timeout, for the cases SQLite reports as busy at once.
 LOCK_RETRIES = 6
 _FINISHED = ("completed", "interrupted")
-_MODEL_KEY = ["run_id", "key"]
 _NO_DATA = ("skipped", "error")  # outcomes that measured nothing worth comparing to
 
 runs_t = cast(Table, m.Run.__table__)
@@ -123,18 +122,7 @@ class Store:
         self._engine = engine
         self._url = url
         self.url = display_url(url)  # password hidden: safe to print
-        # Built once: rows go in as execute() parameters, which keeps per-result
-        # overhead to the SQLAlchemy cache lookup instead of a new statement.
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        upsert = dialect.insert(models_t)
-        kept = {"id", *_MODEL_KEY}
-        changes = {c.name: upsert.excluded[c.name] for c in models_t.c if c.name not in kept}
-        self._upsert_model = upsert.on_conflict_do_update(index_elements=_MODEL_KEY, set_=changes)
-        self._insert_result = (
-            dialect.insert(results_t)
-            .on_conflict_do_nothing(index_elements=["run_id", "nodeid"])
-            .returning(results_t.c.id)
-        )
+        self._rows = RowWriter(engine.dialect.name)
 
     def __enter__(self) -> Store:
         return self
@@ -208,7 +196,7 @@ class Store:
         """Insert or replace the model entry ``(run_id, model.key)``."""
         row = m.model_row(run_id, _dump(model))
         self._write_for_run(
-            run_id, f"storing model {model.key}", lambda c: c.execute(self._upsert_model, row)
+            run_id, f"storing model {model.key}", lambda c: self._rows.put_model(c, row)
         )
 
     def add_result(self, run_id: str, result: ResultEntry) -> None:
@@ -218,7 +206,7 @@ class Store:
         )
 
         def write(connection: Connection) -> None:
-            result_id = connection.execute(self._insert_result, row).scalar()
+            result_id = self._rows.put_result(connection, row)
             if result_id is None:
                 return  # already stored: first write wins
             if measurements:

@@ -2,7 +2,9 @@
 and the engine with the settings each backend needs.
 
 Checks happen before any engine exists so a bad ``--lm-db`` fails at once with
-one actionable line instead of a traceback from deep inside a driver.
+one actionable line instead of a traceback from deep inside a driver. Any
+SQLAlchemy dialect whose driver imports is accepted; only SQLite and PostgreSQL
+(``TESTED_BACKENDS``) are tested, and only they get backend-specific handling.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from pytest_lmbench.errors import LmbenchError
 
 __all__ = [
-    "SUPPORTED_BACKENDS",
+    "TESTED_BACKENDS",
     "StoreError",
     "check_url",
     "create_store_engine",
@@ -31,11 +33,25 @@ __all__ = [
     "sqlite_path",
 ]
 
-SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+TESTED_BACKENDS = ("sqlite", "postgresql")
 BUSY_TIMEOUT_MS = 30_000
 _EXAMPLES = "e.g. sqlite:///path/to/results.db or postgresql+psycopg://user:pass@host/db"
 # user:password@ in a string SQLAlchemy could not parse; the password is masked.
 _CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+# What to pip install when a driver module (the dialect's DBAPI) is missing.
+_DRIVER_PACKAGES = {
+    "psycopg": "pytest-lmbench[postgres]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+    "mysql": "mysql-connector-python",
+    "mariadb": "mariadb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+    "oracledb": "oracledb",
+    "cx_Oracle": "cx-Oracle",
+}
 
 
 class StoreError(LmbenchError):
@@ -79,19 +95,16 @@ def check_url(url: str) -> URL:
     """Parse and check ``url``; return the URL to connect with.
 
     ``postgresql://`` without a driver means psycopg 3 (the optional
-    dependency), not SQLAlchemy's psycopg2 default. For SQLite the folder is
-    created when missing and must be writable (WAL keeps files next to the
-    database), and an existing database file must be writable.
+    dependency), not SQLAlchemy's psycopg2 default. The dialect must exist and
+    its driver must import (the store is synchronous: no asyncio drivers). For
+    SQLite the folder is created when missing and must be writable (WAL keeps
+    files next to the database), and an existing database file must be writable.
     """
     parsed = _parse(url)
-    backend = parsed.get_backend_name()
-    if backend not in SUPPORTED_BACKENDS:
-        raise StoreError(
-            f"unsupported database {display_url(parsed)}: use sqlite or postgresql ({_EXAMPLES})"
-        )
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
+    _check_driver(parsed)
+    if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(parsed)
         if path is not None:
             _check_sqlite_path(path, display_url(parsed))
@@ -105,6 +118,30 @@ def _parse(url: str) -> URL:
         return make_url(url.strip())
     except (ArgumentError, ValueError) as exc:
         raise StoreError(f"malformed database URL {redact(url)!r}: {_EXAMPLES}") from exc
+
+
+def _check_driver(url: URL) -> None:
+    shown = display_url(url)
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError as exc:
+        message = f"unknown database type {url.drivername!r} in {shown}: no such SQLAlchemy dialect"
+        raise StoreError(f"{message} ({_EXAMPLES})") from exc
+    if dialect.is_async:
+        raise StoreError(
+            f"{shown}: {url.get_driver_name()} is an asyncio driver; the results store "
+            f"needs a synchronous one ({_EXAMPLES})"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise StoreError(_no_driver(shown, exc.name or url.get_driver_name())) from exc
+
+
+def _no_driver(shown: str, module: str) -> str:
+    package = _DRIVER_PACKAGES.get(module.split(".")[0])
+    hint = f": pip install '{package}'" if package else ""
+    return f"no database driver for {shown}: cannot import {module}{hint}"
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -173,9 +210,10 @@ def create_store_engine(url: URL) -> Engine:
     shown = display_url(url)
     try:
         engine = create_engine(url, json_serializer=_to_json)
-    except (ImportError, NoSuchModuleError) as exc:
-        hint = " (pip install 'pytest-lmbench[postgres]')" if "postgres" in url.drivername else ""
-        raise StoreError(f"no database driver for {shown}: {exc}{hint}") from exc
+    except ImportError as exc:
+        raise StoreError(_no_driver(shown, exc.name or url.get_driver_name())) from exc
+    except NoSuchModuleError as exc:
+        raise StoreError(f"no database dialect for {shown}: {exc}") from exc
     except (SQLAlchemyError, ValueError, TypeError) as exc:
         raise StoreError(f"cannot use database URL {shown}: {exc}") from exc
     if engine.dialect.name == "sqlite":

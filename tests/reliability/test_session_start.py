@@ -6,6 +6,7 @@ item runs, so a long benchmark never finishes only to lose its results.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,9 +57,15 @@ def a_file(pytester: pytest.Pytester) -> Path:
 # case -> (the --lm-db value for a test folder, the one line it must give)
 BAD_DATABASES: dict[str, tuple[Callable[[Path], str], str]] = {
     "malformed URL": (lambda tmp: "::not a url::", "ERROR: --lm-db: malformed database URL *"),
-    "unsupported database": (
-        lambda tmp: "mysql://bench:hunter2@db.example/results",
-        "ERROR: --lm-db: unsupported database mysql://bench:***@db.example/results: *",
+    "unknown dialect": (
+        lambda tmp: "nosuchdb://bench:hunter2@db.example/results",
+        "ERROR: --lm-db: unknown database type 'nosuchdb' in "
+        "nosuchdb://bench:***@db.example/results: no such SQLAlchemy dialect *",
+    ),
+    "asyncio driver": (
+        lambda tmp: "postgresql+asyncpg://bench:hunter2@db.example/results",
+        "ERROR: --lm-db: postgresql+asyncpg://bench:***@db.example/results: asyncpg is an "
+        "asyncio driver; the results store needs a synchronous one *",
     ),
     "folder is a file": (
         lambda tmp: f"sqlite:///{tmp / 'a-file' / 'r.db'}",
@@ -79,6 +86,29 @@ def test_unusable_lm_db_stops_before_any_model_loads(
     url, line = BAD_DATABASES[case]
     result = start(pytester, lms, f"--lm-db={url(pytester.path)}", closer=CloseBackend())
     check_stopped_at_start(result, lms, pytester, line)
+    assert "hunter2" not in result.stderr.str() + result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("url", "package"),
+    [
+        ("mysql+pymysql://bench:hunter2@db.example/results", "pymysql"),
+        ("postgresql://bench:hunter2@db.example/results", "pytest-lmbench[postgres]"),
+    ],
+)
+def test_a_missing_database_driver_names_its_package(
+    pytester: pytest.Pytester,
+    lms: LMStudioTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    package: str,
+) -> None:
+    module = "pymysql" if "pymysql" in url else "psycopg"
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    result = start(pytester, lms, f"--lm-db={url}", closer=CloseBackend())
+    shown = url.replace("hunter2", "***").replace("postgresql:", "postgresql+psycopg:")
+    line = f"ERROR: --lm-db: no database driver for {shown}: cannot import {module}: "
+    check_stopped_at_start(result, lms, pytester, f"{line}pip install '{package}'")
     assert "hunter2" not in result.stderr.str() + result.stdout.str()
 
 

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pytest_lmbench.reporting.schema import LoadInfo, ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.storage import writes
 from pytest_lmbench.storage.store import Store, open_store
 from pytest_lmbench.storage.url import check_url
 
@@ -51,9 +52,14 @@ def pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+@pytest.fixture(params=["sqlite", "sqlite-portable", "postgresql"])
+def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    if request.param == "sqlite-portable":
+        # The writes every other dialect gets (no ON CONFLICT), on a real database.
+        monkeypatch.setattr(writes, "NATIVE_UPSERT", {})
+    if request.param.startswith("sqlite"):
         return f"sqlite:///{tmp_path / 'results.db'}"
     url: str = request.getfixturevalue("pg_schema_url")
     return url

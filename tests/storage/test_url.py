@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_lmbench.storage.store import StoreError, open_store
-from pytest_lmbench.storage.url import check_url, default_db_url, redact
+from pytest_lmbench.storage.url import check_url, default_db_url, display_url, redact
 
 NOBODY = 65534
 
@@ -55,10 +57,90 @@ def test_malformed_url(url: str) -> None:
     assert "hunter2" not in message
 
 
-def test_unsupported_backend_hides_password() -> None:
-    with pytest.raises(StoreError, match="unsupported database mysql://u:\\*\\*\\*@h/db") as caught:
-        open_store("mysql://u:hunter2@h/db")
-    assert "hunter2" not in str(caught.value)
+@pytest.mark.parametrize(
+    ("url", "module", "message"),
+    [
+        (
+            "mysql://u:hunter2@h/db",
+            "MySQLdb",
+            "no database driver for mysql://u:***@h/db: cannot import MySQLdb: "
+            "pip install 'mysqlclient'",
+        ),
+        (
+            "mssql+pyodbc://u:hunter2@h/db",
+            "pyodbc",
+            "no database driver for mssql+pyodbc://u:***@h/db: cannot import pyodbc: "
+            "pip install 'pyodbc'",
+        ),
+        (
+            "oracle+oracledb://u:hunter2@h/db",
+            "oracledb",
+            "no database driver for oracle+oracledb://u:***@h/db: cannot import oracledb: "
+            "pip install 'oracledb'",
+        ),
+        (
+            "postgresql://u:hunter2@h/db",
+            "psycopg",
+            "no database driver for postgresql+psycopg://u:***@h/db: cannot import psycopg: "
+            "pip install 'pytest-lmbench[postgres]'",
+        ),
+    ],
+)
+def test_missing_driver_names_its_package(
+    monkeypatch: pytest.MonkeyPatch, url: str, module: str, message: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert str(caught.value) == message
+
+
+def test_unknown_driver_module_gets_no_made_up_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sqlite3", None)
+    with pytest.raises(StoreError) as caught:
+        check_url("sqlite:///x.db")
+    assert str(caught.value) == "no database driver for sqlite:///x.db: cannot import sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "nosuchdb://u:hunter2@h/db",
+            "unknown database type 'nosuchdb' in nosuchdb://u:***@h/db: no such SQLAlchemy dialect",
+        ),
+        (
+            "mysql+nosuch://u:hunter2@h/db",
+            "unknown database type 'mysql+nosuch' in mysql+nosuch://u:***@h/db",
+        ),
+        (
+            "postgresql+asyncpg://u:hunter2@h/db",
+            "postgresql+asyncpg://u:***@h/db: asyncpg is an asyncio driver; "
+            "the results store needs a synchronous one",
+        ),
+        (
+            "sqlite+aiosqlite:///x.db",
+            "sqlite+aiosqlite:///x.db: aiosqlite is an asyncio driver",
+        ),
+    ],
+)
+def test_unusable_dialects_are_one_line(url: str, message: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        check_url(url)
+    text = str(caught.value)
+    assert text.startswith(message)
+    assert "\n" not in text
+    assert "hunter2" not in text
+
+
+def test_any_dialect_with_its_driver_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in DBAPI module: the dialect loads and its driver imports.
+    monkeypatch.setitem(sys.modules, "pymysql", types.ModuleType("pymysql"))
+    url = check_url("mysql+pymysql://u:hunter2@h/db")
+    assert url.drivername == "mysql+pymysql"
+    assert url.password == "hunter2"  # kept for connecting
+    assert display_url(url) == "mysql+pymysql://u:***@h/db"
+    assert redact("mssql+pyodbc://u:hunter2@h/db?driver=x") == "mssql+pyodbc://u:***@h/db?driver=x"
 
 
 def test_unreachable_postgres_is_one_line_without_password() -> None:

@@ -26,17 +26,38 @@ _LENGTH = 64
 _INDEX = "ix_models_key_fingerprint"
 
 
-def _backfill() -> None:
-    models = sa.table(
-        "models", sa.column("metadata", sa.JSON()), sa.column("fingerprint", sa.String())
+def _models() -> sa.TableClause:
+    return sa.table(
+        "models",
+        sa.column("id", sa.Integer()),
+        sa.column("metadata", sa.JSON()),
+        sa.column("fingerprint", sa.String()),
     )
+
+
+def backfill_in_python(connection: sa.Connection) -> None:
+    """The backfill for databases whose JSON functions differ: row by row, same rules."""
+    models = _models()
+    for row_id, metadata in connection.execute(sa.select(models.c.id, models.c.metadata)).all():
+        value = metadata.get("fingerprint") if isinstance(metadata, dict) else None
+        if isinstance(value, str) and len(value) <= _LENGTH:
+            update = models.update().where(models.c.id == row_id).values(fingerprint=value)
+            connection.execute(update)
+
+
+def _backfill() -> None:
+    models = _models()
     value = models.c.metadata["fingerprint"]
     # Only JSON strings, as models.model_fingerprint stores them: a number or an
     # object there would otherwise come out as its text.
-    if op.get_bind().dialect.name == "postgresql":
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
         is_string = sa.func.json_typeof(value) == "string"
-    else:
+    elif dialect == "sqlite":
         is_string = sa.func.json_type(models.c.metadata, "$.fingerprint") == "text"
+    else:
+        backfill_in_python(op.get_bind())
+        return
     text = value.as_string()
     # Too long to fit is unknown (NULL), not cut short, again as model_fingerprint.
     fits = sa.func.length(text) <= _LENGTH
