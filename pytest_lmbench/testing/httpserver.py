@@ -225,9 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, owner: FakeHTTPServer) -> None:
+    def __init__(self, owner: FakeHTTPServer, port: int = 0) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -254,11 +254,14 @@ class FakeHTTPServer:
             raise RuntimeError("server not started; call start() or use it as a context manager")
         return self._base_url
 
-    def start(self) -> str:
-        """Listen on 127.0.0.1 (free port) in a daemon thread; returns the base URL."""
+    def start(self, port: int = 0) -> str:
+        """Listen on 127.0.0.1 (``port``, 0: a free one) in a daemon thread; returns the base URL.
+
+        Raises OSError when the port cannot be bound.
+        """
         if self._server is not None:
             return self.base_url
-        server = _Server(self)
+        server = _Server(self, port)
         host, port = server.server_address[:2]
         self._base_url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(

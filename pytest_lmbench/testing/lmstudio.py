@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_lmbench.testing import openai_compat
+from pytest_lmbench.testing import completions, openai_compat
 from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, tokenize
 from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup, Quirks
 from pytest_lmbench.testing.httpserver import (
@@ -71,6 +71,7 @@ CHAT_KEYS = (
 _REASONING_OPTIONS = ("off", "low", "medium", "high", "on")
 _INT_KEYS = ("context_length", "eval_batch_size", "num_experts", "max_output_tokens", "top_k")
 _BOOL_KEYS = ("flash_attention", "offload_kv_cache_to_gpu", "echo_load_config", "stream", "store")
+_UNIT_KEYS = ("temperature", "top_p", "min_p")  # numbers in [0, 1] (fact sheet §1.4)
 
 
 def v1_error(
@@ -117,9 +118,23 @@ def _check_schema(body: Any, allowed: tuple[str, ...], required: tuple[str, ...]
             raise RequestError(400, v1_error("Expected number", code="invalid_type", param=key))
         if key in _BOOL_KEYS and not isinstance(value, bool):
             raise RequestError(400, v1_error("Expected boolean", code="invalid_type", param=key))
+        if key in _UNIT_KEYS:
+            _check_unit(key, value)
     if not isinstance(body.get("model", ""), str):
         raise RequestError(400, v1_error("Expected string", code="invalid_type", param="model"))
     return body
+
+
+def _check_unit(key: str, value: Any) -> None:
+    # Zod's messages and codes for a bounded number; the exact code is [U] in the fact sheet.
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise RequestError(400, v1_error("Expected number", code="invalid_type", param=key))
+    if value > 1:
+        message = "Number must be less than or equal to 1"
+        raise RequestError(400, v1_error(message, code="too_big", param=key))
+    if value < 0:
+        message = "Number must be greater than or equal to 0"
+        raise RequestError(400, v1_error(message, code="too_small", param=key))
 
 
 def v1_model(model: FakeModel, engine: FakeEngine) -> JSON:
@@ -231,6 +246,7 @@ class LMStudioTestServer(EngineServer):
             ("POST", "/api/v1/chat"): (self._v1_chat, True),
             ("GET", "/api/v0/models"): (self._v0_models, False),
             ("POST", "/api/v0/chat/completions"): (self._v0_chat, True),
+            ("POST", "/api/v0/completions"): (self._v0_completions, True),
             ("POST", "/api/v0/embeddings"): (self._embeddings, True),
             ("GET", "/v1/models"): (self._openai_models, False),
             ("POST", "/v1/chat/completions"): (self._openai_chat, True),
@@ -366,6 +382,9 @@ class LMStudioTestServer(EngineServer):
 
     def _v0_chat(self, ex: Exchange, faults: list[Fault]) -> None:
         openai_compat.chat_completions(self.engine, ex, faults, v0=True)
+
+    def _v0_completions(self, ex: Exchange, faults: list[Fault]) -> None:
+        completions.completions(self.engine, ex, faults)
 
     def _openai_chat(self, ex: Exchange, faults: list[Fault]) -> None:
         openai_compat.chat_completions(self.engine, ex, faults, v0=False)

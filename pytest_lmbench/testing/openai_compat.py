@@ -144,7 +144,7 @@ def reported_tokens(plan: Plan, quirks: Quirks) -> tuple[int, int]:
     return output, reasoning
 
 
-def _usage(plan: Plan, quirks: Quirks) -> JSON:
+def usage_of(plan: Plan, quirks: Quirks) -> JSON:
     output, reasoning = reported_tokens(plan, quirks)
     usage: JSON = {
         "prompt_tokens": plan.prompt_tokens,
@@ -156,7 +156,7 @@ def _usage(plan: Plan, quirks: Quirks) -> JSON:
     return usage
 
 
-def _v0_extras(engine: FakeEngine, plan: Plan, timing: ServerTiming) -> JSON:
+def v0_extras(engine: FakeEngine, plan: Plan, timing: ServerTiming) -> JSON:
     instance = engine.loaded.get(plan.instance_id)
     context = instance.config["context_length"] if instance else 4096
     model = plan.model
@@ -195,9 +195,10 @@ def _message(plan: Plan, quirks: Quirks) -> JSON:
     return message
 
 
-def _chat_id() -> str:
+def random_id(prefix: str) -> str:
+    """``chatcmpl-`` / ``cmpl-`` plus 20 lowercase letters and digits, as LM Studio's ids."""
     alphabet = string.ascii_lowercase + string.digits
-    return "chatcmpl-" + "".join(secrets.choice(alphabet) for _ in range(20))
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(20))
 
 
 class _ChatStream:
@@ -207,7 +208,7 @@ class _ChatStream:
         self.ex, self.quirks = ex, quirks
         self.sse = SSEWriter(ex)
         self.base: JSON = {
-            "id": _chat_id(),
+            "id": random_id("chatcmpl-"),
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": plan.instance_id,
@@ -266,10 +267,10 @@ def _stream(
     timing = pacer.timing(plan.output_tokens)
     extra: JSON = {}
     if v0 and quirks.v0_stream_stats:
-        extra = {"usage": _usage(plan, quirks), **_v0_extras(engine, plan, timing)}
+        extra = {"usage": usage_of(plan, quirks), **v0_extras(engine, plan, timing)}
     stream.send({}, plan.finish_reason, **extra)
     if options.include_usage and not v0:
-        stream.sse.data({**stream.base, "choices": [], "usage": _usage(plan, quirks)})
+        stream.sse.data({**stream.base, "choices": [], "usage": usage_of(plan, quirks)})
     stream.sse.done()
     stream.sse.close()
 
@@ -298,7 +299,7 @@ def chat_completions(engine: FakeEngine, ex: Exchange, faults: list[Fault], *, v
     deferred = [c.fault for c in pacer.run(chunks) if c.fault is not None]
     timing = pacer.timing(plan.output_tokens)
     body: JSON = {
-        "id": _chat_id(),
+        "id": random_id("chatcmpl-"),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": plan.instance_id,
@@ -310,11 +311,11 @@ def chat_completions(engine: FakeEngine, ex: Exchange, faults: list[Fault], *, v
                 "message": _message(plan, quirks),
             }
         ],
-        "usage": _usage(plan, quirks),
+        "usage": usage_of(plan, quirks),
         "system_fingerprint": plan.instance_id,
     }
     if v0:
-        body.update(_v0_extras(engine, plan, timing))
+        body.update(v0_extras(engine, plan, timing))
     send_json_with_faults(ex, 200, body, deferred)
 
 

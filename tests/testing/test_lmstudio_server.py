@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from pytest_lmbench.testing import (
     ANSWER_KEY,
@@ -292,6 +293,27 @@ def test_v1_strict_schema(lmstudio_server: LMStudioTestServer) -> None:
     reasoning = httpx.post(url, json={"model": QWEN, "input": "hi", "reasoning": "on"})
     assert reasoning.status_code == 400  # qwen here has no reasoning capability
     assert lmstudio_server.engine.jit_loads == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code", "message"),
+    [
+        ("temperature", 1.5, "too_big", "Number must be less than or equal to 1"),
+        ("top_p", -0.1, "too_small", "Number must be greater than or equal to 0"),
+        ("min_p", "0.5", "invalid_type", "Expected number"),
+    ],
+)
+def test_v1_chat_sampling_values_are_in_0_1(
+    lmstudio_server: LMStudioTestServer, key: str, value: Any, code: str, message: str
+) -> None:
+    url = lmstudio_server.base_url + "/api/v1/chat"
+    reply = httpx.post(url, json={"model": QWEN, "input": "hi", key: value})
+    assert reply.status_code == 400
+    assert reply.json() == {
+        "error": {"type": "invalid_request", "message": message, "code": code, "param": key}
+    }
+    top = httpx.post(url, json={"model": QWEN, "input": "hi", "temperature": 1, "top_p": 0})
+    assert top.status_code == 200
 
 
 def test_v1_vision_answer_proves_the_image_arrived(lmstudio_server: LMStudioTestServer) -> None:
