@@ -40,6 +40,6 @@ class LMClient:
             temperature=self._settings.lm_temperature if temperature is None else temperature,
             seed=self._settings.lm_seed if seed is None else seed,
         )
-        result = asyncio.run(chat_once(self.backend, self.model.instance_id, request))
+        result = asyncio.run(chat_once(self.backend, self.model.chat_model, request))
         check_model(self.model, result, self.backend.label)
         return result

@@ -9,9 +9,14 @@ LmbenchError
  ├── ModelMismatch           another model answered than the one requested
  ├── LoadFailed              a model could not be loaded (or is refused, e.g. embeddings)
  └── SuiteError              a suite file or case is malformed
+
+LmbenchWarning (a pytest.PytestWarning): something the run could not do, e.g. a
+requested load setting that was not applied, or an unload that failed.
 """
 
 from __future__ import annotations
+
+import pytest
 
 
 class LmbenchError(Exception):
@@ -59,3 +64,7 @@ class LoadFailed(LmbenchError):
 
 class SuiteError(LmbenchError):
     pass
+
+
+class LmbenchWarning(pytest.PytestWarning):
+    """Shown in pytest's warnings summary; the run goes on."""

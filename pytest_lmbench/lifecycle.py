@@ -6,15 +6,14 @@ server message while the session goes on with the next model.
 
 from __future__ import annotations
 
-import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pytest_lmbench.backends.base import Backend, LoadConfig, LoadResult, ModelInfo
-from pytest_lmbench.errors import LmbenchError, LoadFailed, ModelNotFound
+from pytest_lmbench.backends.lmstudio_models import variant_info
+from pytest_lmbench.errors import LmbenchError, LmbenchWarning, LoadFailed, ModelNotFound
 from pytest_lmbench.reporting.schema import LoadInfo, ModelEntry
-
-log = logging.getLogger("pytest_lmbench")
 
 
 @dataclass
@@ -26,6 +25,11 @@ class LoadedModel:
     info: ModelInfo | None
     load: LoadResult
     fingerprint: str | None = None
+
+    @property
+    def chat_model(self) -> str:
+        """The name chat requests carry (see ``LoadResult.chat_model``)."""
+        return self.load.chat_model or self.instance_id
 
 
 @dataclass
@@ -78,6 +82,9 @@ class ModelManager:
         if self.fingerprinter is not None:
             state.loaded.fingerprint = self.fingerprinter(state.entry)
             state.entry.metadata["fingerprint"] = state.loaded.fingerprint
+        # Last, once the state is whole: with -W error a warning raises here.
+        for setting, reason in state.loaded.load.not_applied.items():
+            warn(f"{key}: {setting} not applied: {reason}")
         return state.loaded
 
     def _load(self, key: str, state: _State) -> LoadedModel:
@@ -100,12 +107,10 @@ class ModelManager:
             load_time_s=result.load_time_s,
             client_load_time_s=result.client_load_time_s,
         )
-        for setting, reason in result.not_applied.items():
-            log.warning("%s: %s not applied: %s", key, setting, reason)
         return LoadedModel(key, result.instance_id, state.info, result)
 
     def release(self, key: str) -> None:
-        """Unload a model we loaded (best effort: an unload error is only logged)."""
+        """Unload a model we loaded (best effort: an unload error is a warning)."""
         state = self.states.get(key)
         if state is None or state.loaded is None:
             return
@@ -115,19 +120,35 @@ class ModelManager:
         try:
             self.backend.unload(loaded.instance_id)
         except LmbenchError as exc:
-            log.warning("unloading %s failed: %s", key, exc)
+            failure = str(exc)
+        else:
+            return
+        warn(f"unloading {key} failed: {failure}")  # outside the except: no chained traceback
 
     def release_all(self) -> None:
-        for key in list(self.states):
-            self.release(key)
+        # At session end a failed unload made an error by -W must not skip the other
+        # unloads or the reports: shown as a warning, whatever the filters say.
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", LmbenchWarning)
+            for key in list(self.states):
+                self.release(key)
+
+
+def warn(message: str) -> None:
+    # stacklevel=1: the location is this module, the same for every such warning.
+    warnings.warn(message, LmbenchWarning, stacklevel=1)
 
 
 def find_model(infos: dict[str, ModelInfo], key: str) -> ModelInfo | None:
-    """Exact key, else the base of ``key@quant`` when the server lists that variant."""
+    """Exact key, else the base of ``key@quant`` when the server lists that variant.
+
+    A variant gets its own quantization (see :func:`variant_info`), not the one of
+    the base entry's selected variant.
+    """
     if key in infos:
         return infos[key]
     base = key.split("@", 1)[0]
     info = infos.get(base)
     if info is not None and (not info.variants or key in info.variants):
-        return info
+        return variant_info(info, key)
     return None

@@ -34,6 +34,7 @@ class ModelInfo:
     tool_use: bool | None = None
     loaded_instances: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
+    selected_variant: str | None = None  # LM Studio: the ``key@quant`` a bare key loads
 
     def to_json(self) -> JSON:
         data = asdict(self)
@@ -56,7 +57,12 @@ class LoadConfig:
 
 @dataclass
 class LoadResult:
-    """What a load did. ``applied`` holds only settings the server confirmed."""
+    """What a load did.
+
+    ``applied`` is the configuration the server reports in force (all of it, not
+    only what was requested); ``not_applied`` names each requested setting the
+    server did not apply, with the reason.
+    """
 
     instance_id: str
     requested: JSON
@@ -64,6 +70,8 @@ class LoadResult:
     not_applied: dict[str, str]
     load_time_s: float | None  # server-reported
     client_load_time_s: float  # wall time of the load call on our monotonic clock
+    # The name to send as ``model`` when chatting; None: the instance id.
+    chat_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class ChatResult:
     token_count_estimated: bool
     server_stats: JSON
     timeline: StreamTimeline
+    # True when the server gave no finish reason and it was deduced (e.g. a full budget).
+    finish_reason_inferred: bool = False
 
 
 class Backend(Protocol):

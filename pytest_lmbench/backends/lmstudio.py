@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,6 +25,7 @@ from pytest_lmbench.backends.base import (
     ModelInfo,
     StreamTimeline,
 )
+from pytest_lmbench.backends.lmstudio_load import Loader
 from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
 from pytest_lmbench.backends.openai import chat_body, stream_chat_completions
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict
@@ -33,6 +33,15 @@ from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
 
 LABEL = "LM Studio"
 V1_CHAT = "/api/v1/chat"
+NATIVE_MAX_TEMPERATURE = 1.0
+# LLMPredictionStats stop reasons (fact sheet §2.2) as OpenAI finish reasons.
+STOP_REASONS = {
+    "eosFound": "stop",
+    "stopStringFound": "stop",
+    "maxPredictedTokensReached": "length",
+    "contextLengthReached": "length",
+    "toolCalls": "tool_calls",
+}
 
 
 class LMStudioBackend:
@@ -55,6 +64,7 @@ class LMStudioBackend:
         self._has_v1: bool | None = None
         self._lms = lms_path if lms_path is not None else shutil.which("lms")
         self._rest = http.RestClient(base_url, LABEL, token=token, timeout_s=timeout_s)
+        self._loader = Loader(self._rest, self.base_url, self._lms, timeout_s)
 
     # -- REST helpers -------------------------------------------------------------------
 
@@ -101,62 +111,14 @@ class LMStudioBackend:
         if not self.has_v1:
             return self._jit_only(key, config)
         if config.gpu_offload is not None and self._lms:
-            return self._load_with_lms(key, config)
-        body: JSON = {"model": key, "echo_load_config": True}
-        if config.context_length is not None:
-            body["context_length"] = config.context_length
-        if config.flash_attention is not None:
-            body["flash_attention"] = config.flash_attention
-        started = time.perf_counter_ns()
-        payload = self._checked("POST", "/api/v1/models/load", body, what=f"load of {key}")
-        elapsed = (time.perf_counter_ns() - started) / 1e9
-        echoed = payload.get("load_config") if isinstance(payload, dict) else None
-        applied = {k: v for k, v in (echoed or {}).items() if k in config.requested()}
-        not_applied = {
-            k: "the server did not confirm it in load_config"
-            for k in config.requested()
-            if k not in applied
-        }
-        if config.gpu_offload is not None:
-            not_applied["gpu_offload"] = (
-                "the REST load API cannot set a GPU offload ratio and `lms` is not on PATH"
-            )
-        return LoadResult(
-            instance_id=str(payload.get("instance_id") or key),
-            requested=config.requested(),
-            applied=applied,
-            not_applied=not_applied,
-            load_time_s=_float_or_none(payload.get("load_time_seconds")),
-            client_load_time_s=elapsed,
-        )
+            return self._loader.lms_load(key, config)
+        return self._loader.rest_load(key, config)
 
     def _jit_only(self, key: str, config: LoadConfig) -> LoadResult:
         reason = "this LM Studio (0.3.x) has no REST load API; the model is JIT-loaded"
         return LoadResult(
             key, config.requested(), {}, dict.fromkeys(config.requested(), reason), None, 0.0
         )
-
-    def _load_with_lms(self, key: str, config: LoadConfig) -> LoadResult:
-        lms, gpu = self._lms or "lms", config.gpu_offload or "max"
-        host = urlsplit(self.base_url)
-        cmd = [lms, "load", key, "--gpu", gpu, "-y"]
-        cmd += ["--host", host.hostname or "localhost", "--port", str(host.port or 1234)]
-        applied: JSON = {"gpu_offload": gpu}
-        if config.context_length is not None:
-            cmd += ["--context-length", str(config.context_length)]
-            applied["context_length"] = config.context_length
-        started = time.perf_counter_ns()
-        done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=self._timeout_s, check=False
-        )
-        elapsed = (time.perf_counter_ns() - started) / 1e9
-        if done.returncode != 0:
-            tail = " ".join((done.stderr or done.stdout).split())[-300:]
-            raise LoadFailed(f"`lms load {key}` failed (exit {done.returncode}): {tail}")
-        not_applied = {}
-        if config.flash_attention is not None:
-            not_applied["flash_attention"] = "`lms load` has no flash-attention flag"
-        return LoadResult(key, config.requested(), applied, not_applied, None, elapsed)
 
     def unload(self, instance_id: str) -> None:
         if self.has_v1:
@@ -177,12 +139,20 @@ class LMStudioBackend:
         return await http.bounded(call, self._timeout_s, LABEL)
 
     def _use_native(self, request: ChatRequest) -> bool:
-        # /api/v1/chat carries server stats but has no custom tools and no seed.
-        if self._api == "openai" or not self.has_v1:
+        """/api/v1/chat carries server stats; /v1/chat/completions is used for what it lacks.
+
+        The native route has no custom tools and no seed, and takes temperatures in
+        [0, 1] only (fact sheet §1.4), so tools and a higher temperature always go to
+        /v1. Images go to /v1 too (issue 2) unless ``--lm-api native`` forces the
+        native route, which also accepts images. ``ChatResult.route`` records the route.
+        """
+        if self._api == "openai" or not self.has_v1 or request.tools:
+            return False
+        if request.temperature is not None and request.temperature > NATIVE_MAX_TEMPERATURE:
             return False
         if self._api == "native":
-            return not request.tools
-        return not request.tools and request.seed is None
+            return True
+        return not request.images and request.seed is None
 
     def close(self) -> None:
         self._rest.close()
@@ -225,6 +195,8 @@ class LMStudioBackend:
             ) from exc
         if not ended:
             raise StreamError(f"{LABEL} stream ended without chat.end")
+        if acc.finish_reason is None:
+            _infer_finish_reason(acc, request.max_tokens)
         return acc.result(time.perf_counter_ns())
 
     def _lms_version(self) -> str | None:
@@ -291,8 +263,28 @@ def _apply_native_result(acc: StreamAccumulator, result: JSON) -> None:
     stats = as_dict(result.get("stats"))
     acc.prompt_tokens = _int_or_none(stats.get("input_tokens"))
     acc.output_tokens = _int_or_none(stats.get("total_output_tokens"))
-    acc.finish_reason = "stop"
+    acc.finish_reason = _server_finish_reason(result, stats)
     acc.server_stats.update(native_stats(stats))
+
+
+def _server_finish_reason(result: JSON, stats: JSON) -> str | None:
+    """A finish reason the server gave: not documented for v1, so only taken if present."""
+    reason = result.get("finish_reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    stop = stats.get("stop_reason")  # the SDK's enum, as v0 stats carry it (fact sheet §2.2)
+    if isinstance(stop, str) and stop:
+        return STOP_REASONS.get(stop, stop)
+    return None
+
+
+def _infer_finish_reason(acc: StreamAccumulator, max_tokens: int | None) -> None:
+    # /api/v1/chat reports no finish reason. A full token budget can only mean the
+    # answer was cut at the limit, so that one case is deduced (and flagged as such);
+    # anything else stays unknown rather than a guessed "stop".
+    tokens = acc.output_tokens
+    if max_tokens is not None and max_tokens > 0 and tokens is not None and tokens >= max_tokens:
+        acc.finish_reason, acc.finish_reason_inferred = "length", True
 
 
 def native_stats(stats: JSON) -> JSON:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pytest_lmbench.backends.base import JSON, ModelInfo, ModelKind
@@ -28,7 +29,24 @@ def model_from_v1(raw: JSON) -> ModelInfo:
             str(i.get("id")) for i in raw.get("loaded_instances") or [] if isinstance(i, dict)
         ),
         variants=tuple(str(v) for v in raw.get("variants") or []),
+        selected_variant=_str(raw.get("selected_variant")),
     )
+
+
+def variant_info(info: ModelInfo, key: str) -> ModelInfo:
+    """The metadata of ``key@quant`` from its base entry ``info``.
+
+    The base entry describes its selected variant (fact sheet §1.1, §4): its
+    quantization, bits and size belong to that variant only. Another variant's
+    quantization is the ``@quant`` suffix, written as the server's own name when
+    it is that same quantization; its bits and size are unknown.
+    """
+    if "@" not in key or key == info.selected_variant:
+        return info
+    quant = key.split("@", 1)[1]
+    if info.quantization and info.quantization.lower() == quant.lower():
+        return info
+    return replace(info, quantization=quant or None, bits_per_weight=None, size_bytes=None)
 
 
 def model_from_v0(raw: JSON) -> ModelInfo:
@@ -55,6 +73,10 @@ def _num(value: Any) -> float | None:
 
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _bool(value: Any) -> bool | None:

@@ -36,6 +36,7 @@ class StreamAccumulator:
     reasoning: list[str] = field(default_factory=list)
     calls: dict[int, _PendingCall] = field(default_factory=dict)
     finish_reason: str | None = None
+    finish_reason_inferred: bool = False
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     server_stats: JSON = field(default_factory=dict)
@@ -100,4 +101,5 @@ class StreamAccumulator:
             token_count_estimated=estimated,
             server_stats=self.server_stats,
             timeline=self.timeline,
+            finish_reason_inferred=self.finish_reason_inferred,
         )

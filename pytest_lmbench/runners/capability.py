@@ -46,7 +46,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     weights = ctx.settings.sections.get("weights")
     runs: list[tuple[ChatResult, dict[str, Any], float | None]] = []
     for _ in range(ctx.settings.lm_repeat):
-        result: ChatResult = run(lambda: chat_once(ctx.backend, ctx.model.instance_id, request))
+        result: ChatResult = run(lambda: chat_once(ctx.backend, ctx.model.chat_model, request))
         guarded(partial(check_model, ctx.model, result, ctx.backend.label))
         metrics = score_case(
             item.suite.task,
@@ -113,6 +113,7 @@ def _record(
             "min_quality": threshold,
             "route": last.route,
             "finish_reason": last.finish_reason,
+            "finish_reason_inferred": last.finish_reason_inferred,
             "token_count_estimated": last.token_count_estimated,
             "reasoning_chars": len(last.reasoning),
         }

@@ -55,7 +55,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
             ]
             started = time.perf_counter_ns()
             results = await asyncio.gather(
-                *(ctx.backend.chat(loop.client, ctx.model.instance_id, r) for r in requests)
+                *(ctx.backend.chat(loop.client, ctx.model.chat_model, r) for r in requests)
             )
             wall_s = (time.perf_counter_ns() - started) / 1e9
             for result in results:
@@ -106,7 +106,7 @@ def _calibration(ctx: ItemContext) -> PromptCalibration:
     cached = ctx.model_cache.get("prompt_calibration")
     if isinstance(cached, PromptCalibration):
         return cached
-    calibration: PromptCalibration = run(lambda: calibrate(ctx.backend, ctx.model.instance_id))
+    calibration: PromptCalibration = run(lambda: calibrate(ctx.backend, ctx.model.chat_model))
     ctx.model_cache["prompt_calibration"] = calibration
     return calibration
 
