@@ -109,7 +109,7 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "lm_api",
-        "LM Studio route: auto (v1 native, /v1 for tools), native or openai",
+        "LM Studio route: auto (v1 native; /v1 for tools, images, seed, T>1), native or openai",
         as_choice(("auto", "native", "openai")),
         "auto",
         metavar="ROUTE",
