@@ -13,13 +13,14 @@ from pytest_lmbench.testing import LMStudioTestServer
 from .conftest import lmbench_args
 
 
+@pytest.mark.timing  # a speed ratio: run in the serial stage, not beside other tests
 def test_second_run_reports_speed_delta_against_the_first(
     pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
 ) -> None:
     args = [f"--lm-suite-dir={suite}", "--lm-model=qwen/qwen3-4b", "-m", "throughput"]
-    lms.engine.script.token_interval_s = 0.004
+    lms.engine.script.token_interval_s = 0.010
     pytester.runpytest(*args, *lmbench_args(lms, pytester.path)).assert_outcomes(passed=1)
-    lms.engine.script.token_interval_s = 0.002  # twice as fast
+    lms.engine.script.token_interval_s = 0.005  # twice as fast
     junit = pytester.path / "junit.xml"
     pytester.runpytest(
         *args, f"--junitxml={junit}", *lmbench_args(lms, pytester.path)
