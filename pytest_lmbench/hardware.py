@@ -36,6 +36,16 @@ def session_sampler(settings: Settings, base_url: str) -> HardwareSampler:
     )
 
 
+def per_token(hardware: dict[str, Any], output_tokens: int | None) -> dict[str, Any]:
+    """``joules_per_token`` and the window it covers: the measured rounds when they were
+    marked (throughput items), else the whole item."""
+    windowed = hardware.get("measured_duration_s") is not None
+    energy = hardware.get("measured_energy_j") if windowed else hardware.get("energy_j")
+    value = joules_per_token(energy, output_tokens)
+    window = None if value is None else ("measured_rounds" if windowed else "item")
+    return {"joules_per_token": value, "joules_per_token_window": window}
+
+
 class HardwareHandle:
     def __init__(self, settings: Settings, sampler: HardwareSampler) -> None:
         self._settings = settings
@@ -59,13 +69,22 @@ class HardwareHandle:
     def start(self) -> None:
         self._sampler.start()
 
+    def begin_measured(self) -> None:
+        """The measured rounds start: calibration and warmup so far cost no energy per token."""
+        self._sampler.begin_measured()
+
+    def end_measured(self) -> None:
+        self._sampler.end_measured()
+
     def finish(self, output_tokens: int | None) -> dict[str, Any]:
-        """Stop sampling; fail the item when a temperature or power limit was exceeded."""
+        """Stop sampling; fail the item when a temperature or power limit was exceeded.
+
+        ``output_tokens``: the tokens generated in the measured window when one was
+        marked, else in the whole item; ``joules_per_token`` divides that window's energy.
+        """
         if self.result is None:
             self.result = self._sampler.stop()
-            self.result["joules_per_token"] = joules_per_token(
-                self.result.get("energy_j"), output_tokens
-            )
+            self.result.update(per_token(self.result, output_tokens))
             if self.cooldown is not None:
                 self.result["cooldown"] = self.cooldown
         problem = check_limits(self.result, self._settings.lm_max_temp, self._settings.lm_max_power)

@@ -33,6 +33,10 @@ class Gates(Protocol):
 class Hardware(Protocol):
     result: dict[str, Any] | None
 
+    def begin_measured(self) -> None: ...
+
+    def end_measured(self) -> None: ...
+
     def finish(self, output_tokens: int | None) -> dict[str, Any]: ...
 
 
@@ -46,6 +50,15 @@ class ItemContext:
     gates: Gates | None = None
     # Per-model facts shared by items, e.g. the prompt-length calibration.
     model_cache: dict[str, Any] = field(default_factory=dict)
+
+    def begin_measured(self) -> None:
+        """Energy per token covers only what runs between this and ``end_measured``."""
+        if self.hardware is not None:
+            self.hardware.begin_measured()
+
+    def end_measured(self) -> None:
+        if self.hardware is not None:
+            self.hardware.end_measured()
 
     def finish_hardware(self, output_tokens: int | None) -> None:
         if self.hardware is None:

@@ -54,6 +54,16 @@ class Tick(NamedTuple):
     readings: Sequence[Reading]
 
 
+class Mark(NamedTuple):
+    """One edge of the measured window: when, and the energy counters' total then (J).
+
+    ``counter_j`` is None unless every GPU source has an energy counter.
+    """
+
+    t_ns: int
+    counter_j: float | None
+
+
 Stats = dict[str, float | None]
 
 
@@ -82,14 +92,36 @@ def stats(values: Sequence[float]) -> Stats:
     }
 
 
-def power_integral_j(points: Sequence[tuple[float, float]]) -> float | None:
-    """Trapezoid integral of ``(t_s, watts)`` points; None with fewer than two."""
+def power_integral_j(
+    points: Sequence[tuple[float, float]],
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> float | None:
+    """Trapezoid integral of ``(t_s, watts)`` points; None with fewer than two.
+
+    ``start_s``/``end_s`` clip it to a window: power at an edge is interpolated
+    linearly between the neighbouring readings (held flat outside them).
+    """
     if len(points) < 2:
         return None
+    if start_s is not None and end_s is not None:
+        inside = [(t, p) for t, p in points if start_s < t < end_s]
+        first, last = (start_s, _power_at(points, start_s)), (end_s, _power_at(points, end_s))
+        points = [first, *inside, last]
     total = 0.0
     for (t0, p0), (t1, p1) in pairwise(points):
         total += (t1 - t0) * (p0 + p1) / 2.0
     return total
+
+
+def _power_at(points: Sequence[tuple[float, float]], t_s: float) -> float:
+    """Linear interpolation of sampled power at ``t_s`` (points sorted by time)."""
+    if t_s <= points[0][0]:
+        return points[0][1]
+    for (t0, p0), (t1, p1) in pairwise(points):
+        if t0 <= t_s <= t1:
+            return p0 if t1 == t0 else p0 + (p1 - p0) * (t_s - t0) / (t1 - t0)
+    return points[-1][1]
 
 
 def joules_per_token(energy_j: float | None, tokens: int | float | None) -> float | None:
@@ -124,8 +156,14 @@ def build_hardware(
     interval_s: float,
     counter_energy_j: float | None = None,
     store_samples: bool = False,
+    measured: tuple[Mark, Mark] | None = None,
 ) -> dict[str, Any]:
-    """Reduce ticks to the per-item ``hardware`` dict (see module docstring)."""
+    """Reduce ticks to the per-item ``hardware`` dict (see module docstring).
+
+    ``energy_j`` and ``duration_s`` cover the whole sampled item; ``measured``
+    (the edges of the measured rounds, when marked) gives ``measured_energy_j``
+    and ``measured_duration_s`` over that window only.
+    """
     series: dict[str, list[float]] = {signal: [] for signal in SIGNALS}
     power_points: list[tuple[float, float]] = []
     for tick in ticks:
@@ -141,9 +179,38 @@ def build_hardware(
     hardware["n_samples"] = len(ticks)
     hardware["interval_s"] = interval_s
     hardware["duration_s"] = round(max(end_ns - start_ns, 0) / 1e9, 4)
+    hardware.update(measured_energy(measured, start_ns, power_points))
     if store_samples:
         hardware["samples"] = samples_list(ticks, start_ns)
     return hardware
+
+
+def measured_energy(
+    measured: tuple[Mark, Mark] | None,
+    start_ns: int,
+    power_points: Sequence[tuple[float, float]],
+) -> dict[str, Any]:
+    """Energy between two marks: counter difference, else the clipped power integral."""
+    if measured is None:
+        return {
+            "measured_energy_j": None,
+            "measured_energy_source": None,
+            "measured_duration_s": None,
+        }
+    begin, end = measured
+    energy_j: float | None = None
+    source: EnergySource | None = None
+    if begin.counter_j is not None and end.counter_j is not None:
+        energy_j, source = end.counter_j - begin.counter_j, "nvml_counter"
+    else:
+        start_s, end_s = (begin.t_ns - start_ns) / 1e9, (end.t_ns - start_ns) / 1e9
+        energy_j = power_integral_j(power_points, start_s, end_s)
+        source = "power_integral" if energy_j is not None else None
+    return {
+        "measured_energy_j": round(energy_j, _DIGITS) if energy_j is not None else None,
+        "measured_energy_source": source,
+        "measured_duration_s": round(max(end.t_ns - begin.t_ns, 0) / 1e9, 4),
+    }
 
 
 def samples_list(ticks: Sequence[Tick], start_ns: int) -> list[dict[str, Any]]:

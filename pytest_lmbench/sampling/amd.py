@@ -139,6 +139,9 @@ class AmdSampler:
     def counter_energy_j(self) -> float | None:
         return None
 
+    def counter_now_j(self) -> float | None:
+        return None
+
 
 def open_amd(sysfs_root: Path = Path("/sys"), *, index_offset: int = 0) -> AmdSampler | None:
     """A sysfs source over every AMD GPU, or None (one notice) when there is none."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from pytest_lmbench.sampling.aggregate import Reading, Tick, build_hardware, empty_hardware
+from pytest_lmbench.sampling.aggregate import Mark, Reading, Tick, build_hardware, empty_hardware
 
 LOGGER = logging.getLogger("pytest_lmbench.sampling")
 DEFAULT_INTERVAL_S = 0.2
@@ -71,6 +71,10 @@ class Sampler(Protocol):
 
     def counter_energy_j(self) -> float | None: ...
 
+    def counter_now_j(self) -> float | None:
+        """The energy counter's running total now (J), to mark a window; None without one."""
+        ...
+
 
 def open_default_sources(
     server_port: int | None, nvml: Any | None, sysfs_root: Path
@@ -103,6 +107,10 @@ class HardwareSampler:
     ``sysfs_root``: where to look for AMD GPUs; ``sources``: replace the
     default sources altogether (tests, benchmarks).
 
+    ``begin_measured()``/``end_measured()`` mark the part of the item that
+    energy per token covers (a throughput item's measured rounds, not its
+    calibration or warmup); the result then has ``measured_energy_j``.
+
     After ``stop()``, ``last_result`` holds the returned dict (handy with
     ``with sampler:``) and ``thread_cpu_s`` the CPU time the thread used.
     Readings are taken at t=0, every ``interval_s`` on a fixed grid, and once
@@ -133,6 +141,7 @@ class HardwareSampler:
         self._stop_event = threading.Event()
         self._ticks: list[Tick] = []
         self._start_ns = 0
+        self._measured: list[Mark] = []
         self.thread_cpu_s: float | None = None
         self.last_result: dict[str, Any] | None = None
 
@@ -158,6 +167,7 @@ class HardwareSampler:
             self._sources = open_default_sources(self.server_port, self._nvml, self._sysfs_root)
             self._active = list(self._sources)
         self._ticks = []
+        self._measured = []
         self.thread_cpu_s = None
         for source in list(self._active):
             self._call(source, "begin")
@@ -174,6 +184,18 @@ class HardwareSampler:
         )
         thread.start()
         self._thread = thread
+
+    def begin_measured(self) -> None:
+        """Mark the start of the measured window (ignored when not sampling)."""
+        self._measured = [self._mark()] if self._thread is not None else []
+
+    def end_measured(self) -> None:
+        """Mark its end; without a matching begin_measured() nothing is recorded."""
+        if self._thread is not None and len(self._measured) == 1:
+            self._measured.append(self._mark())
+
+    def _mark(self) -> Mark:
+        return Mark(time.monotonic_ns(), self._counter_sum("counter_now_j"))
 
     def stop(self) -> dict[str, Any]:
         """Stop sampling and return the per-item ``hardware`` dict (never raises)."""
@@ -211,8 +233,9 @@ class HardwareSampler:
             start_ns=self._start_ns,
             end_ns=end_ns,
             interval_s=self.interval_s,
-            counter_energy_j=self._counter_energy() if joined else None,
+            counter_energy_j=self._counter_sum("counter_energy_j") if joined else None,
             store_samples=self.store_samples,
+            measured=(self._measured[0], self._measured[1]) if len(self._measured) == 2 else None,
         )
 
     def _run(self, ticks: list[Tick], stop_event: threading.Event, start_ns: int) -> None:
@@ -264,15 +287,16 @@ class HardwareSampler:
             level=logging.WARNING,
         )
 
-    def _counter_energy(self) -> float | None:
-        """Sum of hardware energy counters, or None unless every GPU source has one."""
+    def _counter_sum(self, method: str) -> float | None:
+        """Sum over GPU sources of ``counter_energy_j`` (since begin) or ``counter_now_j``;
+        None unless every GPU source has a counter."""
         power_sources = [s for s in self._active if s.measures_gpu_power]
         if not power_sources:
             return None
         total = 0.0
         for source in power_sources:
             try:
-                value = source.counter_energy_j()
+                value = getattr(source, method)()
             except Exception:
                 return None
             if value is None:

@@ -203,3 +203,6 @@ class CpuSampler:
 
     def counter_energy_j(self) -> float | None:
         return None
+
+    def counter_now_j(self) -> float | None:
+        return None

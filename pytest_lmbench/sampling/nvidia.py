@@ -7,7 +7,8 @@ the session may still use it and the driver cleans up at exit.
 
 Per GPU: ``vram_gb`` (memory used), ``gpu_util_pct``, ``gpu_temp_c``,
 ``gpu_power_w`` (from mW), ``gpu_sm_clock_mhz``; plus the energy counter
-``nvmlDeviceGetTotalEnergyConsumption`` (mJ) read at ``begin`` and ``end``.
+``nvmlDeviceGetTotalEnergyConsumption`` (mJ) read at ``begin`` and ``end`` (and
+at the edges of the measured window).
 A signal a GPU does not support (NVMLError_NotSupported on older or consumer
 boards) is dropped for that GPU with one notice; the rest keep working.
 """
@@ -150,6 +151,10 @@ class NvidiaSampler:
 
     def counter_energy_j(self) -> float | None:
         return self._energy_j
+
+    def counter_now_j(self) -> float | None:
+        now = self._read_energy_mj()
+        return sum(now) / 1e3 if now is not None else None
 
     def _read_energy_mj(self) -> list[float] | None:
         """Energy counters of all GPUs, or None once any GPU lacks one (pre-Volta)."""

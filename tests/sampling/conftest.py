@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,11 @@ class FakeNvml:
     GPU ``i`` uses (4 + i) GB of 24 GB, runs at 90 % utilisation, 60 + 10 i °C,
     150 + 50 i W and 1800 + 100 i MHz. Every energy-counter read advances that
     GPU's counter by ``energy_step_mj``.
+
+    For runs through the plugin: ``power_w`` fixes every GPU's power draw, and the
+    energy counter then follows the clock (``power_w`` x seconds since creation), as
+    a real board's does; ``temps_c`` scripts the temperature reads (the last value
+    repeats).
     """
 
     NVMLError = FakeNVMLError
@@ -38,6 +44,8 @@ class FakeNvml:
         fail_init: bool = False,
         energy_step_mj: int = 5000,
         unsupported: tuple[str, ...] = (),
+        power_w: float | None = None,
+        temps_c: tuple[float, ...] = (),
     ) -> None:
         self.gpus = gpus
         self.fail_init = fail_init
@@ -45,6 +53,10 @@ class FakeNvml:
         self.unsupported = set(unsupported)
         self.init_calls = 0
         self.energy_mj = [1_000_000] * gpus
+        self.power_w = power_w
+        self.temps_c = list(temps_c)
+        self.temperature_reads = 0
+        self._created = time.monotonic()
 
     def _check(self, name: str) -> None:
         if name in self.unsupported:
@@ -72,10 +84,15 @@ class FakeNvml:
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         assert sensor == self.NVML_TEMPERATURE_GPU
         self._check("temperature")
+        self.temperature_reads += 1
+        if self.temps_c:
+            return int(self.temps_c.pop(0) if len(self.temps_c) > 1 else self.temps_c[0])
         return 60 + 10 * handle
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
         self._check("power")
+        if self.power_w is not None:
+            return int(self.power_w * 1000)
         return 150_000 + 50_000 * handle
 
     def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
@@ -85,6 +102,8 @@ class FakeNvml:
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
         self._check("energy")
+        if self.power_w is not None:
+            return int(1_000_000 + self.power_w * 1000 * (time.monotonic() - self._created))
         self.energy_mj[handle] += self.energy_step_mj
         return self.energy_mj[handle]
 

@@ -133,6 +133,9 @@ class _Exploding:
     def counter_energy_j(self) -> None:
         return None
 
+    def counter_now_j(self) -> None:
+        return None
+
 
 class _Steady(_Exploding):
     name = "steady"
