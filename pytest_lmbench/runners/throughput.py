@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,6 +12,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
+from pytest_lmbench.runners.bench import benchmark_info, feed_benchmark
 from pytest_lmbench.runners.common import (
     ItemContext,
     check_model,
@@ -24,6 +25,14 @@ from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
 
+NO_TOKENS = "no tokens: the stream ended before its first token"
+
+
+def produced_no_tokens(result: ChatResult) -> bool:
+    """A stream that ended without a first token or with 0 tokens failed (e.g. a server
+    that ends one stream when another request arrives); it must not pass as measured."""
+    return result.timeline.first_token_ns is None or result.output_tokens == 0
+
 
 @dataclass
 class Batch:
@@ -33,6 +42,29 @@ class Batch:
     @property
     def output_tokens(self) -> int:
         return sum(r.output_tokens or 0 for r in self.results)
+
+    @property
+    def silent(self) -> int:
+        return sum(produced_no_tokens(r) for r in self.results)
+
+    def aggregate_output_tps(self) -> float | None:
+        """All output tokens / wall time of the batch (prefill waits included)."""
+        return self.output_tokens / self.wall_s if self.wall_s > 0 else None
+
+    def aggregate_decode_tps(self) -> float | None:
+        """(All output tokens - c) / (last token - first token across the batch).
+
+        Each stream's first token closes its prefill, so it is left out like in
+        ``decode_tps``; None unless every stream has a first and a last token.
+        """
+        firsts = [r.timeline.first_token_ns for r in self.results]
+        lasts = [r.timeline.last_token_ns for r in self.results]
+        counts = [r.output_tokens for r in self.results]
+        if not self.results or None in firsts or None in lasts or None in counts:
+            return None
+        span_s = (max(t for t in lasts if t) - min(t for t in firsts if t)) / 1e9
+        decoded = sum(c for c in counts if c) - len(self.results)
+        return decoded / span_s if span_s > 0 and decoded > 0 else None
 
 
 def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None) -> None:
@@ -62,11 +94,14 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
                 check_model(ctx.model, result, ctx.backend.label)
             return Batch(list(results), wall_s)
 
-        batches = _measure(lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup, benchmark)
+        batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
     _record(ctx, case, batches, calibration, benchmark)
+    feed_benchmark(benchmark, _request_seconds(batches), failed=any(b.silent for b in batches))
+    # Only the measured batches' tokens: the energy is the measured window's too.
     ctx.finish_hardware(sum(b.output_tokens for b in batches))
-    problems = gate_problems(ctx)
-    _check_limits(ctx, case)
+    problems = silent_requests(batches)
+    problems += gate_problems(ctx)
+    problems += _limit_problems(ctx, case)
     fail_on(problems)
 
 
@@ -111,24 +146,28 @@ def _calibration(ctx: ItemContext) -> PromptCalibration:
     return calibration
 
 
-def _measure(one: Any, runs: int, warmup: int, benchmark: Any | None) -> list[Batch]:
-    """Warmup batches are discarded; pytest-benchmark, when on, times each measured round."""
-    done: list[Batch] = []
-    if benchmark is not None and not getattr(benchmark, "disabled", True):
-        benchmark.pedantic(lambda: done.append(one()), rounds=runs, warmup_rounds=warmup)
-        return done[warmup:]
-
-    def all_rounds() -> None:
-        for _ in range(warmup):
-            one()
-        for _ in range(runs):
-            done.append(one())
-
-    if benchmark is not None:
-        benchmark.pedantic(all_rounds)  # disabled: pytest-benchmark just calls it once
-    else:
-        all_rounds()
+def _measure(ctx: ItemContext, one: Callable[[], Batch], runs: int, warmup: int) -> list[Batch]:
+    """Warmup batches are discarded; the measured ones bracket the energy window."""
+    for _ in range(warmup):
+        one()
+    ctx.begin_measured()
+    done = [one() for _ in range(runs)]
+    ctx.end_measured()
     return done
+
+
+def silent_requests(batches: list[Batch]) -> list[str]:
+    """One problem naming the measured requests that produced no tokens, per batch."""
+    silent = [(index, b.silent, len(b.results)) for index, b in enumerate(batches) if b.silent]
+    if not silent:
+        return []
+    total = sum(b.silent for b in batches)
+    requests = sum(len(b.results) for b in batches)
+    where = ", ".join(f"{n} of {c} in batch {index}" for index, n, c in silent)
+    return [
+        f"{total} of {requests} measured requests produced no tokens ({where}): "
+        "the server ended those streams before their first token"
+    ]
 
 
 def _record(
@@ -143,9 +182,14 @@ def _record(
         for result in batch.results:
             sample = request_metrics(result)
             sample["batch"] = index
+            sample["error"] = None
+            if produced_no_tokens(result):
+                # A failed stream has no token count, not a count of 0.
+                sample.update(output_tokens=None, error=NO_TOKENS)
             samples.append(sample)
     timing = aggregate(samples)
-    aggregate_tps = [b.output_tokens / b.wall_s for b in batches if b.wall_s > 0]
+    aggregate_tps = _values(b.aggregate_output_tps() for b in batches)
+    decode_tps = _values(b.aggregate_decode_tps() for b in batches)
     rps = [len(b.results) / b.wall_s for b in batches if b.wall_s > 0]
     actual_prompt = [s["prompt_tokens"] for s in samples if s["prompt_tokens"] is not None]
     timing.update(
@@ -159,6 +203,9 @@ def _record(
             "aggregate_output_tps": summarize(aggregate_tps)["median"],
             "aggregate_output_tps_summary": summarize(aggregate_tps),
             "aggregate_output_tps_values": aggregate_tps,
+            "aggregate_decode_tps": summarize(decode_tps)["median"],
+            "aggregate_decode_tps_summary": summarize(decode_tps),
+            "aggregate_decode_tps_values": decode_tps,
             "requests_per_s": summarize(rps)["median"],
             "output_tokens_total": sum(b.output_tokens for b in batches),
             "samples": samples,
@@ -185,24 +232,24 @@ def _record(
         }
     )
     if benchmark is not None and hasattr(benchmark, "extra_info"):
-        benchmark.extra_info.update(_benchmark_info(timing))
+        benchmark.extra_info.update(benchmark_info(timing))
 
 
-def _benchmark_info(timing: dict[str, Any]) -> dict[str, Any]:
-    info: dict[str, Any] = {}
-    for key in ("decode_tps", "ttft_s", "prefill_tps", "e2e_s"):
-        info[f"{key}_median"] = timing[key]["median"]
-    for key in (
-        "aggregate_output_tps",
-        "output_tokens_total",
-        "prompt_tokens_actual",
-        "concurrency",
-    ):
-        info[key] = timing[key]
-    return info
+def _request_seconds(batches: list[Batch]) -> list[float]:
+    """End-to-end time of every measured request: pytest-benchmark's rounds."""
+    return [
+        (r.timeline.end_ns - r.timeline.start_ns) / 1e9
+        for b in batches
+        for r in b.results
+        if r.timeline.end_ns is not None
+    ]
 
 
-def _check_limits(ctx: ItemContext, case: ThroughputCase) -> None:
+def _values(figures: Iterable[float | None]) -> list[float]:
+    return [f for f in figures if f is not None]
+
+
+def _limit_problems(ctx: ItemContext, case: ThroughputCase) -> list[str]:
     problems = []
     for metric, stat, limit, bound in throughput_limits(ctx, case):
         summary = ctx.record.timing.get(metric)
@@ -220,5 +267,4 @@ def _check_limits(ctx: ItemContext, case: ThroughputCase) -> None:
             problems.append(
                 f"{metric} {stat} {value:.4g}{interval} is {word} {bound}_{metric} {limit:g}"
             )
-    if problems:
-        fail("; ".join(problems))
+    return problems
