@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench import fixtures, options, results
+from pytest_lmbench import distribution, fixtures, options, results
 from pytest_lmbench.session import SESSION_KEY, LmbenchSession
 from pytest_lmbench.suites import loader, selection
 from pytest_lmbench.suites.collect import SUITES_WITHOUT_MODEL, SuiteFile
@@ -43,10 +43,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.active:
         # One malformed suite file is reported, and every other suite still runs.
         config.option.continue_on_collection_errors = True
+    distribution.configure(config, settings.lm_model)
     lm = LmbenchSession(config, settings)
     config.stash[SESSION_KEY] = lm
     # The session object receives pytest_runtest_logreport (it has no config argument).
     config.pluginmanager.register(lm, "lmbench-session")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return distribution.header_lines(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -74,7 +79,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     lm = metafunc.config.stash.get(SESSION_KEY, None)
     if lm is not None and lm.started and "lm_model_key" in metafunc.fixturenames:
-        metafunc.parametrize("lm_model_key", lm.model_keys, scope="session")
+        # The mark keeps one model's items on one xdist worker, as for suite items.
+        params = [pytest.param(k, marks=distribution.group_mark(k)) for k in lm.model_keys]
+        metafunc.parametrize("lm_model_key", params, scope="session")
 
 
 # trylast: after -k/-m deselection, so --lm-max-tests caps what the user selected.

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pytest_lmbench.distribution import plain_nodeid
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.reporting.schema import ResultEntry
 from pytest_lmbench.suites.collect import SPEC_KEY
@@ -31,7 +32,7 @@ def start_record(item: pytest.Item) -> None:
         return
     item.stash[_STARTED_KEY] = time.perf_counter_ns()
     item.stash[RECORD_KEY] = ResultEntry(
-        nodeid=item.nodeid,
+        nodeid=plain_nodeid(item),
         model=spec.model,
         kind=spec.kind,
         capability=spec.capability,

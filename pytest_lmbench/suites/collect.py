@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_lmbench.distribution import group_mark
 from pytest_lmbench.errors import SuiteError
 from pytest_lmbench.suites.loader import (
     CapabilityCase,
@@ -111,6 +112,7 @@ class SuiteFile(pytest.File):
         item.add_marker(pytest.mark.lmbench)
         item.add_marker(pytest.mark.capability(spec.capability))
         item.add_marker(getattr(pytest.mark, spec.capability))
+        item.add_marker(group_mark(spec.model))
         item.extra_keyword_matches.update(
             {spec.model, spec.capability, spec.task or spec.capability}
         )
