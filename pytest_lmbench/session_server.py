@@ -64,14 +64,38 @@ class ManagedServer:
         return path
 
     def known_models(self, listed: dict[str, ModelInfo]) -> dict[str, ModelInfo]:
-        """We started it without a vision projector or tool grammar: say so."""
+        """What we know of the model we serve: its GGUF header, and no vision projector."""
         if self.model_key is None:
             return {}
         info = listed.get(self.model_key) or ModelInfo(key=self.model_key)
-        size = self._path.stat().st_size if self._path is not None else None
-        return {self.model_key: replace(info, vision=False, format="gguf", size_bytes=size)}
+        return {self.model_key: gguf_model_info(info, self._path)}
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def gguf_model_info(info: ModelInfo, path: Path | None) -> ModelInfo:
+    """``info`` completed from the GGUF file's header (the server lists bare ids only).
+
+    We start the server without a vision projector, so it has no vision. What the
+    header does not say stays what the server said (None when it said nothing).
+    """
+    from pytest_lmbench.backends.gguf import GGUFFacts, read_gguf_facts
+
+    facts = read_gguf_facts(path) if path is not None else GGUFFacts()
+    try:
+        size = path.stat().st_size if path is not None else None
+    except OSError:
+        size = None
+    return replace(
+        info,
+        vision=False,
+        format="gguf",
+        size_bytes=size,
+        architecture=info.architecture or facts.architecture,
+        quantization=info.quantization or facts.quantization,
+        params_string=info.params_string or facts.size_label,
+        max_context_length=info.max_context_length or facts.context_length,
+    )
