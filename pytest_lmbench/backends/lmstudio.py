@@ -4,6 +4,12 @@ The fact sheet (shared/reference/lmstudio-api.md) is the authority. Quirks handl
 here: unknown routes answer HTTP 200 with a string error (how a 0.3.x server is
 detected), errors may be strings or objects on any status, and the server may
 answer with another loaded model than the one asked for.
+
+On a 0.3.x server (no v1) text chats go to ``/api/v0/chat/completions``, whose
+``stats``, ``model_info`` and ``runtime`` go into ``server_stats``. Most 0.3.x
+versions send neither stats nor usage when streaming (fact sheet §2.2), while
+``/v1/chat/completions`` sends usage on request: so once a v0 stream came back with
+neither, later chats use ``/v1`` (unless ``--lm-api native`` insists on v0).
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from pytest_lmbench.backends.base import (
 )
 from pytest_lmbench.backends.lmstudio_load import Loader
 from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
-from pytest_lmbench.backends.openai import chat_body, stream_chat_completions
+from pytest_lmbench.backends.openai import CHAT_ROUTE, chat_body, stream_chat_completions
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict
 from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
 
 LABEL = "LM Studio"
 V1_CHAT = "/api/v1/chat"
+V0_CHAT = "/api/v0/chat/completions"
 NATIVE_MAX_TEMPERATURE = 1.0
 # LLMPredictionStats stop reasons (fact sheet §2.2) as OpenAI finish reasons.
 STOP_REASONS = {
@@ -62,6 +69,8 @@ class LMStudioBackend:
         self._timeout_s = timeout_s
         self._api = api  # auto | native | openai
         self._has_v1: bool | None = None
+        # Whether v0 streams carry stats or usage; None until the first v0 chat says.
+        self._v0_stream_stats: bool | None = None
         self._lms = lms_path if lms_path is not None else shutil.which("lms")
         self._rest = http.RestClient(base_url, LABEL, token=token, timeout_s=timeout_s)
         self._loader = Loader(self._rest, self.base_url, self._lms, timeout_s)
@@ -130,13 +139,21 @@ class LMStudioBackend:
         return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
-        if self._use_native(request):
+        route = self.route_for(request)
+        if route == V1_CHAT:
             call = self._native_chat(client, model, request)
+        elif route == V0_CHAT:
+            call = self._v0_chat(client, model, request)
         else:
             call = stream_chat_completions(
                 client, self.base_url, chat_body(model, request), label=LABEL
             )
         return await http.bounded(call, self._timeout_s, LABEL)
+
+    def route_for(self, request: ChatRequest) -> str:
+        if self._use_native(request):
+            return V1_CHAT
+        return V0_CHAT if self._use_v0(request) else CHAT_ROUTE
 
     def _use_native(self, request: ChatRequest) -> bool:
         """/api/v1/chat carries server stats; /v1/chat/completions is used for what it lacks.
@@ -153,6 +170,34 @@ class LMStudioBackend:
         if self._api == "native":
             return True
         return not request.images and request.seed is None
+
+    def _use_v0(self, request: ChatRequest) -> bool:
+        """A 0.3.x server's own chat route, for text, as /api/v1/chat is on 0.4.
+
+        Tool calling is documented for /v1/chat/completions only (fact sheet §3.2), so
+        tools stay there; images too, as on 0.4, unless ``--lm-api native``.
+        """
+        if self._api == "openai" or self.has_v1 or request.tools:
+            return False
+        if self._api == "native":
+            return True
+        return not request.images and self._v0_stream_stats is not False
+
+    async def _v0_chat(
+        self, client: httpx.AsyncClient, model: str, request: ChatRequest
+    ) -> ChatResult:
+        result = await stream_chat_completions(
+            client,
+            self.base_url,
+            chat_body(model, request),
+            label=LABEL,
+            route=V0_CHAT,
+            on_chunk=apply_v0_extras,
+        )
+        told = "source" in result.server_stats or not result.token_count_estimated
+        if self._v0_stream_stats is None or told:
+            self._v0_stream_stats = told
+        return result
 
     def close(self) -> None:
         self._rest.close()
@@ -303,6 +348,42 @@ def native_stats(stats: JSON) -> JSON:
         if isinstance(stats.get(theirs), int):
             out[ours] = stats[theirs]
     return out
+
+
+def v0_stats(payload: JSON) -> JSON:
+    """A v0 answer's ``stats`` (seconds), ``model_info`` and ``runtime`` (fact sheet §2.2).
+
+    Keys match :func:`native_stats` so client and server figures compare the same
+    way; ``{}`` when the payload carries none (``/v1`` even sends ``stats: {}``).
+    """
+    stats = as_dict(payload.get("stats"))
+    runtime, info = as_dict(payload.get("runtime")), as_dict(payload.get("model_info"))
+    out: JSON = {}
+    if stats:
+        out.update(source="LM Studio v0 stats", stats=stats)
+        for ours, theirs in (
+            ("server_ttft_s", "time_to_first_token"),
+            ("server_decode_tps", "tokens_per_second"),
+            ("server_generation_s", "generation_time"),
+        ):
+            value = _float_or_none(stats.get(theirs))
+            if value is not None:
+                out[ours] = value
+        if isinstance(stats.get("stop_reason"), str):
+            out["server_stop_reason"] = stats["stop_reason"]
+    if runtime:
+        out["runtime"] = runtime
+    if info:
+        out["model_info"] = info
+    return out
+
+
+def apply_v0_extras(acc: StreamAccumulator, payload: JSON) -> None:
+    extras = v0_stats(payload)
+    acc.server_stats.update(extras)
+    stop = extras.get("server_stop_reason")
+    if acc.finish_reason is None and isinstance(stop, str) and stop:
+        acc.finish_reason = STOP_REASONS.get(stop, stop)
 
 
 def _int_or_none(value: Any) -> int | None:

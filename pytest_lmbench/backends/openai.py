@@ -7,6 +7,7 @@ from the server; llama.cpp's ``timings`` are kept beside our own figures.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,6 +26,8 @@ from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_list
 from pytest_lmbench.errors import StreamError
 
 CHAT_ROUTE = "/v1/chat/completions"
+# Reads what a server adds to the OpenAI chunks (LM Studio v0: stats, runtime).
+ChunkHook = Callable[[StreamAccumulator, JSON], None]
 
 
 def chat_messages(request: ChatRequest) -> list[JSON]:
@@ -79,7 +82,13 @@ def llamacpp_stats(timings: JSON) -> JSON:
     return stats
 
 
-def _apply_chunk(acc: StreamAccumulator, payload: JSON, arrived_ns: int, label: str) -> None:
+def _apply_chunk(
+    acc: StreamAccumulator,
+    payload: JSON,
+    arrived_ns: int,
+    label: str,
+    on_chunk: ChunkHook | None = None,
+) -> None:
     err = http.error_from_body(200, payload, label=label, what="stream")
     if err is not None:
         raise StreamError(str(err))
@@ -93,6 +102,8 @@ def _apply_chunk(acc: StreamAccumulator, payload: JSON, arrived_ns: int, label: 
         acc.server_stats.update(llamacpp_stats(payload["timings"]))
     for choice in as_list(payload.get("choices")):
         _apply_choice(acc, as_dict(choice), arrived_ns)
+    if on_chunk is not None:
+        on_chunk(acc, payload)
 
 
 def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None:
@@ -120,18 +131,29 @@ def _int_or_none(value: Any) -> int | None:
 
 
 async def stream_chat_completions(
-    client: httpx.AsyncClient, base_url: str, body: JSON, *, label: str
+    client: httpx.AsyncClient,
+    base_url: str,
+    body: JSON,
+    *,
+    label: str,
+    route: str = CHAT_ROUTE,
+    on_chunk: ChunkHook | None = None,
 ) -> ChatResult:
-    """POST a streaming chat completion and fold it into a ChatResult."""
+    """POST a streaming chat completion and fold it into a ChatResult.
+
+    ``route`` serves OpenAI-shaped routes elsewhere (LM Studio's v0 chat), whose
+    extra fields ``on_chunk`` reads from every chunk (and a non-streamed body).
+    """
     timeline = StreamTimeline(start_ns=time.perf_counter_ns())
-    acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
+    acc = StreamAccumulator(route=route, timeline=timeline)
     try:
-        async with client.stream("POST", base_url + CHAT_ROUTE, json=body) as response:
+        async with client.stream("POST", base_url + route, json=body) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _http_error(response, label)
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                return _non_stream(acc, response, await response.aread(), label)
+                raw = await response.aread()
+                return _non_stream(acc, response, raw, label, on_chunk)
             done = False
             decoder = http.SSEDecoder()
 
@@ -144,7 +166,7 @@ async def stream_chat_completions(
                     break
                 payload = http.load_event_json(event, label)
                 if isinstance(payload, dict):
-                    _apply_chunk(acc, payload, event.arrived_ns, label)
+                    _apply_chunk(acc, payload, event.arrived_ns, label, on_chunk)
             if not done and acc.finish_reason is None:
                 raise StreamError(f"{label} stream ended without a finish reason or [DONE]")
     except httpx.TransportError as exc:
@@ -161,7 +183,11 @@ def _http_error(response: httpx.Response, label: str) -> Exception:
 
 
 def _non_stream(
-    acc: StreamAccumulator, response: httpx.Response, raw: bytes, label: str
+    acc: StreamAccumulator,
+    response: httpx.Response,
+    raw: bytes,
+    label: str,
+    on_chunk: ChunkHook | None = None,
 ) -> ChatResult:
     """A server that ignores ``stream`` (or returns an error body with HTTP 200)."""
     now = time.perf_counter_ns()
@@ -187,7 +213,7 @@ def _non_stream(
             )
         reason = choice.get("finish_reason")
         acc.finish_reason = str(reason) if reason is not None else None
-    _apply_chunk(acc, {k: v for k, v in body.items() if k != "choices"}, now, label)
+    _apply_chunk(acc, {k: v for k, v in body.items() if k != "choices"}, now, label, on_chunk)
     return acc.result(now)
 
 
