@@ -107,6 +107,8 @@ class ModelManager:
             load_time_s=result.load_time_s,
             client_load_time_s=result.client_load_time_s,
         )
+        if result.facts:
+            state.entry.metadata["load_facts"] = dict(result.facts)
         return LoadedModel(key, result.instance_id, state.info, result)
 
     def release(self, key: str) -> None:

@@ -72,6 +72,9 @@ class LoadResult:
     client_load_time_s: float  # wall time of the load call on our monotonic clock
     # The name to send as ``model`` when chatting; None: the instance id.
     chat_model: str | None = None
+    # What the server reports about the loaded instance that is no setting, e.g.
+    # Ollama's ``size_vram_bytes`` and ``vram_share``; kept in the model's metadata.
+    facts: JSON = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

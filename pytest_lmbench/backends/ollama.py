@@ -40,7 +40,7 @@ DURATION_FIELDS = (
     "eval_duration",
 )
 NOT_PER_REQUEST = {
-    "gpu_offload": "Ollama decides GPU offload itself; see loaded_status() for the VRAM share",
+    "gpu_offload": "Ollama decides GPU offload itself; the model's load_facts show its VRAM share",
     "flash_attention": "Ollama sets flash attention server-wide (OLLAMA_FLASH_ATTENTION)",
 }
 
@@ -141,7 +141,8 @@ class OllamaBackend:
                 raise
             raise LoadFailed(str(exc)) from exc
         elapsed = (time.perf_counter_ns() - started) / 1e9
-        applied, not_applied = self._confirm(key, config)
+        ps = self._ps_entry(key)
+        applied, not_applied = _confirm(ps, config)
         load_ns = payload.get("load_duration") if isinstance(payload, dict) else None
         return LoadResult(
             instance_id=key,
@@ -150,21 +151,8 @@ class OllamaBackend:
             not_applied=not_applied,
             load_time_s=_ns_to_s(load_ns),
             client_load_time_s=elapsed,
+            facts={"source": "Ollama /api/ps", **ps_facts(ps)} if ps is not None else {},
         )
-
-    def _confirm(self, key: str, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
-        """Only what /api/ps shows afterwards counts as applied."""
-        applied: JSON = {}
-        not_applied = {k: v for k, v in NOT_PER_REQUEST.items() if k in config.requested()}
-        wanted = config.context_length
-        if wanted is not None:
-            seen = (self._ps_entry(key) or {}).get("context_length")
-            if seen == wanted:
-                applied["context_length"] = wanted
-            else:
-                shown = f"context_length {seen}" if seen is not None else "no context_length"
-                not_applied["context_length"] = f"/api/ps shows {shown} after the load"
-        return applied, not_applied
 
     def loaded_status(self, key: str) -> JSON:
         """Facts /api/ps gives about a loaded model; ``{}`` when it is not loaded."""
@@ -367,6 +355,21 @@ def _show_context(show: JSON | None) -> int | None:
         return None
     arch = info.get("general.architecture")
     return _int(info.get(f"{arch}.context_length")) if arch else None
+
+
+def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
+    """Only what /api/ps shows after the load counts as applied."""
+    applied: JSON = {}
+    not_applied = {k: v for k, v in NOT_PER_REQUEST.items() if k in config.requested()}
+    wanted = config.context_length
+    if wanted is not None:
+        seen = (ps or {}).get("context_length")
+        if seen == wanted:
+            applied["context_length"] = wanted
+        else:
+            shown = f"context_length {seen}" if seen is not None else "no context_length"
+            not_applied["context_length"] = f"/api/ps shows {shown} after the load"
+    return applied, not_applied
 
 
 def ps_facts(entry: JSON) -> JSON:

@@ -80,6 +80,7 @@ class FakeModel:
     load_error: str | None = None
     variants: list[str] = field(default_factory=list)
     format: str = "gguf"
+    vram_fraction: float = 1.0  # the share of the loaded model in VRAM (Ollama's /api/ps)
 
     def __post_init__(self) -> None:
         if not self.publisher:

@@ -197,7 +197,7 @@ class OllamaTestServer(EngineServer):
                 {
                     **_tag(model),
                     "expires_at": expires.isoformat(),
-                    "size_vram": model.size_bytes,
+                    "size_vram": round(model.size_bytes * model.vram_fraction),
                     "context_length": instance.config["context_length"],
                 }
             )
