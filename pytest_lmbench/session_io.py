@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from pytest_lmbench.storage.store import Store
 
 log = logging.getLogger("pytest_lmbench")
+# ModelInfo fields copied into ``run.environment["models"]`` (None: the server did not say).
+MODEL_FACTS = (
+    "size_bytes",
+    "quantization",
+    "architecture",
+    "params_string",
+    "format",
+    "max_context_length",
+)
 
 
 def check_output_dir(path: Path) -> None:
@@ -126,6 +135,7 @@ class StoreWriter:
             m.key: m.metadata["fingerprint"] for m in report.models if m.metadata.get("fingerprint")
         }
         report.run.fingerprint = run_fingerprint(prints) if prints else None
+        report.run.environment["models"] = model_environment(report.models)
         if self.store is None:
             return
         run = report.run
@@ -142,6 +152,11 @@ class StoreWriter:
             ),
         )
         self._safely("closing the store", self.store.close)
+
+
+def model_environment(models: list[ModelEntry]) -> dict[str, dict[str, Any]]:
+    """Per model, the facts that shape its speed, as the server (or GGUF header) gave them."""
+    return {entry.key: {name: entry.metadata.get(name) for name in MODEL_FACTS} for entry in models}
 
 
 def _median(summary: Any) -> float | None:

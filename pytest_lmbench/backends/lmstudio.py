@@ -101,6 +101,9 @@ class LMStudioBackend:
         api = "v1" if self.has_v1 else "v0"
         info: JSON = {"backend": self.name, "label": LABEL, "api": api}
         info["server_version"] = self._lms_version()
+        # The engine build (``runtime``) comes only with v0 answers, per model format,
+        # so it is in each result's server_stats; none is known for the whole server.
+        info["build"] = None
         return info
 
     def list_models(self) -> list[ModelInfo]:

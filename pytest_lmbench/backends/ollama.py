@@ -115,7 +115,9 @@ class OllamaBackend:
     def server_info(self) -> JSON:
         payload = self._checked("GET", "/api/version", what="version")
         version = payload.get("version") if isinstance(payload, dict) else None
-        return {"backend": self.name, "label": LABEL, "server_version": version}
+        # Ollama names no build beyond its release version, which fixes the binary.
+        build = f"ollama {version}" if isinstance(version, str) and version else None
+        return {"backend": self.name, "label": LABEL, "server_version": version, "build": build}
 
     def list_models(self) -> list[ModelInfo]:
         tags = self._checked("GET", "/api/tags", what="list models")

@@ -26,6 +26,7 @@ from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_list
 from pytest_lmbench.errors import StreamError
 
 CHAT_ROUTE = "/v1/chat/completions"
+LLAMA_CPP_PYTHON_TITLE = "llama.cpp Python API"  # llama_cpp.server's FastAPI title
 # Reads what a server adds to the OpenAI chunks (LM Studio v0: stats, runtime).
 ChunkHook = Callable[[StreamAccumulator, JSON], None]
 
@@ -244,16 +245,32 @@ class OpenAIBackend:
 
     def server_info(self) -> JSON:
         models = self._get("/v1/models")
-        info: JSON = {"backend": self.name, "label": self.label}
+        info: JSON = {"backend": self.name, "label": self.label, "build": None}
         if isinstance(models, dict):
             info["models_listed"] = len(models.get("data") or [])
-        try:
-            props = self._get("/props")  # llama.cpp's build facts; absent elsewhere
-        except Exception:
-            props = None
-        if isinstance(props, dict) and "error" not in props:
+        props = self._optional("/props")  # llama.cpp's build facts
+        if props is not None:
             info["server_version"] = props.get("build_info") or props.get("version")
+            if isinstance(props.get("build_info"), str):
+                info["build"] = f"llama.cpp {props['build_info']}"
+            return info
+        # llama-cpp-python has no /props; its FastAPI schema carries the package version.
+        schema = self._optional("/openapi.json")
+        api = schema.get("info") if schema is not None else None
+        if isinstance(api, dict) and LLAMA_CPP_PYTHON_TITLE in str(api.get("title")):
+            version = api.get("version")
+            if isinstance(version, str) and version:
+                info["server_version"] = version
+                info["build"] = f"llama-cpp-python {version}"
         return info
+
+    def _optional(self, path: str) -> JSON | None:
+        """A route only some servers have: anything but a JSON object without error is None."""
+        try:
+            body = self._get(path)
+        except Exception:
+            return None
+        return body if isinstance(body, dict) and "error" not in body else None
 
     def list_models(self) -> list[ModelInfo]:
         body = self._get("/v1/models")

@@ -73,6 +73,7 @@ def test_server_info(backend: OllamaBackend) -> None:
         "backend": "ollama",
         "label": "Ollama",
         "server_version": "0.12.0",
+        "build": "ollama 0.12.0",
     }
 
 
