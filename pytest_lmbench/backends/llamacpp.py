@@ -171,6 +171,10 @@ class ManagedLlamaServer:
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf)]
         cmd += ["--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--n_ctx", str(self.n_ctx)]
+        # llama-cpp-python ends a running stream with [DONE] as soon as another request
+        # waits for the model (interrupt_requests defaults to True), so c > 1 would measure
+        # truncated streams; without it, concurrent requests queue and finish in full.
+        cmd += ["--interrupt_requests", "False"]
         if self.n_threads is not None:
             cmd += ["--n_threads", str(self.n_threads)]
         return cmd

@@ -129,6 +129,9 @@ class ItemLoop:
     def __exit__(self, *exc: object) -> None:
         try:
             self._loop.run_until_complete(self.client.aclose())
+            # As asyncio.run() does: finalise stream generators a request left open, or
+            # their pending aclose() tasks are logged as destroyed later.
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
             self._loop.close()
 

@@ -8,6 +8,7 @@ llama-cpp-python 0.3.x these tests pin down: it ignores
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 from collections.abc import Iterator
@@ -108,6 +109,39 @@ def test_streaming_chat(backend: OpenAIBackend, llama_server: ManagedLlamaServer
     assert line.start_ns < line.first_byte_ns <= line.first_token_ns
     if result.output_tokens > 1:
         assert line.first_token_ns < line.last_token_ns <= line.end_ns
+
+
+def test_concurrent_streams_both_run_to_the_end(
+    backend: OpenAIBackend, llama_server: ManagedLlamaServer
+) -> None:
+    # llama-cpp-python's default (interrupt_requests) ends the running stream with
+    # [DONE] when a second request arrives; the managed server turns that off.
+    async def both() -> list[ChatResult]:
+        request = ChatRequest(prompt="Write a long story about a cat.", max_tokens=12)
+        async with backend.async_client() as client:
+            return list(
+                await asyncio.gather(
+                    *(backend.chat(client, llama_server.model_key, request) for _ in range(2))
+                )
+            )
+
+    for result in asyncio.run(both()):
+        assert result.timeline.first_token_ns is not None
+        assert result.output_tokens == 12
+
+
+def test_command_turns_request_interruption_off(tmp_path: Path) -> None:
+    cli = pytest.importorskip("llama_cpp.server.cli")
+    settings = pytest.importorskip("llama_cpp.server.settings")
+    command = ManagedLlamaServer(tmp_path / "m.gguf", alias="m").command(8080)
+    assert command[1:3] == ["-m", "llama_cpp.server"]
+    # Parsed by llama-cpp-python's own command line, as the server will.
+    parser = argparse.ArgumentParser()
+    cli.add_args_from_model(parser, settings.ServerSettings)
+    cli.add_args_from_model(parser, settings.ModelSettings)
+    parsed = cli.parse_model_from_args(settings.ServerSettings, parser.parse_args(command[3:]))
+    assert parsed.interrupt_requests is False
+    assert parsed.port == 8080
 
 
 def test_max_tokens_is_honoured(backend: OpenAIBackend, llama_server: ManagedLlamaServer) -> None:

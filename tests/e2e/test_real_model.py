@@ -3,17 +3,20 @@ thresholds, so these tests assert the pipeline, the stored rows and the reports.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 
 from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
-from pytest_lmbench.runners.prompts import unique_prompt
+from pytest_lmbench.backends.openai import OpenAIBackend
+from pytest_lmbench.runners.prompts import calibrate, unique_prompt
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]
@@ -67,8 +70,9 @@ def test_bundled_capability_suites_through_the_pipeline(
         assert (pytester.path / "out" / name).stat().st_size > 0
 
 
-def plain_reader(base_url: str, model: str, prompt_words: int, max_tokens: int) -> float:
-    """Decode tok/s measured the plainest way: raw SSE lines, wall clock, no plugin code."""
+def plain_reader(base_url: str, model: str, prompt_words: int, max_tokens: int) -> Plain:
+    """TTFT and decode tok/s measured the plainest way: raw SSE lines, wall clock, no
+    plugin code."""
     body = {
         "model": model,
         "stream": True,
@@ -77,18 +81,22 @@ def plain_reader(base_url: str, model: str, prompt_words: int, max_tokens: int) 
         "messages": [{"role": "user", "content": unique_prompt(prompt_words)}],
     }
     stamps: list[float] = []
-    with (
-        httpx.Client(timeout=120) as client,
-        client.stream("POST", base_url + "/v1/chat/completions", json=body) as response,
-    ):
-        for line in response.iter_lines():
-            if (
-                line.startswith("data: ")
-                and '"content":"' in line.replace(" ", "")
-                and '"content":""' not in line.replace(" ", "")
-            ):
-                stamps.append(time.perf_counter())
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    with httpx.Client(timeout=120) as client:
+        sent = time.perf_counter()
+        with client.stream("POST", base_url + "/v1/chat/completions", json=body) as response:
+            for line in response.iter_lines():
+                if (
+                    line.startswith("data: ")
+                    and '"content":"' in line.replace(" ", "")
+                    and '"content":""' not in line.replace(" ", "")
+                ):
+                    stamps.append(time.perf_counter())
+    return Plain(stamps[0] - sent, (len(stamps) - 1) / (stamps[-1] - stamps[0]))
+
+
+class Plain(NamedTuple):
+    ttft_s: float
+    decode_tps: float
 
 
 def test_throughput_agrees_with_a_plain_reader(
@@ -96,35 +104,59 @@ def test_throughput_agrees_with_a_plain_reader(
 ) -> None:
     folder = pytester.path / "suite" / "throughput"
     folder.mkdir(parents=True)
-    (folder / "grid.json").write_text(
-        json.dumps(
-            {
-                "capability": "throughput",
-                "cases": [{"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1}],
-            }
-        )
-    )
-    result = pytester.runpytest(
+    cases = [
+        {"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1},
+        # llama-cpp-python serves one request at a time; by default it would end the
+        # running stream when the second arrives (interrupt_requests), which the
+        # managed server turns off, so both streams must carry tokens.
+        {"prompt_tokens": 64, "gen_tokens": 32, "concurrency": 2},
+    ]
+    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": cases}))
+    args = (
         f"--lm-suite-dir={folder.parent}",
         "--lm-backend=openai",
         f"--lm-base-url={llama.base_url}",
         f"--lm-model={llama.model_key}",
         f"--lm-output-dir={pytester.path / 'out'}",
         "--lm-no-db",
-        "--lm-runs=3",
+        "--lm-runs=5",
         "--lm-warmup=1",
         "-p",
         "no:cacheprovider",
     )
-    result.assert_outcomes(passed=1)
-    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
-    ours = item["timing"]["decode_tps"]["median"]
-    words = 40
-    theirs = statistics.median(
-        plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(3)
+    backend = OpenAIBackend(llama.base_url, label="llama.cpp server", timeout_s=120.0)
+    # The same prompt length as the item (calibrated the plugin's way; the measuring is
+    # the plain reader's own), read before and after the run so that a change in the
+    # machine's load during the run biases neither side.
+    try:
+        words = asyncio.run(calibrate(backend, llama.model_key)).words_for(64)
+    finally:
+        backend.close()
+    plain = [plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(4)]
+    result = pytester.runpytest(*args)
+    plain += [plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(4)]
+    result.assert_outcomes(passed=2)
+    items = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    single, pair = sorted(items, key=lambda r: r["timing"]["concurrency"])
+    timing = single["timing"]
+    assert timing["decode_tps"]["median"] == pytest.approx(
+        statistics.median(p.decode_tps for p in plain), rel=0.10
     )
-    assert ours == pytest.approx(theirs, rel=0.10)
-    assert item["flags"]["token_count_estimated"] in (True, False)
+    # TTFT is one short span, so other jobs on a shared machine move single readings by
+    # 2-5x and medians of a few by more than 10 %; that noise only ever adds delay, so
+    # the fastest request of each side is the comparable figure. 10 %, but at least
+    # 15 ms: a short prefill on a fast machine takes tens of ms.
+    ours_ttft, theirs_ttft = timing["ttft_s"]["min"], min(p.ttft_s for p in plain)
+    assert abs(ours_ttft - theirs_ttft) <= max(0.10 * theirs_ttft, 0.015)
+
+    samples = pair["timing"]["samples"]
+    assert len(samples) == 5 * 2
+    for sample in samples:
+        assert sample["error"] is None
+        assert sample["ttft_s"] is not None
+        assert sample["output_tokens"] is not None
+        assert sample["output_tokens"] > 0
+    assert pair["timing"]["aggregate_decode_tps"] is not None
 
 
 def test_serve_gguf_is_the_embedded_default(pytester: pytest.Pytester) -> None:
