@@ -9,6 +9,10 @@ Public API::
         ...                               # run one benchmark item
     hardware = sampler.last_result        # or: sampler.start(); ...; sampler.stop()
     j_per_tok = joules_per_token(hardware["energy_j"], completion_tokens)
+
+``sampler.begin_measured()``/``end_measured()`` between start and stop add
+``measured_energy_j`` over that window only (what a throughput item's
+``joules_per_token`` divides: its measured rounds, not calibration or warmup).
 """
 
 from __future__ import annotations
