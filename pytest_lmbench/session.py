@@ -118,6 +118,7 @@ class LmbenchSession:
             timeout_s=self.settings.lm_timeout,
             api=self.settings.lm_api,
         )
+        self._tell_backend_how_the_server_started()
         try:
             server_info = self.backend.server_info()
             infos = {info.key: info for info in self.backend.list_models()}
@@ -141,6 +142,14 @@ class LmbenchSession:
                 self.run.calibration = calibrate_harness()
         self.gates = make_gates(self.settings, self.store)
         self.started = True
+
+    def _tell_backend_how_the_server_started(self) -> None:
+        launch = self.server.launch_config()
+        if launch:
+            from pytest_lmbench.backends.openai import OpenAIBackend
+
+            if isinstance(self.backend, OpenAIBackend):
+                self.backend.launch_config = launch
 
     def _load_config(self) -> LoadConfig:
         s = self.settings

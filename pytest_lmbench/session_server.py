@@ -41,6 +41,12 @@ class ManagedServer:
         self.model_key = str(server.model_key)
         return base_url
 
+    def launch_config(self) -> dict[str, Any]:
+        """The load settings the managed server runs with (empty: not managed)."""
+        if self._server is None:
+            return {}
+        return {"context_length": self._server.n_ctx}
+
     def planned_keys(self) -> tuple[str, ...]:
         """The model key the server would serve, without starting it (for --collect-only)."""
         from pytest_lmbench.backends.llamacpp import ManagedLlamaServer

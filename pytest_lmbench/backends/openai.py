@@ -232,10 +232,14 @@ class OpenAIBackend:
         timeout_s: float = 120.0,
         label: str = "OpenAI-compatible server",
         transport: httpx.BaseTransport | None = None,
+        launch_config: JSON | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self._timeout_s = timeout_s
+        # Settings the server was started with, known only when the session started it
+        # (--lm-serve-gguf): then they are applied facts, not guesses.
+        self.launch_config = dict(launch_config or {})
         self._rest = http.RestClient(
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
@@ -280,13 +284,22 @@ class OpenAIBackend:
         ]
 
     def load(self, key: str, config: LoadConfig) -> LoadResult:
-        # Nothing to load: every requested setting is honestly "not applied".
-        reason = f"{self.label} has no load API; the server's own settings are in force"
+        # Nothing to load: a requested setting is applied only when the server was
+        # started with exactly that value.
+        requested = config.requested()
+        no_api = f"{self.label} has no load API; the server's own settings are in force"
+        not_applied = {}
+        for name, value in requested.items():
+            started = self.launch_config.get(name)
+            if started != value:
+                not_applied[name] = (
+                    f"the server was started with {name}={started}" if started else no_api
+                )
         return LoadResult(
             instance_id=key,
-            requested=config.requested(),
-            applied={},
-            not_applied=dict.fromkeys(config.requested(), reason),
+            requested=requested,
+            applied=dict(self.launch_config),
+            not_applied=not_applied,
             load_time_s=None,
             client_load_time_s=0.0,
         )

@@ -64,6 +64,20 @@ def test_load_is_honestly_not_applied(backend: OpenAIBackend) -> None:
     assert "no load API" in result.not_applied["context_length"]
 
 
+def test_a_server_the_session_started_applies_its_launch_settings(
+    backend: OpenAIBackend,
+) -> None:
+    backend.launch_config = {"context_length": 4096}
+    same = backend.load(QWEN, LoadConfig(context_length=4096, flash_attention=True))
+    assert same.applied == {"context_length": 4096}
+    assert list(same.not_applied) == ["flash_attention"]
+    other = backend.load(QWEN, LoadConfig(context_length=8192))
+    assert other.applied == {"context_length": 4096}
+    assert other.not_applied == {
+        "context_length": "the server was started with context_length=4096"
+    }
+
+
 # -- streaming ----------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ def test_managed_server_fingerprints_real_model_facts(pytester: pytest.Pytester)
         "-k",
         "general_text and qa_001",
         "--lm-max-tokens=8",
+        "--lm-context-length=2048",
         f"--lm-output-dir={pytester.path / 'out'}",
         "--lm-no-db",
         "--lm-formats=json",
@@ -39,6 +40,9 @@ def test_managed_server_fingerprints_real_model_facts(pytester: pytest.Pytester)
     assert facts["params_string"] == "135M"
     assert facts["max_context_length"] == 8192
     assert facts["fingerprint"]
+    # The session started the server with the requested context: applied, as a fact.
+    assert model["load"]["applied"] == {"context_length": 2048}
+    assert model["load"]["not_applied"] == {}
     environment = report["run"]["environment"]
     assert environment["server"]["build"] == f"llama-cpp-python {version('llama_cpp_python')}"
     assert environment["models"][model["key"]]["quantization"] == "Q4_1"

@@ -9,7 +9,7 @@ import sqlite3
 import statistics
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -104,14 +104,13 @@ def test_throughput_agrees_with_a_plain_reader(
 ) -> None:
     folder = pytester.path / "suite" / "throughput"
     folder.mkdir(parents=True)
-    cases = [
-        {"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1},
-        # llama-cpp-python serves one request at a time; by default it would end the
-        # running stream when the second arrives (interrupt_requests), which the
-        # managed server turns off, so both streams must carry tokens.
-        {"prompt_tokens": 64, "gen_tokens": 32, "concurrency": 2},
-    ]
-    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": cases}))
+    single_case = {"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1}
+    # llama-cpp-python serves one request at a time; by default it would end the
+    # running stream when the second arrives (interrupt_requests), which the managed
+    # server turns off, so both streams must carry tokens. It runs after the plain
+    # reader's second half, so that its queueing cannot colour the comparison.
+    pair_case = {"prompt_tokens": 64, "gen_tokens": 32, "concurrency": 2}
+    grid = folder / "grid.json"
     args = (
         f"--lm-suite-dir={folder.parent}",
         "--lm-backend=openai",
@@ -133,30 +132,42 @@ def test_throughput_agrees_with_a_plain_reader(
     finally:
         backend.close()
     plain = [plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(4)]
-    result = pytester.runpytest(*args)
+    timing = _run_grid(pytester, grid, single_case, args)
     plain += [plain_reader(llama.base_url, llama.model_key, words, 64) for _ in range(4)]
-    result.assert_outcomes(passed=2)
-    items = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
-    single, pair = sorted(items, key=lambda r: r["timing"]["concurrency"])
-    timing = single["timing"]
+    # A real model on a shared 2-core VM drifts by up to ~13 % between runs a few
+    # seconds apart, whoever reads the stream; the errors this guards against (chunks
+    # counted as tokens, the wrong clock, the first token in the decode window) are
+    # 2x. The harness's own floor is measured precisely in benchmarks/bench_harness.py.
     assert timing["decode_tps"]["median"] == pytest.approx(
-        statistics.median(p.decode_tps for p in plain), rel=0.10
+        statistics.median(p.decode_tps for p in plain), rel=0.20
     )
     # TTFT is one short span, so other jobs on a shared machine move single readings by
     # 2-5x and medians of a few by more than 10 %; that noise only ever adds delay, so
-    # the fastest request of each side is the comparable figure. 10 %, but at least
-    # 15 ms: a short prefill on a fast machine takes tens of ms.
+    # the fastest request of each side is the comparable figure. Even those drift by up
+    # to ~15 % on a shared VM; the errors guarded against (a role-only chunk taken as
+    # the first token, the clock started late) are far larger. 25 %, at least 15 ms.
     ours_ttft, theirs_ttft = timing["ttft_s"]["min"], min(p.ttft_s for p in plain)
-    assert abs(ours_ttft - theirs_ttft) <= max(0.10 * theirs_ttft, 0.015)
+    assert abs(ours_ttft - theirs_ttft) <= max(0.25 * theirs_ttft, 0.015)
 
-    samples = pair["timing"]["samples"]
+    pair = _run_grid(pytester, grid, pair_case, args)
+    samples = pair["samples"]
     assert len(samples) == 5 * 2
     for sample in samples:
         assert sample["error"] is None
         assert sample["ttft_s"] is not None
         assert sample["output_tokens"] is not None
         assert sample["output_tokens"] > 0
-    assert pair["timing"]["aggregate_decode_tps"] is not None
+    assert pair["aggregate_decode_tps"] is not None
+
+
+def _run_grid(
+    pytester: pytest.Pytester, grid: Path, case: dict[str, int], args: tuple[str, ...]
+) -> dict[str, Any]:
+    grid.write_text(json.dumps({"capability": "throughput", "cases": [case]}))
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    timing: dict[str, Any] = item["timing"]
+    return timing
 
 
 def test_serve_gguf_is_the_embedded_default(pytester: pytest.Pytester) -> None:
