@@ -157,7 +157,7 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "lm_max_tests",
-        "at most N cases per capability per model",
+        "at most N cases per capability per model, of those -k/-m selected",
         _positive(as_int),
         None,
         metavar="N",
