@@ -9,10 +9,12 @@ here once, before any inner run, and one failed connection warms httpx up.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -124,3 +126,24 @@ def backend_double(request: pytest.FixtureRequest) -> Iterator[BackendDouble]:
         yield double
     if double.server.errors:
         raise RuntimeError(f"the fake server raised inside a handler: {double.server.errors[0]!r}")
+
+
+def run_throughput_case(
+    pytester: pytest.Pytester, base_url: str, model: str, case: dict[str, int], *args: str
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run one throughput case (a one-case grid) through the plugin; its JSON result."""
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
+    result = pytester.runpytest(
+        f"--lm-suite-dir={folder.parent}",
+        f"--lm-model={model}",
+        f"--lm-base-url={base_url}",
+        f"--lm-output-dir={pytester.path / 'out'}",
+        "--lm-no-db",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    )
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    return result, item

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +13,8 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult, ImageInput
 from pytest_lmbench.backends.lmstudio import LMStudioBackend, v0_stats
 from pytest_lmbench.testing import ANSWER_KEY, FakeModel, LMStudioTestServer, png_with_text
 from pytest_lmbench.testing.openai_compat import RUNTIME
+
+from ..conftest import run_throughput_case
 
 QWEN, GEMMA = "qwen/qwen3-4b", "google/gemma-3-4b"
 V0, OPENAI = "/api/v0/chat/completions", "/v1/chat/completions"
@@ -178,31 +178,18 @@ def test_non_streamed_v0_answer_is_read_too() -> None:
 
 
 def test_throughput_items_compare_client_and_v0_server_figures(pytester: pytest.Pytester) -> None:
-    folder = pytester.path / "suite" / "throughput"
-    folder.mkdir(parents=True)
     case = {"prompt_tokens": 16, "gen_tokens": 20, "concurrency": 1}
-    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
     with LMStudioTestServer([FakeModel(key=QWEN)]) as server:
         server.engine.quirks.has_v1 = False
         server.engine.quirks.v0_stream_stats = True
         server.engine.script.token_interval_s = 0.004
         server.engine.script.server_tps_factor = 1.5  # the server claims 50 % more
-        outcome = pytester.runpytest(
-            f"--lm-suite-dir={folder.parent}",
-            f"--lm-model={QWEN}",
-            f"--lm-base-url={server.base_url}",
-            f"--lm-output-dir={pytester.path / 'out'}",
-            "--lm-no-db",
-            "--lm-runs=2",
-            "--lm-warmup=0",
-            "-p",
-            "no:cacheprovider",
+        outcome, item = run_throughput_case(
+            pytester, server.base_url, QWEN, case, "--lm-runs=2", "--lm-warmup=0"
         )
         paths = set(chat_paths(server))
     outcome.assert_outcomes(passed=1)
     assert paths == {V0}
-    report = json.loads((Path(pytester.path) / "out" / "latest.json").read_text())
-    [item] = report["results"]
     assert item["flags"]["route"] == V0
     assert item["timing"]["server_ttft_s"]["n"] == 2
     assert item["timing"]["server_decode_tps"]["n"] == 2

@@ -6,7 +6,6 @@ per token over the measured rounds only.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,6 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.testing import FakeModel, LMStudioTestServer
+
+from ..conftest import run_throughput_case
 
 MODEL = "qwen/qwen3-4b"
 
@@ -41,23 +42,10 @@ def gpu(monkeypatch: pytest.MonkeyPatch, fake_nvml: Callable[..., Any]) -> Calla
 def run_item(
     pytester: pytest.Pytester, server: LMStudioTestServer, *args: str, gen_tokens: int = 8
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
-    folder = pytester.path / "suite" / "throughput"
-    folder.mkdir(parents=True, exist_ok=True)
     case = {"prompt_tokens": 16, "gen_tokens": gen_tokens, "concurrency": 1}
-    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
-    result = pytester.runpytest(
-        f"--lm-suite-dir={folder.parent}",
-        f"--lm-model={MODEL}",
-        f"--lm-base-url={server.base_url}",
-        f"--lm-output-dir={pytester.path / 'out'}",
-        "--lm-no-db",
-        "--lm-sample-interval=0.05",
-        "-p",
-        "no:cacheprovider",
-        *args,
+    return run_throughput_case(
+        pytester, server.base_url, MODEL, case, "--lm-sample-interval=0.05", *args
     )
-    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
-    return result, item
 
 
 def test_max_temp_and_max_power_fail_the_item_with_the_figures(

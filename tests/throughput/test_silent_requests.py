@@ -20,6 +20,8 @@ from pytest_lmbench.runners.throughput import NO_TOKENS
 from pytest_lmbench.testing import FakeModel, LMStudioTestServer
 from pytest_lmbench.testing.answers import AnswerRule
 
+from ..conftest import run_throughput_case
+
 MODEL = "qwen/qwen3-4b"
 
 
@@ -42,24 +44,10 @@ def numbered_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_grid(
     pytester: pytest.Pytester, server: LMStudioTestServer, *args: str
 ) -> tuple[pytest.RunResult, dict]:  # type: ignore[type-arg]
-    folder = pytester.path / "suite" / "throughput"
-    folder.mkdir(parents=True)
     case = {"prompt_tokens": 16, "gen_tokens": 8, "concurrency": 2}
-    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
-    result = pytester.runpytest(
-        f"--lm-suite-dir={folder.parent}",
-        f"--lm-model={MODEL}",
-        f"--lm-base-url={server.base_url}",
-        f"--lm-output-dir={pytester.path / 'out'}",
-        "--lm-no-db",
-        "--lm-runs=2",
-        "--lm-warmup=0",
-        "-p",
-        "no:cacheprovider",
-        *args,
+    return run_throughput_case(
+        pytester, server.base_url, MODEL, case, "--lm-runs=2", "--lm-warmup=0", *args
     )
-    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
-    return result, item
 
 
 @pytest.mark.usefixtures("numbered_prompts")
