@@ -123,10 +123,10 @@ def _record(
 def _single_timing(samples: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")
     if len(samples) == 1:
-        return {k: samples[0][k] for k in keys}
-    timing: dict[str, Any] = {
-        k: summarize([s[k] for s in samples if s[k] is not None])["median"] for k in keys
-    }
+        timing: dict[str, Any] = {k: samples[0][k] for k in keys}
+    else:
+        timing = {k: summarize([s[k] for s in samples if s[k] is not None])["median"] for k in keys}
+    # Every request is a measured request: the store keeps one measurements row each.
     timing["samples"] = [{k: s[k] for k in keys} for s in samples]
     return timing
 

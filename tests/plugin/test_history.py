@@ -47,3 +47,25 @@ def test_capability_items_carry_quality_score_to_junit(
     result.assert_outcomes(passed=1)
     properties = {p.get("name"): p.get("value") for p in ET.parse(junit).iter("property")}
     assert float(properties["quality_score"]) == 1.0
+
+
+def test_a_capability_request_is_a_measurement_row(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
+) -> None:
+    import sqlite3
+
+    pytester.runpytest(
+        f"--lm-suite-dir={suite}",
+        "--lm-model=qwen/qwen3-4b",
+        "-k",
+        "capital_fr",
+        *lmbench_args(lms, pytester.path),
+    ).assert_outcomes(passed=1)
+    with sqlite3.connect(pytester.path / "results.db") as db:
+        rows = db.execute("SELECT ttft_s, output_tokens FROM measurements").fetchall()
+    assert len(rows) == 1
+    [(ttft_s, output_tokens)] = rows
+    assert ttft_s > 0
+    assert output_tokens > 0
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    assert item["timing"]["ttft_s"] == item["timing"]["samples"][0]["ttft_s"]
