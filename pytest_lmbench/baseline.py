@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pytest_lmbench.errors import first_problem
 from pytest_lmbench.metrics.stats import bootstrap_ratio_of_medians, mann_whitney_p, percentile
 from pytest_lmbench.reporting.schema import Report, ResultEntry
 from pytest_lmbench.reporting.summary import as_number, format_number
@@ -264,9 +265,8 @@ def read_baseline(path: Path) -> BaselineFile:
     try:
         return BaselineFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise BaselineError(f"{path}: field {where}: {first['msg']}") from None
+        where, problem = first_problem(exc)
+        raise BaselineError(f"{path}: field {where}: {problem}") from None
 
 
 # -- the comparison ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ requested load setting that was not applied, or an unload that failed.
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 
 class LmbenchError(Exception):
@@ -68,3 +69,9 @@ class SuiteError(LmbenchError):
 
 class LmbenchWarning(pytest.PytestWarning):
     """Shown in pytest's warnings summary; the run goes on."""
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The first error of a pydantic validation as (dotted field path, message)."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or "(top level)", first["msg"]

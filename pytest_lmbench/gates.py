@@ -44,6 +44,7 @@ from pytest_lmbench.baseline import (
     read_baseline,
     write_baseline,
 )
+from pytest_lmbench.errors import first_problem
 from pytest_lmbench.gates_quality import (
     CapabilityComparison,
     capability_comparisons,
@@ -163,9 +164,8 @@ def load_gates(settings: Settings) -> GatesFile:
     try:
         return GatesFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise pytest.UsageError(f"{where}: {field}: {first['msg']}") from None
+        field, problem = first_problem(exc)
+        raise pytest.UsageError(f"{where}: {field}: {problem}") from None
 
 
 # -- where the baseline comes from ---------------------------------------------------------

@@ -17,7 +17,7 @@ import jinja2.sandbox
 from pydantic import BaseModel, ValidationError
 
 from pytest_lmbench.backends.base import ImageInput
-from pytest_lmbench.errors import SuiteError
+from pytest_lmbench.errors import SuiteError, first_problem
 from pytest_lmbench.suites.schema import (
     CAPABILITIES,
     CapabilitySuite,
@@ -125,10 +125,9 @@ def _validate(model: type[Any], data: Any, path: Path, case: str | None) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        field, problem = first_problem(exc)
         where = f"{path}: case {case}" if case else f"{path}"
-        raise SuiteError(f"{where}: field {field}: {first['msg']}") from None
+        raise SuiteError(f"{where}: field {field}: {problem}") from None
 
 
 def contained(folder: Path, relative: str, case_id: str | None) -> Path:
