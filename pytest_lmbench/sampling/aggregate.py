@@ -132,12 +132,16 @@ def joules_per_token(energy_j: float | None, tokens: int | float | None) -> floa
 
 
 def choose_energy(
-    counter_j: float | None, power_points: Sequence[tuple[float, float]]
+    counter_j: float | None,
+    power_points: Sequence[tuple[float, float]],
+    start_s: float | None = None,
+    end_s: float | None = None,
 ) -> tuple[float | None, EnergySource | None]:
-    """Prefer the hardware counter (exact); fall back to integrating sampled power."""
+    """Prefer the hardware counter (exact); fall back to integrating sampled power
+    (over ``start_s``..``end_s`` when given, see ``power_integral_j``)."""
     if counter_j is not None:
         return round(counter_j, _DIGITS), "nvml_counter"
-    integral = power_integral_j(power_points)
+    integral = power_integral_j(power_points, start_s, end_s)
     if integral is None:
         return None, None
     return round(integral, _DIGITS), "power_integral"
@@ -198,16 +202,13 @@ def measured_energy(
             "measured_duration_s": None,
         }
     begin, end = measured
-    energy_j: float | None = None
-    source: EnergySource | None = None
+    counter_j: float | None = None
     if begin.counter_j is not None and end.counter_j is not None:
-        energy_j, source = end.counter_j - begin.counter_j, "nvml_counter"
-    else:
-        start_s, end_s = (begin.t_ns - start_ns) / 1e9, (end.t_ns - start_ns) / 1e9
-        energy_j = power_integral_j(power_points, start_s, end_s)
-        source = "power_integral" if energy_j is not None else None
+        counter_j = end.counter_j - begin.counter_j
+    start_s, end_s = (begin.t_ns - start_ns) / 1e9, (end.t_ns - start_ns) / 1e9
+    energy_j, source = choose_energy(counter_j, power_points, start_s, end_s)
     return {
-        "measured_energy_j": round(energy_j, _DIGITS) if energy_j is not None else None,
+        "measured_energy_j": energy_j,
         "measured_energy_source": source,
         "measured_duration_s": round(max(end.t_ns - begin.t_ns, 0) / 1e9, 4),
     }
