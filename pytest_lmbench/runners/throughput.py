@@ -96,10 +96,12 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
 
         batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
     _record(ctx, case, batches, calibration, benchmark)
-    feed_benchmark(benchmark, _request_seconds(batches), failed=any(b.silent for b in batches))
+    problems = silent_requests(batches)
+    # pytest-benchmark's rounds: the end-to-end time of every measured request.
+    seconds = _values(s["e2e_s"] for s in ctx.record.timing["samples"])
+    feed_benchmark(benchmark, seconds, failed=bool(problems))
     # Only the measured batches' tokens: the energy is the measured window's too.
     ctx.finish_hardware(sum(b.output_tokens for b in batches))
-    problems = silent_requests(batches)
     problems += gate_problems(ctx)
     problems += _limit_problems(ctx, case)
     fail_on(problems)
@@ -236,16 +238,6 @@ def _record(
     )
     if benchmark is not None and hasattr(benchmark, "extra_info"):
         benchmark.extra_info.update(benchmark_info(timing))
-
-
-def _request_seconds(batches: list[Batch]) -> list[float]:
-    """End-to-end time of every measured request: pytest-benchmark's rounds."""
-    return [
-        (r.timeline.end_ns - r.timeline.start_ns) / 1e9
-        for b in batches
-        for r in b.results
-        if r.timeline.end_ns is not None
-    ]
 
 
 def _values(figures: Iterable[float | None]) -> list[float]:
