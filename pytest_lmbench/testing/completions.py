@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 from pytest_lmbench.testing.answers import JSON, Plan, Turn, count_tokens
-from pytest_lmbench.testing.engine import EngineError, FakeEngine, Fault, Quirks
+from pytest_lmbench.testing.engine import FakeEngine, Fault, Quirks
 from pytest_lmbench.testing.httpserver import Exchange, SSEWriter, send_json_with_faults
 from pytest_lmbench.testing.openai_compat import (
     RequestError,
-    openai_engine_error,
     openai_error,
+    planned_answer,
     random_id,
     usage_of,
     v0_extras,
@@ -53,15 +53,7 @@ def completions(engine: FakeEngine, ex: Exchange, faults: list[Fault]) -> None:
     script, quirks = engine.snapshot()
     try:
         turn, stream = parse_completion(ex.json)
-        try:
-            lookup = engine.lookup(turn.model, jit=quirks.jit_load)
-            if lookup.model.kind == "embedding":
-                message = f"Model '{lookup.instance_id}' is an embedding model"
-                raise RequestError(400, openai_error(message, param="model"))
-            plan = engine.plan(turn, lookup, faults)
-            lookup, plan.load_s = engine.ensure_loaded(lookup)
-        except EngineError as err:
-            raise openai_engine_error(err, engine, turn.model) from None
+        plan = planned_answer(engine, turn, faults, quirks, chat=False)
     except RequestError as err:
         ex.send_json(err.status, err.body)
         return

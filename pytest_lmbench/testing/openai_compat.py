@@ -68,6 +68,25 @@ def openai_engine_error(err: EngineError, engine: FakeEngine, requested: str) ->
     return RequestError(err.status, openai_error(err.message, param="messages"))
 
 
+def planned_answer(
+    engine: FakeEngine, turn: Turn, faults: list[Fault], quirks: Quirks, *, chat: bool = True
+) -> Plan:
+    """Find the model, plan its answer and JIT-load it; failures raise RequestError.
+
+    ``chat=False`` (text completion) also refuses an embedding model.
+    """
+    try:
+        lookup = engine.lookup(turn.model, jit=quirks.jit_load)
+        if not chat and lookup.model.kind == "embedding":
+            message = f"Model '{lookup.instance_id}' is an embedding model"
+            raise RequestError(400, openai_error(message, param="model"))
+        plan = engine.plan(turn, lookup, faults)
+        _, plan.load_s = engine.ensure_loaded(lookup)
+    except EngineError as err:
+        raise openai_engine_error(err, engine, turn.model) from None
+    return plan
+
+
 def decode_data_url(url: Any, bad: RequestError) -> bytes:
     """The bytes of a ``data:...;base64,`` URL; anything else raises ``bad``."""
     if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url:
@@ -280,12 +299,7 @@ def chat_completions(engine: FakeEngine, ex: Exchange, faults: list[Fault], *, v
     script, quirks = engine.snapshot()
     try:
         turn, options = parse_chat(ex.json)
-        try:
-            lookup = engine.lookup(turn.model, jit=quirks.jit_load)
-            plan = engine.plan(turn, lookup, faults)
-            lookup, plan.load_s = engine.ensure_loaded(lookup)
-        except EngineError as err:
-            raise openai_engine_error(err, engine, turn.model) from None
+        plan = planned_answer(engine, turn, faults, quirks)
     except RequestError as err:
         ex.send_json(err.status, err.body)
         return
