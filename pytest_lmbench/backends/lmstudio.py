@@ -34,7 +34,7 @@ from pytest_lmbench.backends.base import (
 from pytest_lmbench.backends.lmstudio_load import Loader
 from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
 from pytest_lmbench.backends.openai import CHAT_ROUTE, chat_body, stream_chat_completions
-from pytest_lmbench.backends.stream import StreamAccumulator, as_dict
+from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_float, as_int
 from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
 
 LABEL = "LM Studio"
@@ -309,8 +309,8 @@ def _apply_native_result(acc: StreamAccumulator, result: JSON) -> None:
     if result.get("model_instance_id"):
         acc.model = str(result["model_instance_id"])
     stats = as_dict(result.get("stats"))
-    acc.prompt_tokens = _int_or_none(stats.get("input_tokens"))
-    acc.output_tokens = _int_or_none(stats.get("total_output_tokens"))
+    acc.prompt_tokens = as_int(stats.get("input_tokens"))
+    acc.output_tokens = as_int(stats.get("total_output_tokens"))
     acc.finish_reason = _server_finish_reason(result, stats)
     acc.server_stats.update(native_stats(stats))
 
@@ -369,7 +369,7 @@ def v0_stats(payload: JSON) -> JSON:
             ("server_decode_tps", "tokens_per_second"),
             ("server_generation_s", "generation_time"),
         ):
-            value = _float_or_none(stats.get(theirs))
+            value = as_float(stats.get(theirs))
             if value is not None:
                 out[ours] = value
         if isinstance(stats.get("stop_reason"), str):
@@ -387,11 +387,3 @@ def apply_v0_extras(acc: StreamAccumulator, payload: JSON) -> None:
     stop = extras.get("server_stop_reason")
     if acc.finish_reason is None and isinstance(stop, str) and stop:
         acc.finish_reason = STOP_REASONS.get(stop, stop)
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pytest_lmbench.backends import http
 from pytest_lmbench.backends.base import JSON, LoadConfig, LoadResult
+from pytest_lmbench.backends.stream import as_float
 from pytest_lmbench.errors import LoadFailed
 
 LABEL = "LM Studio"
@@ -109,7 +110,7 @@ class Loader:
             requested=config.requested(),
             applied=applied,
             not_applied=not_applied,
-            load_time_s=_float_or_none(payload.get("load_time_seconds")),
+            load_time_s=as_float(payload.get("load_time_seconds")),
             client_load_time_s=elapsed,
             chat_model=chat_model_for(key, instance_id),
         )
@@ -165,7 +166,3 @@ class Loader:
             (only,) = new
             return only, new[only]
         return key, None
-
-
-def _float_or_none(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from pytest_lmbench.backends.base import JSON, ModelInfo, ModelKind
+from pytest_lmbench.backends.stream import as_int
 
 
 def model_from_v1(raw: JSON) -> ModelInfo:
@@ -19,9 +20,9 @@ def model_from_v1(raw: JSON) -> ModelInfo:
         architecture=raw.get("architecture"),
         quantization=quant.get("name") if isinstance(quant, dict) else None,
         bits_per_weight=_num(quant.get("bits_per_weight")) if isinstance(quant, dict) else None,
-        size_bytes=_int(raw.get("size_bytes")),
+        size_bytes=as_int(raw.get("size_bytes")),
         params_string=raw.get("params_string"),
-        max_context_length=_int(raw.get("max_context_length")),
+        max_context_length=as_int(raw.get("max_context_length")),
         format=raw.get("format"),
         vision=_bool(caps.get("vision")) if kind != "embedding" else False,
         tool_use=_bool(caps.get("trained_for_tool_use")) if kind != "embedding" else False,
@@ -58,7 +59,7 @@ def model_from_v0(raw: JSON) -> ModelInfo:
         kind=kind,
         architecture=raw.get("arch"),
         quantization=raw.get("quantization"),
-        max_context_length=_int(raw.get("max_context_length")),
+        max_context_length=as_int(raw.get("max_context_length")),
         format=raw.get("compatibility_type"),
         vision=kind == "vlm",
         # The capabilities array can be missing entirely: then we do not know.
@@ -69,10 +70,6 @@ def model_from_v0(raw: JSON) -> ModelInfo:
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:

@@ -24,7 +24,7 @@ from pytest_lmbench.backends.base import (
     ModelKind,
     StreamTimeline,
 )
-from pytest_lmbench.backends.stream import StreamAccumulator, as_list
+from pytest_lmbench.backends.stream import StreamAccumulator, as_int, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
 LABEL = "Ollama"
@@ -269,8 +269,8 @@ def apply_line(acc: StreamAccumulator, payload: JSON, arrived_ns: int) -> bool:
         _apply_message(acc, message, arrived_ns)
     if payload.get("done") is True:
         acc.finish_reason = str(payload.get("done_reason") or "stop")
-        acc.prompt_tokens = _int(payload.get("prompt_eval_count"))
-        acc.output_tokens = _int(payload.get("eval_count"))
+        acc.prompt_tokens = as_int(payload.get("prompt_eval_count"))
+        acc.output_tokens = as_int(payload.get("eval_count"))
         acc.server_stats.update(duration_stats(payload))
         return True
     return False
@@ -298,12 +298,12 @@ def _apply_message(acc: StreamAccumulator, message: JSON, arrived_ns: int) -> No
 
 def duration_stats(final: JSON) -> JSON:
     """Ollama's nanosecond durations beside normalised server figures."""
-    raw = {k: final[k] for k in DURATION_FIELDS if _int(final.get(k)) is not None}
+    raw = {k: final[k] for k in DURATION_FIELDS if as_int(final.get(k)) is not None}
     stats: JSON = {"source": "Ollama durations", "durations": raw}
-    evals, eval_ns = _int(final.get("eval_count")), _int(final.get("eval_duration"))
+    evals, eval_ns = as_int(final.get("eval_count")), as_int(final.get("eval_duration"))
     prompt, prompt_ns = (
-        _int(final.get("prompt_eval_count")),
-        _int(final.get("prompt_eval_duration")),
+        as_int(final.get("prompt_eval_count")),
+        as_int(final.get("prompt_eval_duration")),
     )
     if evals is not None and eval_ns:
         stats["server_decode_tps"] = evals / eval_ns * 1e9
@@ -311,8 +311,8 @@ def duration_stats(final: JSON) -> JSON:
         stats["server_prefill_tps"] = prompt / prompt_ns * 1e9
     for ours, ns in (
         ("server_prefill_s", prompt_ns),
-        ("server_load_s", _int(final.get("load_duration"))),
-        ("server_total_s", _int(final.get("total_duration"))),
+        ("server_load_s", as_int(final.get("load_duration"))),
+        ("server_total_s", as_int(final.get("total_duration"))),
     ):
         if ns is not None:
             stats[ours] = ns / 1e9
@@ -341,7 +341,7 @@ def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> Mod
         display_name=_name(raw),
         architecture=details.get("family"),
         quantization=details.get("quantization_level"),
-        size_bytes=_int(raw.get("size")),
+        size_bytes=as_int(raw.get("size")),
         params_string=details.get("parameter_size"),
         max_context_length=_show_context(show),
         format=details.get("format"),
@@ -356,7 +356,7 @@ def _show_context(show: JSON | None) -> int | None:
     if not isinstance(info, dict):
         return None
     arch = info.get("general.architecture")
-    return _int(info.get(f"{arch}.context_length")) if arch else None
+    return as_int(info.get(f"{arch}.context_length")) if arch else None
 
 
 def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
@@ -375,12 +375,12 @@ def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]
 
 
 def ps_facts(entry: JSON) -> JSON:
-    size, vram = _int(entry.get("size")), _int(entry.get("size_vram"))
+    size, vram = as_int(entry.get("size")), as_int(entry.get("size_vram"))
     return {
         "size_vram_bytes": vram,
         "size_bytes": size,
         "vram_share": vram / size if vram is not None and size else None,
-        "context_length": _int(entry.get("context_length")),
+        "context_length": as_int(entry.get("context_length")),
         "expires_at": entry.get("expires_at"),
     }
 
@@ -413,9 +413,5 @@ def _model_of(body: JSON | None) -> str | None:
 
 
 def _ns_to_s(value: Any) -> float | None:
-    ns = _int(value)
+    ns = as_int(value)
     return ns / 1e9 if ns is not None else None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -22,7 +22,7 @@ from pytest_lmbench.backends.base import (
     ModelInfo,
     StreamTimeline,
 )
-from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_list
+from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
 from pytest_lmbench.errors import StreamError
 
 CHAT_ROUTE = "/v1/chat/completions"
@@ -97,8 +97,8 @@ def _apply_chunk(
         acc.model = str(payload["model"])
     usage = payload.get("usage")
     if isinstance(usage, dict):
-        acc.prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
-        acc.output_tokens = _int_or_none(usage.get("completion_tokens"))
+        acc.prompt_tokens = as_int(usage.get("prompt_tokens"))
+        acc.output_tokens = as_int(usage.get("completion_tokens"))
     if isinstance(payload.get("timings"), dict):
         acc.server_stats.update(llamacpp_stats(payload["timings"]))
     for choice in as_list(payload.get("choices")):
@@ -125,10 +125,6 @@ def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 async def stream_chat_completions(

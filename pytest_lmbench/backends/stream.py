@@ -18,6 +18,16 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def as_int(value: Any) -> int | None:
+    """A JSON number as an int; anything else (booleans included) is unknown."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def as_float(value: Any) -> float | None:
+    """A JSON number as a float; anything else (booleans included) is unknown."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 @dataclass
 class _PendingCall:
     id: str | None = None
