@@ -320,10 +320,12 @@ def _server_finish_reason(result: JSON, stats: JSON) -> str | None:
     reason = result.get("finish_reason")
     if isinstance(reason, str) and reason:
         return reason
-    stop = stats.get("stop_reason")  # the SDK's enum, as v0 stats carry it (fact sheet §2.2)
-    if isinstance(stop, str) and stop:
-        return STOP_REASONS.get(stop, stop)
-    return None
+    return finish_of_stop(stats.get("stop_reason"))  # as v0 stats carry it (fact sheet §2.2)
+
+
+def finish_of_stop(stop: Any) -> str | None:
+    """The OpenAI finish reason of an SDK ``stop_reason``; an unknown one is kept as is."""
+    return STOP_REASONS.get(stop, stop) if isinstance(stop, str) and stop else None
 
 
 def _infer_finish_reason(acc: StreamAccumulator, max_tokens: int | None) -> None:
@@ -384,6 +386,5 @@ def v0_stats(payload: JSON) -> JSON:
 def apply_v0_extras(acc: StreamAccumulator, payload: JSON) -> None:
     extras = v0_stats(payload)
     acc.server_stats.update(extras)
-    stop = extras.get("server_stop_reason")
-    if acc.finish_reason is None and isinstance(stop, str) and stop:
-        acc.finish_reason = STOP_REASONS.get(stop, stop)
+    if acc.finish_reason is None:
+        acc.finish_reason = finish_of_stop(extras.get("server_stop_reason"))
