@@ -286,11 +286,10 @@ class OpenAIBackend:
         no_api = f"{self.label} has no load API; the server's own settings are in force"
         not_applied = {}
         for name, value in requested.items():
-            started = self.launch_config.get(name)
-            if started != value:
-                not_applied[name] = (
-                    f"the server was started with {name}={started}" if started else no_api
-                )
+            if name not in self.launch_config:
+                not_applied[name] = no_api
+            elif (started := self.launch_config[name]) != value:
+                not_applied[name] = f"the server was started with {name}={started}"
         return LoadResult(
             instance_id=key,
             requested=requested,
