@@ -76,6 +76,11 @@ def test_a_server_the_session_started_applies_its_launch_settings(
     assert other.not_applied == {
         "context_length": "the server was started with context_length=4096"
     }
+    backend.launch_config = {"flash_attention": False}
+    off = backend.load(QWEN, LoadConfig(flash_attention=True))
+    assert off.not_applied == {
+        "flash_attention": "the server was started with flash_attention=False"
+    }
 
 
 # -- streaming ----------------------------------------------------------------------------
