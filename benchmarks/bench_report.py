@@ -17,15 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.reporting.csv_report import write_csv
-from pytest_lmbench.reporting.html_report import render_html
-from pytest_lmbench.reporting.schema import (
+from pytest_lmbench.records import (
     LoadInfo,
     ModelEntry,
     Report,
     ResultEntry,
     RunInfo,
 )
+from pytest_lmbench.reporting.csv_report import write_csv
+from pytest_lmbench.reporting.html_report import render_html
 from pytest_lmbench.reporting.summary import build_summary
 
 MODELS = {"qwen3-4b-instruct": 52.0, "gemma-3-270m-it": 190.0, "llama-3.2-3b-instruct": 61.0}

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.reporting.schema import ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.storage.store import open_store
 
 RUN_ID = "bench-run"

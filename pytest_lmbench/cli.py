@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_lmbench import __version__
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry
 from pytest_lmbench.storage.models import number, timing_stat
 from pytest_lmbench.storage.store import EXPORT_COLUMNS, Store, StoreError, open_store
 from pytest_lmbench.storage.url import default_db_url
@@ -141,7 +141,8 @@ def _history(store: Store, report: Report) -> dict[str, list[dict[str, Any]]]:
 def _cmd_report(store: Store, args: argparse.Namespace) -> int:
     # Imported here: the report writers pull in Jinja2 and charts, which the
     # other commands do not need.
-    from pytest_lmbench.reporting import FORMATS, write_reports
+    from pytest_lmbench.reporting.writer import write_reports
+    from pytest_lmbench.vocabulary import FORMATS
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]

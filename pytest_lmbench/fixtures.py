@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.client import LMClient
+from pytest_lmbench.backends.base import LoadedModel
+from pytest_lmbench.collection.items import SPEC_KEY, ItemSpec
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.hardware import HardwareHandle
-from pytest_lmbench.lifecycle import LoadedModel
-from pytest_lmbench.results import RECORD_KEY
+from pytest_lmbench.runners.client import LMClient
 from pytest_lmbench.runners.common import ItemContext
-from pytest_lmbench.session import SESSION_KEY, LmbenchSession
-from pytest_lmbench.suites.collect import SPEC_KEY, ItemSpec
+from pytest_lmbench.session.hardware import HardwareHandle
+from pytest_lmbench.session.results import RECORD_KEY
+from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench import distribution, fixtures, options, results
-from pytest_lmbench.session import SESSION_KEY, LmbenchSession
-from pytest_lmbench.suites import loader, selection
-from pytest_lmbench.suites.collect import SUITES_WITHOUT_MODEL, SuiteFile
-from pytest_lmbench.suites.schema import CAPABILITIES
+from pytest_lmbench import fixtures
+from pytest_lmbench.collection import distribution, selection
+from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile
+from pytest_lmbench.config import options
+from pytest_lmbench.session import results
+from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
+from pytest_lmbench.suites import loader
+from pytest_lmbench.vocabulary import CAPABILITIES
 
 # ---------------------------------------------------------------- configuration
 
@@ -145,7 +148,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     lm.finish(int(exitstatus))
     if lm.gates is not None:
-        from pytest_lmbench.gates import junit_session_properties
+        from pytest_lmbench.gates.keeper import junit_session_properties
 
         junit_session_properties(session.config, lm.gate_failures)
     if lm.gate_failures and session.exitstatus == pytest.ExitCode.OK:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,9 @@ import pytest_lmbench.reporting.html_report
 import pytest_lmbench.runners.capability
 import pytest_lmbench.runners.throughput
 import pytest_lmbench.sampling  # noqa: F401
+from pytest_lmbench.backends import REGISTRY
 from pytest_lmbench.storage.store import open_store
-from pytest_lmbench.testing import (
-    LMStudioTestServer,
-    OllamaTestServer,
-    RecordedRequest,
-    default_lmstudio_models,
-    default_ollama_models,
-)
+from pytest_lmbench.testing.doubles import DOUBLES, BackendDouble
 
 
 def _warm_httpx() -> None:
@@ -59,69 +53,14 @@ _warm_store()
 # -- one integration test, three backends --------------------------------------------------
 
 
-@dataclass
-class BackendDouble:
-    """A backend's test double with what a pytester run needs to reach it.
-
-    ``openai`` talks to the LM Studio double's ``/v1`` routes: an OpenAI-compatible
-    server with nothing to load.
-    """
-
-    name: str  # the --lm-backend value
-    server: LMStudioTestServer | OllamaTestServer
-    text_model: str
-    vision_model: str
-    chat_routes: tuple[str, ...]  # where inference goes
-    supports_load: bool
-
-    @property
-    def args(self) -> list[str]:
-        return [f"--lm-backend={self.name}", f"--lm-base-url={self.server.base_url}"]
-
-    def _event(self, request: RecordedRequest) -> str | None:
-        body = request.json if isinstance(request.json, dict) else {}
-        if self.name == "ollama" and request.path == "/api/chat" and not body.get("messages"):
-            # Ollama loads and unloads with an empty chat (keep_alive 0 unloads).
-            return "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
-        if request.path in ("/api/v1/models/load", "/api/v1/models/unload"):
-            return request.path.rsplit("/", 1)[-1]
-        return "chat" if request.path in self.chat_routes else None
-
-    def events(self) -> list[str]:
-        """ "load", "chat" and "unload" in the order the server saw them."""
-        found = [self._event(r) for r in self.server.engine.requests]
-        return [e for e in found if e is not None]
-
-    def chats(self) -> list[RecordedRequest]:
-        """Inference requests, with their JSON bodies."""
-        return [r for r in self.server.engine.requests if self._event(r) == "chat"]
-
-
-BACKEND_NAMES = ("lmstudio", "ollama", "openai")
-
-
-def make_double(name: str) -> BackendDouble:
-    if name == "ollama":
-        return BackendDouble(
-            name,
-            OllamaTestServer(default_ollama_models()),
-            "qwen3:4b",
-            "gemma3:4b",
-            ("/api/chat",),
-            supports_load=True,
-        )
-    server = LMStudioTestServer(default_lmstudio_models())
-    if name == "lmstudio":
-        routes = ("/api/v1/chat", "/v1/chat/completions")
-        return BackendDouble(name, server, "qwen/qwen3-4b", "google/gemma-3-4b", routes, True)
-    openai = ("/v1/chat/completions",)
-    return BackendDouble(name, server, "qwen/qwen3-4b", "google/gemma-3-4b", openai, False)
+# Every backend of the registry, each against its double (pytest_lmbench.testing.doubles).
+BACKEND_NAMES = tuple(REGISTRY)
 
 
 @pytest.fixture(params=BACKEND_NAMES)
 def backend_double(request: pytest.FixtureRequest) -> Iterator[BackendDouble]:
     """Each backend against its double; narrow it with ``indirect`` parametrization."""
-    double = make_double(request.param)
+    double = DOUBLES[request.param]()
     with double.server:
         yield double
     if double.server.errors:

@@ -1,25 +1,21 @@
-"""Backend registry: option value -> factory. Importing a backend is lazy."""
+"""Backend registry: option value -> the module whose ``create(options)`` makes it.
+
+Importing a backend is lazy: only the one a session uses is imported.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 
-from pytest_lmbench.backends.base import Backend
+from pytest_lmbench.backends.base import Backend, BackendOptions
+from pytest_lmbench.vocabulary import BACKENDS
 
-# name -> (module, class); a new server type is one module and one line here.
-REGISTRY: dict[str, tuple[str, str]] = {
-    "lmstudio": ("pytest_lmbench.backends.lmstudio", "LMStudioBackend"),
-    "openai": ("pytest_lmbench.backends.openai", "OpenAIBackend"),
-    "ollama": ("pytest_lmbench.backends.ollama", "OllamaBackend"),
-}
+# name -> module; a new server type is one module and one line in the registry,
+# which lives in pytest_lmbench.vocabulary so the option parsers can name it.
+REGISTRY = BACKENDS
 
 
-def make_backend(
-    name: str, base_url: str, *, token: str | None, timeout_s: float, api: str = "auto"
-) -> Backend:
-    module_name, class_name = REGISTRY[name]
-    factory: Callable[..., Backend] = getattr(importlib.import_module(module_name), class_name)
-    if name == "lmstudio":
-        return factory(base_url, token=token, timeout_s=timeout_s, api=api)
-    return factory(base_url, token=token, timeout_s=timeout_s)
+def make_backend(name: str, options: BackendOptions) -> Backend:
+    create: Callable[[BackendOptions], Backend] = importlib.import_module(REGISTRY[name]).create
+    return create(options)

@@ -1,12 +1,14 @@
 """The backend protocol and the plain data that crosses it.
 
-A new server type is one module implementing :class:`Backend`. Everything a
+A new server type is one module implementing :class:`Backend` with a module-level
+``create(options: BackendOptions)``, registered in :mod:`pytest_lmbench.backends`. Everything a
 backend returns is measured or reported by the server; nothing is invented.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -44,6 +46,21 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class BackendOptions:
+    """What the session tells a backend when it makes one (``create(options)``)."""
+
+    base_url: str
+    token: str | None = None
+    timeout_s: float = 120.0
+    # --lm-api: which LM Studio routes to use ("auto", "native", "openai"); servers
+    # with one route ignore it.
+    api: str = "auto"
+    # The load settings a server the session started itself (--lm-serve-gguf) was
+    # launched with: in force for every model it serves, so applied, not guessed.
+    launch_config: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LoadConfig:
     """Load settings the user asked for; ``None`` means "server default"."""
 
@@ -75,6 +92,22 @@ class LoadResult:
     # What the server reports about the loaded instance that is no setting, e.g.
     # Ollama's ``size_vram_bytes`` and ``vram_share``; kept in the model's metadata.
     facts: JSON = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """What an item knows of its model: the public ``lm_model`` fixture value."""
+
+    key: str
+    instance_id: str
+    info: ModelInfo | None
+    load: LoadResult
+    fingerprint: str | None = None
+
+    @property
+    def chat_model(self) -> str:
+        """The name chat requests carry (see ``LoadResult.chat_model``)."""
+        return self.load.chat_model or self.instance_id
 
 
 @dataclass(frozen=True)
@@ -152,6 +185,14 @@ class Backend(Protocol):
         ...
 
     def list_models(self) -> list[ModelInfo]: ...
+
+    def find_model(self, infos: Mapping[str, ModelInfo], key: str) -> ModelInfo | None:
+        """The listed model ``key`` names, or None.
+
+        Usually ``infos.get(key)``; a server whose keys can name a variant of a
+        listed model (LM Studio's ``key@quant``) resolves it here.
+        """
+        ...
 
     def load(self, key: str, config: LoadConfig) -> LoadResult: ...
 

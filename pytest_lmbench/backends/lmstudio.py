@@ -17,6 +17,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ import httpx
 from pytest_lmbench.backends import http
 from pytest_lmbench.backends.base import (
     JSON,
+    BackendOptions,
     ChatRequest,
     ChatResult,
     LoadConfig,
@@ -32,7 +34,7 @@ from pytest_lmbench.backends.base import (
     StreamTimeline,
 )
 from pytest_lmbench.backends.lmstudio_load import Loader
-from pytest_lmbench.backends.lmstudio_models import model_from_v0, model_from_v1
+from pytest_lmbench.backends.lmstudio_models import find_variant, model_from_v0, model_from_v1
 from pytest_lmbench.backends.openai import CHAT_ROUTE, chat_body, stream_chat_completions
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_float, as_int
 from pytest_lmbench.errors import LoadFailed, ModelNotFound, StreamError
@@ -118,6 +120,10 @@ class LMStudioBackend:
             if row.key not in merged or row.loaded_instances:
                 merged[row.key] = row
         return list(merged.values())
+
+    def find_model(self, infos: Mapping[str, ModelInfo], key: str) -> ModelInfo | None:
+        """``key`` or its ``key@quant`` variant (fact sheet §1.1, §4)."""
+        return find_variant(infos, key)
 
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         if not self.has_v1:
@@ -388,3 +394,9 @@ def apply_v0_extras(acc: StreamAccumulator, payload: JSON) -> None:
     acc.server_stats.update(extras)
     if acc.finish_reason is None:
         acc.finish_reason = finish_of_stop(extras.get("server_stop_reason"))
+
+
+def create(options: BackendOptions) -> LMStudioBackend:
+    return LMStudioBackend(
+        options.base_url, token=options.token, timeout_s=options.timeout_s, api=options.api
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -48,6 +49,21 @@ def variant_info(info: ModelInfo, key: str) -> ModelInfo:
     if info.quantization and info.quantization.lower() == quant.lower():
         return info
     return replace(info, quantization=quant or None, bits_per_weight=None, size_bytes=None)
+
+
+def find_variant(infos: Mapping[str, ModelInfo], key: str) -> ModelInfo | None:
+    """Exact key, else the base of ``key@quant`` when the server lists that variant.
+
+    A variant gets its own quantization (see :func:`variant_info`), not the one of
+    the base entry's selected variant.
+    """
+    if key in infos:
+        return infos[key]
+    base = key.split("@", 1)[0]
+    info = infos.get(base)
+    if info is not None and (not info.variants or key in info.variants):
+        return variant_info(info, key)
+    return None
 
 
 def model_from_v0(raw: JSON) -> ModelInfo:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from pytest_lmbench.backends import http
 from pytest_lmbench.backends.base import (
     JSON,
+    BackendOptions,
     ChatRequest,
     ChatResult,
     LoadConfig,
@@ -130,6 +132,9 @@ class OllamaBackend:
                 instances = tuple(_name(m) for m in loaded if _matches(m, _name(raw)))
                 models.append(model_from_tag(raw, show, instances))
         return models
+
+    def find_model(self, infos: Mapping[str, ModelInfo], key: str) -> ModelInfo | None:
+        return infos.get(key)
 
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         body: JSON = {"model": key, "messages": [], "keep_alive": self._keep_alive, "stream": False}
@@ -415,3 +420,7 @@ def _model_of(body: JSON | None) -> str | None:
 def _ns_to_s(value: Any) -> float | None:
     ns = as_int(value)
     return ns / 1e9 if ns is not None else None
+
+
+def create(options: BackendOptions) -> OllamaBackend:
+    return OllamaBackend(options.base_url, token=options.token, timeout_s=options.timeout_s)

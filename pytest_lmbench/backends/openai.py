@@ -7,7 +7,7 @@ from the server; llama.cpp's ``timings`` are kept beside our own figures.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ import httpx
 from pytest_lmbench.backends import http
 from pytest_lmbench.backends.base import (
     JSON,
+    BackendOptions,
     ChatRequest,
     ChatResult,
     LoadConfig,
@@ -279,6 +280,9 @@ class OpenAIBackend:
             ModelInfo(key=str(m["id"])) for m in data or [] if isinstance(m, dict) and "id" in m
         ]
 
+    def find_model(self, infos: Mapping[str, ModelInfo], key: str) -> ModelInfo | None:
+        return infos.get(key)
+
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         # Nothing to load: a requested setting is applied only when the server was
         # started with exactly that value.
@@ -315,3 +319,12 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._rest.close()
+
+
+def create(options: BackendOptions) -> OpenAIBackend:
+    return OpenAIBackend(
+        options.base_url,
+        token=options.token,
+        timeout_s=options.timeout_s,
+        launch_config=options.launch_config,
+    )

@@ -1,6 +1,6 @@
 """The capability scorer: metrics of one case, and their weighted quality score.
 
-Every task has a fixed set of metrics (``DEFAULT_METRICS``) and default
+Every task has a fixed set of metrics (``TASK_METRICS``) and default
 weights (``DEFAULT_WEIGHTS``, both in :mod:`pytest_lmbench.metrics.weights`)
 that users may override per task. Only the visible answer is scored:
 ``<think>`` blocks and the server's separate reasoning field are removed
@@ -19,10 +19,11 @@ from pytest_lmbench.metrics import reasoning as reasoning_metrics
 from pytest_lmbench.metrics import text as text_metrics
 from pytest_lmbench.metrics.health import coherence, repetition_ratio
 from pytest_lmbench.metrics.tools import check_tool_calls
-from pytest_lmbench.metrics.weights import DEFAULT_METRICS, DEFAULT_WEIGHTS, TOOL_PARTS
+from pytest_lmbench.metrics.weights import DEFAULT_WEIGHTS
 from pytest_lmbench.suites.schema import ExpectedCall
+from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
-__all__ = ["DEFAULT_METRICS", "DEFAULT_WEIGHTS", "TOOL_PARTS", "quality_score", "score_case"]
+__all__ = ["DEFAULT_WEIGHTS", "TASK_METRICS", "TOOL_PARTS", "quality_score", "score_case"]
 
 MetricValue = float | str | None
 
@@ -30,7 +31,7 @@ _REASONING_TASKS = frozenset({"logical", "math"})
 
 
 def _text_scores(task: str, answer: str, references: Sequence[str]) -> dict[str, MetricValue]:
-    wanted = DEFAULT_METRICS[task]
+    wanted = TASK_METRICS[task]
     if not any(ref.strip() for ref in references):
         return dict.fromkeys(wanted)  # nothing to compare with: unscored, not zero
     scores: dict[str, MetricValue] = {}
@@ -88,8 +89,8 @@ def score_case(
     for an unknown task.
     """
     del reasoning
-    if task not in DEFAULT_METRICS:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(DEFAULT_METRICS)}")
+    if task not in TASK_METRICS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASK_METRICS)}")
     answer = reasoning_metrics.strip_reasoning(output)
     if task == "function_call":
         scores = _tool_scores(tool_calls, expected_calls, tools)

@@ -1,4 +1,4 @@
-"""Which metrics each task reports and how they weigh in its ``quality_score``.
+"""How the metrics of each task weigh in its ``quality_score``.
 
 Kept apart from :mod:`pytest_lmbench.metrics.scoring` (which pulls in the
 rouge-score/nltk stack) so option checking at pytest start stays cheap. The
@@ -8,26 +8,7 @@ two equal.
 
 from __future__ import annotations
 
-from pytest_lmbench.suites.schema import TASKS
-
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "qa": ("exact_match", "f1"),
-    "summarization": ("rouge1", "rouge2", "rougeL"),
-    # accuracy = the label occurs as whole words; exact_match = nothing but the label.
-    "classification": ("accuracy", "exact_match"),
-    # accuracy = the extracted final answer matches (numbers by value).
-    "logical": ("accuracy",),
-    "math": ("accuracy",),
-    "function_call": ("function_call_accuracy",),
-    # accuracy = a reference keyword occurs as whole words (numbers by value).
-    "caption": ("rougeL", "accuracy"),
-    "vqa": ("accuracy",),
-    "ocr": ("accuracy",),
-    "counting": ("accuracy",),
-}
-
-# Reported next to function_call_accuracy; weight 0 unless a user weights them.
-TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
+from pytest_lmbench.vocabulary import TASKS, weighable_metrics
 
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     # EM is all-or-nothing, F1 gives partial credit; SQuAD reports both equally.
@@ -47,11 +28,6 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "ocr": {"accuracy": 1.0},
     "counting": {"accuracy": 1.0},
 }
-
-
-def weighable_metrics(task: str) -> tuple[str, ...]:
-    """The metrics a user may weight for ``task``: its own, plus the tool-call parts."""
-    return DEFAULT_METRICS[task] + (TOOL_PARTS if task == "function_call" else ())
 
 
 def markdown_table() -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry
 from pytest_lmbench.reporting.summary import as_number, timing_value
 
 LEADING_COLUMNS: tuple[str, ...] = (

@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry
 from pytest_lmbench.reporting import charts
-from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry
 from pytest_lmbench.reporting.summary import (
     as_number,
     build_summary,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry
 
 COUNT_KEYS: tuple[str, ...] = (
     "total_tests",

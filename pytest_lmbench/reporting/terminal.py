@@ -9,8 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.metrics.weights import DEFAULT_METRICS, TOOL_PARTS
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.records import Report
 from pytest_lmbench.reporting.summary import (
     as_number,
     build_summary,
@@ -18,6 +17,7 @@ from pytest_lmbench.reporting.summary import (
     format_number,
     format_percent,
 )
+from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
 _HEADER = (
     "model",
@@ -38,7 +38,7 @@ _METRIC_RANK = {
     for rank, name in enumerate(
         dict.fromkeys(
             (
-                *(m for metrics in DEFAULT_METRICS.values() for m in metrics),
+                *(m for metrics in TASK_METRICS.values() for m in metrics),
                 *TOOL_PARTS,
                 "pass_at_1",
                 "pass_at_k",

@@ -9,17 +9,16 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 import pytest
 
-from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult
+from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, LoadedModel
+from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
-from pytest_lmbench.lifecycle import LoadedModel
-from pytest_lmbench.options import Settings
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry
 
 T = TypeVar("T")
 
 
 class Gates(Protocol):
-    """Implemented by :class:`pytest_lmbench.gates.GateKeeper`."""
+    """Implemented by :class:`pytest_lmbench.gates.keeper.GateKeeper`."""
 
     def check_item(self, record: ResultEntry, fingerprint: str | None) -> list[str]: ...
 

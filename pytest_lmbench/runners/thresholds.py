@@ -10,7 +10,7 @@ The YAML ``thresholds`` section::
         qwen/qwen3-4b: {reasoning: {min_quality: 0.8}}
 
 The section is checked against these names when pytest starts
-(:mod:`pytest_lmbench.config_sections`), so every value read here is a number.
+(:mod:`pytest_lmbench.config.sections`), so every value read here is a number.
 """
 
 from __future__ import annotations
@@ -19,18 +19,12 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_lmbench.suites.schema import ThroughputCase
+from pytest_lmbench.vocabulary import THROUGHPUT_LIMITS
 
 if TYPE_CHECKING:
     from pytest_lmbench.runners.common import ItemContext
 
 DEFAULT_MIN_QUALITY = 0.5
-# metric, statistic, bound: each throughput limit and what it is compared with
-THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
-    "min_decode_tps": ("decode_tps", "median", "min"),
-    "min_prefill_tps": ("prefill_tps", "median", "min"),
-    "max_ttft_p95_s": ("ttft_s", "p95", "max"),
-    "min_aggregate_tps": ("aggregate_output_tps", "value", "min"),
-}
 
 
 def _section(sections: Mapping[str, Any], model: str, capability: str) -> dict[str, Any]:

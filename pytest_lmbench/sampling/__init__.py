@@ -18,15 +18,10 @@ Public API::
 from __future__ import annotations
 
 from pytest_lmbench.sampling.aggregate import SIGNALS, Reading, joules_per_token
-from pytest_lmbench.sampling.base import (
-    DEFAULT_INTERVAL_S,
-    HardwareSampler,
-    Sampler,
-    notice_once,
-    reset_notices,
-)
+from pytest_lmbench.sampling.base import DEFAULT_INTERVAL_S, HardwareSampler, Sampler
 from pytest_lmbench.sampling.environment import collect_environment, lms_version
 from pytest_lmbench.sampling.fingerprint import fingerprint, run_fingerprint
+from pytest_lmbench.sampling.notices import notice_once, reset_notices
 from pytest_lmbench.sampling.thermal import check_limits, current_gpu_temp, wait_for_cooldown
 
 __all__ = [

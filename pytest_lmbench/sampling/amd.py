@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pytest_lmbench.sampling.aggregate import Reading
-from pytest_lmbench.sampling.base import notice_once
+from pytest_lmbench.sampling.notices import notice_once
 
 AMD_VENDOR = "0x1002"
 _CARD_RE = re.compile(r"card(\d+)$")

@@ -26,28 +26,12 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from pytest_lmbench.sampling.aggregate import Mark, Reading, Tick, build_hardware, empty_hardware
+from pytest_lmbench.sampling.amd import open_amd
+from pytest_lmbench.sampling.cpu import CpuSampler
+from pytest_lmbench.sampling.notices import notice_once
+from pytest_lmbench.sampling.nvidia import open_nvidia
 
-LOGGER = logging.getLogger("pytest_lmbench.sampling")
 DEFAULT_INTERVAL_S = 0.2
-
-_noticed: set[str] = set()
-_notice_lock = threading.Lock()
-
-
-def notice_once(key: str, message: str, *, level: int = logging.INFO) -> bool:
-    """Log ``message`` the first time ``key`` is seen this session; True if logged."""
-    with _notice_lock:
-        if key in _noticed:
-            return False
-        _noticed.add(key)
-    LOGGER.log(level, message)
-    return True
-
-
-def reset_notices() -> None:
-    """Forget which notices were given (call at session start; used by tests)."""
-    with _notice_lock:
-        _noticed.clear()
 
 
 class Sampler(Protocol):
@@ -80,10 +64,6 @@ def open_default_sources(
     server_port: int | None, nvml: Any | None, sysfs_root: Path
 ) -> list[Sampler]:
     """CPU always; NVIDIA and AMD when present (absence is noticed, not raised)."""
-    # Imported here because those modules import notice_once from this one.
-    from pytest_lmbench.sampling.amd import open_amd
-    from pytest_lmbench.sampling.cpu import CpuSampler
-    from pytest_lmbench.sampling.nvidia import open_nvidia
 
     sources: list[Sampler] = [CpuSampler(server_port)]
     nvidia = open_nvidia(nvml)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import psutil
 
 from pytest_lmbench.sampling.aggregate import Reading
-from pytest_lmbench.sampling.base import notice_once
+from pytest_lmbench.sampling.notices import notice_once
 
 # psutil percentages over a window this short are mostly quantisation noise
 # (e.g. the tick right after priming), so they are skipped.

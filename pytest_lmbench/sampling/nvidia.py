@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_lmbench.sampling.aggregate import Reading
-from pytest_lmbench.sampling.base import notice_once
+from pytest_lmbench.sampling.notices import notice_once
 
 _GB = 1e9
 _state_lock = threading.Lock()

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, Table, case, func, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
 from pytest_lmbench.storage.model_runs import LastRuns, last_completed_runs, model_fingerprint_is

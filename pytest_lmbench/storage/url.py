@@ -10,7 +10,6 @@ SQLAlchemy dialect whose driver imports is accepted; only SQLite and PostgreSQL
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from pytest_lmbench.config.redaction import CREDENTIALS, redact
 from pytest_lmbench.errors import LmbenchError
 
 __all__ = [
@@ -36,8 +36,6 @@ __all__ = [
 TESTED_BACKENDS = ("sqlite", "postgresql")
 BUSY_TIMEOUT_MS = 30_000
 _EXAMPLES = "e.g. sqlite:///path/to/results.db or postgresql+psycopg://user:pass@host/db"
-# user:password@ in a string SQLAlchemy could not parse; the password is masked.
-_CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 # What to pip install when a driver module (the dialect's DBAPI) is missing.
 _DRIVER_PACKAGES = {
     "psycopg": "pytest-lmbench[postgres]",
@@ -72,14 +70,6 @@ def default_db_url() -> str:
     return f"sqlite:///{folder.resolve() / 'results.db'}"
 
 
-def redact(url: str) -> str:
-    """Mask the password of a URL string, even one that does not parse."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return _CREDENTIALS.sub(r"\1***@", url)
-
-
 def display_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
@@ -88,7 +78,7 @@ def scrub(text: str, url: URL) -> str:
     """``text`` without the password of ``url`` or any ``user:password@`` in it."""
     if url.password:
         text = text.replace(str(url.password), "***")
-    return _CREDENTIALS.sub(r"\1***@", text)
+    return CREDENTIALS.sub(r"\1***@", text)
 
 
 def check_url(url: str) -> URL:

@@ -19,12 +19,12 @@ from pydantic import BaseModel, ValidationError
 from pytest_lmbench.backends.base import ImageInput
 from pytest_lmbench.errors import SuiteError, first_problem
 from pytest_lmbench.suites.schema import (
-    CAPABILITIES,
     CapabilitySuite,
     Case,
     ThroughputCase,
     ThroughputSuite,
 )
+from pytest_lmbench.vocabulary import CAPABILITIES
 
 
 def bundled_root() -> Path:

@@ -16,16 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
-CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+from pytest_lmbench.vocabulary import TASKS
 
-# Which task names belong to which capability; each task has its scorer.
-TASKS: dict[str, tuple[str, ...]] = {
-    "general_text": ("qa", "summarization", "classification"),
-    "reasoning": ("logical", "math"),
-    "tooling": ("function_call",),
-    "vision": ("caption", "vqa", "ocr", "counting"),
-}
+CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 

@@ -15,12 +15,10 @@ import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from pytest_lmbench.testing.models import FakeModel
 from pytest_lmbench.testing.png import read_png_text
-
-if TYPE_CHECKING:
-    from pytest_lmbench.testing.engine import FakeModel
 
 JSON = dict[str, Any]
 ANSWER_KEY = "lmbench:answer"

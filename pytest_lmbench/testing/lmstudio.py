@@ -15,8 +15,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_lmbench.testing import completions, openai_compat
 from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, tokenize
+from pytest_lmbench.testing.completions import completions
 from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup, Quirks
 from pytest_lmbench.testing.httpserver import (
     EngineServer,
@@ -25,7 +25,17 @@ from pytest_lmbench.testing.httpserver import (
     SSEWriter,
     send_json_with_faults,
 )
-from pytest_lmbench.testing.openai_compat import RequestError, decode_data_url, reported_tokens
+from pytest_lmbench.testing.openai_compat import (
+    NO_MODELS_LOADED,
+    RequestError,
+    chat_completions,
+    decode_data_url,
+    embeddings,
+    openai_error,
+    openai_models,
+    reported_tokens,
+    v0_model,
+)
 from pytest_lmbench.testing.pacing import Pacer, ServerTiming, plan_chunks
 
 # Verbatim from the fact sheet (§0), trailing "..." included.
@@ -94,7 +104,7 @@ def _v1_engine_error(err: EngineError, requested: str) -> RequestError:
         message = f"Model {requested} not found in downloaded models"
         return RequestError(404, v1_error(message, "model_not_found"))
     if err.kind == "no_models_loaded":
-        return RequestError(400, v1_error(openai_compat.NO_MODELS_LOADED, param="model"))
+        return RequestError(400, v1_error(NO_MODELS_LOADED, param="model"))
     if err.kind == "load_failed":
         return RequestError(500, v1_error(err.message, "internal_error"))
     return RequestError(err.status, v1_error(err.message, param="input"))
@@ -281,7 +291,7 @@ class LMStudioTestServer(EngineServer):
         if body is None and exchange.path.startswith("/api/v1/"):
             body = v1_error("Injected fault", "internal_error")
         elif body is None:
-            body = openai_compat.openai_error("Injected fault", type_="server_error")
+            body = openai_error("Injected fault", type_="server_error")
         exchange.send_json(status, body)
 
     def unknown_route(self, exchange: Exchange) -> None:
@@ -368,7 +378,7 @@ class LMStudioTestServer(EngineServer):
     # -- v0 and OpenAI-compatible ---------------------------------------------------------
 
     def _v0_models(self, ex: Exchange, faults: list[Fault]) -> None:
-        rows = [openai_compat.v0_model(m, self.engine) for m in list(self.engine.models.values())]
+        rows = [v0_model(m, self.engine) for m in list(self.engine.models.values())]
         send_json_with_faults(ex, 200, {"object": "list", "data": rows}, faults)
 
     def _v0_model(self, ex: Exchange, faults: list[Fault]) -> None:
@@ -376,24 +386,24 @@ class LMStudioTestServer(EngineServer):
         model = self.engine.find_model(key)
         if model is None:
             message = f'Model "{key}" not found.'
-            ex.send_json(404, openai_compat.openai_error(message, code="model_not_found"))
+            ex.send_json(404, openai_error(message, code="model_not_found"))
             return
-        send_json_with_faults(ex, 200, openai_compat.v0_model(model, self.engine), faults)
+        send_json_with_faults(ex, 200, v0_model(model, self.engine), faults)
 
     def _v0_chat(self, ex: Exchange, faults: list[Fault]) -> None:
-        openai_compat.chat_completions(self.engine, ex, faults, v0=True)
+        chat_completions(self.engine, ex, faults, v0=True)
 
     def _v0_completions(self, ex: Exchange, faults: list[Fault]) -> None:
-        completions.completions(self.engine, ex, faults)
+        completions(self.engine, ex, faults)
 
     def _openai_chat(self, ex: Exchange, faults: list[Fault]) -> None:
-        openai_compat.chat_completions(self.engine, ex, faults, v0=False)
+        chat_completions(self.engine, ex, faults, v0=False)
 
     def _openai_models(self, ex: Exchange, faults: list[Fault]) -> None:
-        send_json_with_faults(ex, 200, openai_compat.openai_models(self.engine), faults)
+        send_json_with_faults(ex, 200, openai_models(self.engine), faults)
 
     def _embeddings(self, ex: Exchange, faults: list[Fault]) -> None:
-        openai_compat.embeddings(self.engine, ex, faults)
+        embeddings(self.engine, ex, faults)
 
 
 class _V1ChatStream:

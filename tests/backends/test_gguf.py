@@ -12,7 +12,7 @@ import pytest
 from pytest_lmbench.backends.base import ModelInfo
 from pytest_lmbench.backends.gguf import FILE_TYPES, read_gguf_bytes, read_gguf_facts
 from pytest_lmbench.backends.llamacpp import default_gguf
-from pytest_lmbench.session_server import gguf_model_info
+from pytest_lmbench.session.server import gguf_model_info
 
 UINT32, INT32, FLOAT32, BOOL, STRING, ARRAY, UINT64 = 4, 5, 6, 7, 8, 9, 10
 

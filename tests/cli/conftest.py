@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.reporting.schema import ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.storage.store import open_store
 
 RUN_A = "aaaa1111-0000-4000-8000-000000000001"

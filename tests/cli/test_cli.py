@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_lmbench.cli import main
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.records import Report
 from pytest_lmbench.storage.store import open_store
 
 RUN_A = "aaaa1111-0000-4000-8000-000000000001"

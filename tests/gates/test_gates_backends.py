@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import pytest_lmbench.storage.store  # noqa: F401  (see test_gates_integration.py)
-
-from ..conftest import BackendDouble
+from pytest_lmbench.testing.doubles import BackendDouble
 
 # Scripted timings: run alone (tox's serial stage), not beside another busy worker.
 pytestmark = pytest.mark.timing

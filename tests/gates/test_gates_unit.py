@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.baseline import (
+from pytest_lmbench.config.options import SPECS, Settings
+from pytest_lmbench.gates.baseline import (
     QUALITY,
     THROUGHPUT_METRICS,
     Comparison,
@@ -21,10 +22,9 @@ from pytest_lmbench.baseline import (
     read_baseline,
     write_baseline,
 )
-from pytest_lmbench.gates import BaselineSource, GateKeeper, junit_properties, load_gates
+from pytest_lmbench.gates.keeper import BaselineSource, GateKeeper, junit_properties, load_gates
 from pytest_lmbench.metrics.stats import summarize
-from pytest_lmbench.options import SPECS, Settings
-from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
 from pytest_lmbench.storage.model_runs import LastRuns
 
 DECODE, TTFT = THROUGHPUT_METRICS[0], THROUGHPUT_METRICS[1]
@@ -508,7 +508,7 @@ def test_one_flipped_case_among_many_is_not_a_capability_regression(tmp_path: Pa
 
 
 def test_capability_comparison_uses_only_cases_scored_on_both_sides() -> None:
-    from pytest_lmbench.gates_quality import compare_capability
+    from pytest_lmbench.gates.quality import compare_capability
 
     assert compare_capability({"a": 1.0}, {"a": 0.0, "b": 1.0}, 10, 0.05) is None
     c = compare_capability({"a": 0.0, "b": 0.0, "new": 1.0}, {"a": 1.0, "b": 1.0}, 10, 0.05)
@@ -587,7 +587,7 @@ def test_store_baselines_need_the_store() -> None:
 def test_session_gate_failures_reach_junit_xml(pytester: pytest.Pytester) -> None:
     from _pytest.junitxml import xml_key
 
-    from pytest_lmbench.gates import junit_session_properties
+    from pytest_lmbench.gates.keeper import junit_session_properties
 
     config = pytester.parseconfigure(f"--junitxml={pytester.path / 'junit.xml'}")
     junit_session_properties(config, ["reasoning[m] success_rate 50% ..."])

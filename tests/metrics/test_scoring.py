@@ -8,12 +8,12 @@ import pytest
 
 from pytest_lmbench.backends.base import ToolCall
 from pytest_lmbench.metrics.scoring import (
-    DEFAULT_METRICS,
     DEFAULT_WEIGHTS,
     quality_score,
     score_case,
 )
-from pytest_lmbench.suites.schema import TASKS, ExpectedCall
+from pytest_lmbench.suites.schema import ExpectedCall
+from pytest_lmbench.vocabulary import TASK_METRICS, TASKS
 
 WEATHER = {
     "type": "function",
@@ -30,10 +30,10 @@ WEATHER = {
 
 def test_every_task_has_metrics_and_weights() -> None:
     tasks = {task for group in TASKS.values() for task in group}
-    assert set(DEFAULT_METRICS) == tasks
+    assert set(TASK_METRICS) == tasks
     assert set(DEFAULT_WEIGHTS) == tasks
     for task, weights in DEFAULT_WEIGHTS.items():
-        assert set(weights) <= set(DEFAULT_METRICS[task])
+        assert set(weights) <= set(TASK_METRICS[task])
         assert sum(weights.values()) == pytest.approx(1.0)
 
 

@@ -8,16 +8,20 @@ LM Studio load and unload, an OpenAI-compatible server has nothing to load.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 from typing import Any
 
 import pytest
 
+from pytest_lmbench.backends import REGISTRY
+from pytest_lmbench.backends.base import BackendOptions
 from pytest_lmbench.suites.loader import bundled_root
 from pytest_lmbench.testing import ANSWER_KEY, read_png_text
+from pytest_lmbench.testing.doubles import DOUBLES, BackendDouble
 from pytest_lmbench.testing.oracle import oracle_rules
+from pytest_lmbench.vocabulary import BACKENDS
 
-from ..conftest import BackendDouble
 from .conftest import write_suite
 
 TIMING_KEYS = {"n", "mean", "median", "p50", "p90", "p95", "p99", "std", "min", "max"}
@@ -152,3 +156,15 @@ def test_vision_items_pass_only_because_the_image_is_sent(
         [image] = _images(request.json)
         # The double answered from the text inside this PNG: it decoded what we sent.
         assert read_png_text(image).get(ANSWER_KEY)
+
+
+def test_every_registered_backend_has_a_create_and_a_double() -> None:
+    """A new server type is one module, one registry line and one double: none is forgotten."""
+    assert REGISTRY is BACKENDS
+    assert set(DOUBLES) == set(REGISTRY)
+    for name, module in REGISTRY.items():
+        backend = importlib.import_module(module).create(BackendOptions("http://127.0.0.1:9"))
+        try:
+            assert backend.name == name
+        finally:
+            backend.close()

@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.config_sections import check_sections
-from pytest_lmbench.metrics.weights import DEFAULT_METRICS, TOOL_PARTS
-from pytest_lmbench.runners.thresholds import THROUGHPUT_LIMITS
-from pytest_lmbench.suites.schema import CAPABILITIES
+from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.vocabulary import CAPABILITIES, TASK_METRICS, THROUGHPUT_LIMITS, TOOL_PARTS
 
 WHERE = "--lm-config: cfg.yaml"
 
@@ -56,7 +54,7 @@ def test_weights_must_be_a_mapping() -> None:
 
 
 def test_every_known_metric_may_be_weighted() -> None:
-    weights = {task: dict.fromkeys(metrics, 1) for task, metrics in DEFAULT_METRICS.items()}
+    weights = {task: dict.fromkeys(metrics, 1) for task, metrics in TASK_METRICS.items()}
     weights["function_call"].update(dict.fromkeys(TOOL_PARTS, 0.5))
     checked = check_sections({"weights": weights}, WHERE)["weights"]
     assert checked["function_call"] == {
@@ -65,7 +63,7 @@ def test_every_known_metric_may_be_weighted() -> None:
         "name_correct": 0.5,
         "args_correct": 0.5,
     }
-    assert set(checked) == set(DEFAULT_METRICS)
+    assert set(checked) == set(TASK_METRICS)
 
 
 def test_valid_weights_keep_only_what_was_set() -> None:

@@ -156,7 +156,7 @@ def test_release_all_warns_even_where_warnings_are_errors(lms: LMStudioTestServe
     from pytest_lmbench.backends.base import LoadConfig
     from pytest_lmbench.backends.lmstudio import LMStudioBackend
     from pytest_lmbench.errors import LmbenchWarning
-    from pytest_lmbench.lifecycle import ModelManager
+    from pytest_lmbench.session.lifecycle import ModelManager
 
     backend = LMStudioBackend(lms.base_url, timeout_s=10.0, lms_path="")
     manager = ModelManager(backend, LoadConfig(), {m.key: m for m in backend.list_models()})

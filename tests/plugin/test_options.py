@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lmbench.options import resolve
+from pytest_lmbench.config.options import resolve
 
 
 def settings_for(pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

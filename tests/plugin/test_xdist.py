@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_lmbench.distribution import group_mark, model_in_nodeid, plain_nodeid
+from pytest_lmbench.collection.distribution import group_mark, model_in_nodeid, plain_nodeid
 from pytest_lmbench.testing import LMStudioTestServer
 from pytest_lmbench.testing.oracle import oracle_rules
 

@@ -27,8 +27,8 @@ import pytest
 
 import pytest_lmbench.reporting.terminal
 import pytest_lmbench.sampling.cpu  # noqa: F401  (imported lazily by inner runs)
-from pytest_lmbench.reporting.schema import ModelEntry, ResultEntry, RunInfo
-from pytest_lmbench.session import SESSION_KEY
+from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.session.state import SESSION_KEY
 from pytest_lmbench.storage.store import open_store
 from pytest_lmbench.testing import (
     FakeEngine,

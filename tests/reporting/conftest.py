@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.reporting.schema import (
+from pytest_lmbench.records import (
     LoadInfo,
     ModelEntry,
     Report,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from pytest_lmbench.records import Report
 from pytest_lmbench.reporting.html_report import render_html
-from pytest_lmbench.reporting.schema import Report
 
 CHROMIUM = Path(os.environ.get("LMBENCH_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_S = 120

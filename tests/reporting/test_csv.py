@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from pytest_lmbench.records import Report
 from pytest_lmbench.reporting.csv_report import (
     LEADING_COLUMNS,
     TRAILING_COLUMNS,
     safe_cell,
     write_csv,
 )
-from pytest_lmbench.reporting.schema import Report
 
 
 def _read(path: Path) -> list[dict[str, str]]:

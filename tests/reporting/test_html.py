@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from pytest_lmbench.records import Report, RunInfo
 from pytest_lmbench.reporting.html_report import render_html
-from pytest_lmbench.reporting.schema import Report, RunInfo
 
 PAYLOAD = "<script>document.title='pwned'</script>"  # as in conftest.make_report
 ESCAPED = "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;"

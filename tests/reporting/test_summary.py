@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_lmbench.reporting.schema import ModelEntry, Outcome, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, Outcome, Report, ResultEntry, RunInfo
 from pytest_lmbench.reporting.summary import (
     build_summary,
     format_ms,

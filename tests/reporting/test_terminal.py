@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_lmbench.reporting.schema import Report, RunInfo
+from pytest_lmbench.records import Report, RunInfo
 from pytest_lmbench.reporting.summary import build_summary, format_number
 from pytest_lmbench.reporting.terminal import format_calibration, format_summary
 

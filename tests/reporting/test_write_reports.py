@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_lmbench.reporting import default_stem, write_reports
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.records import Report
+from pytest_lmbench.reporting.writer import default_stem, write_reports
 
 STEM = "lmbench-20250601T140327-3f9c2a71"
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.hardware import per_token
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.sampling.aggregate import Mark, Reading, Tick, build_hardware, power_integral_j
+from pytest_lmbench.session.hardware import per_token
 
 
 def _windowed(sampler: HardwareSampler, before: float, during: float, after: float) -> Any:

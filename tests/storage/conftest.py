@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from pytest_lmbench.reporting.schema import LoadInfo, ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.records import LoadInfo, ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.storage import writes
 from pytest_lmbench.storage.store import Store, open_store
 from pytest_lmbench.storage.url import check_url

@@ -28,7 +28,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pytest_lmbench.reporting.schema import ResultEntry, RunInfo
+    from pytest_lmbench.records import ResultEntry, RunInfo
     from pytest_lmbench.storage.store import open_store
 
     url, name, count, barrier = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])

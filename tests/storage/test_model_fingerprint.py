@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, Table, column, insert, inspect, select, table
 
-from pytest_lmbench.gates import BaselineSource
+from pytest_lmbench.gates.keeper import BaselineSource
 from pytest_lmbench.storage import models as m
 from pytest_lmbench.storage.migrations import alembic_config, head_revision
 from pytest_lmbench.storage.model_runs import LastRuns

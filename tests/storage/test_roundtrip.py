@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.records import Report
 from pytest_lmbench.storage.models import HardwareSample, Measurement, Result, Run
 from pytest_lmbench.storage.store import Store, StoreError
 

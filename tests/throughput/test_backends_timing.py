@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ..conftest import BackendDouble
+from pytest_lmbench.testing.doubles import BackendDouble
 
 # Scripted timings: run alone (tox's serial stage), not beside another busy worker.
 pytestmark = pytest.mark.timing

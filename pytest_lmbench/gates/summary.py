@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_lmbench.baseline import VERDICTS, Comparison, describe, item_label
-from pytest_lmbench.gates_quality import CapabilityComparison
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.gates.baseline import VERDICTS, Comparison, describe, item_label
+from pytest_lmbench.gates.quality import CapabilityComparison
+from pytest_lmbench.records import Report
 
 
 def baseline_lines(

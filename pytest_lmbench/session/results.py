@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.distribution import plain_nodeid
+from pytest_lmbench.collection.distribution import plain_nodeid
+from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.reporting.schema import ResultEntry
-from pytest_lmbench.suites.collect import SPEC_KEY
+from pytest_lmbench.records import ResultEntry
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
 _STARTED_KEY = pytest.StashKey[int]()
@@ -69,7 +69,7 @@ def on_report(
 
 
 def _add_properties(item: pytest.Item, record: ResultEntry) -> None:
-    from pytest_lmbench.gates import junit_properties
+    from pytest_lmbench.gates.keeper import junit_properties
 
     item.user_properties.extend(junit_properties(record))
     for key in PROPERTIES:

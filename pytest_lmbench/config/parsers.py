@@ -8,10 +8,7 @@ from typing import Any
 
 import yaml
 
-from pytest_lmbench.suites.schema import CAPABILITIES
-
-BACKENDS = ("lmstudio", "openai", "ollama")
-FORMATS = ("json", "html", "csv")
+from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS
 
 
 def _items(value: Any) -> list[str]:

@@ -14,10 +14,7 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_lmbench.config_sections import check_sections
-from pytest_lmbench.option_parsers import (
-    BACKENDS,
-    FORMATS,
+from pytest_lmbench.config.parsers import (
     as_bool,
     as_capabilities,
     as_choice,
@@ -32,6 +29,8 @@ from pytest_lmbench.option_parsers import (
     as_url,
     load_yaml_config,
 )
+from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.vocabulary import BACKENDS, FORMATS
 
 Kind = Literal["value", "list", "flag", "bool"]
 
@@ -94,7 +93,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "lm_backend",
         "server type: " + ", ".join(BACKENDS),
-        as_choice(BACKENDS),
+        as_choice(tuple(BACKENDS)),
         "lmstudio",
         metavar="NAME",
     ),
@@ -345,7 +344,7 @@ class Settings:
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["lm_api_token_set"] = self.lm_api_token is not None
         if self.lm_db is not None:
-            from pytest_lmbench.storage.url import redact
+            from pytest_lmbench.config.redaction import redact
 
             out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
         return out

@@ -18,7 +18,7 @@ the file wins when both are given)::
 Throughput limits are checked per item and fail the item. ``min_quality`` (the
 mean ``quality_score`` of a capability's items) and ``min_success_rate`` are
 session gates: they set a non-zero exit status. The baseline comparison and its
-statistics live in :mod:`pytest_lmbench.baseline`.
+statistics live in :mod:`pytest_lmbench.gates.baseline`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pytest_lmbench.baseline import (
+from pytest_lmbench.config.options import Settings
+from pytest_lmbench.errors import first_problem
+from pytest_lmbench.gates.baseline import (
     BaselineError,
     BaselineFile,
     Comparison,
@@ -44,25 +46,21 @@ from pytest_lmbench.baseline import (
     read_baseline,
     write_baseline,
 )
-from pytest_lmbench.errors import first_problem
-from pytest_lmbench.gates_quality import (
+from pytest_lmbench.gates.quality import (
     CapabilityComparison,
     capability_comparisons,
     comparable_baselines,
 )
-from pytest_lmbench.gates_summary import baseline_lines
-from pytest_lmbench.options import Settings
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.gates.summary import baseline_lines
+from pytest_lmbench.records import Report, ResultEntry
 from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
-from pytest_lmbench.runners.thresholds import THROUGHPUT_LIMITS
+from pytest_lmbench.vocabulary import QUALITY_CAPABILITIES, THROUGHPUT_LIMITS
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.model_runs import LastRuns
     from pytest_lmbench.storage.store import Store
 
 __all__ = ["GateKeeper", "GatesFile", "load_gates", "write_baseline"]
-
-QUALITY_CAPABILITIES = ("general_text", "reasoning", "vision", "tooling")
 
 
 # -- the gates file ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_lmbench.distribution import group_mark
+from pytest_lmbench.collection.distribution import group_mark
 from pytest_lmbench.errors import SuiteError
 from pytest_lmbench.suites.loader import (
     CapabilityCase,

@@ -15,19 +15,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from pytest_lmbench.baseline import (
+from pytest_lmbench.gates.baseline import (
     QUALITY,
     BaselineFile,
     Comparison,
     decide,
 )
 from pytest_lmbench.metrics.stats import wilcoxon_p
-from pytest_lmbench.reporting.schema import Report
+from pytest_lmbench.records import Report
 from pytest_lmbench.reporting.summary import as_number
 
 
 class BaselineLookup(Protocol):
-    """What is needed of :class:`pytest_lmbench.gates.BaselineSource`."""
+    """What is needed of :class:`pytest_lmbench.gates.keeper.BaselineSource`."""
 
     def for_model(self, model: str, fingerprint: str | None) -> tuple[BaselineFile | None, str]: ...
 

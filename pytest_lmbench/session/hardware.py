@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_lmbench.options import Settings
+from pytest_lmbench.config.options import Settings
 from pytest_lmbench.runners.common import fail
 from pytest_lmbench.sampling import (
     HardwareSampler,

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_lmbench.options import Settings
-from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.config.options import Settings
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.store import Store
@@ -173,7 +173,7 @@ class ReportWriter:
         self.report: Report | None = None
 
     def write(self, report: Report, store: StoreWriter) -> None:
-        from pytest_lmbench.reporting import write_reports
+        from pytest_lmbench.reporting.writer import write_reports
 
         self.report = report
         folder = Path(self._settings.lm_output_dir)

@@ -19,7 +19,7 @@ The decision rule, one for every metric:
   With a single repetition on either side there is no spread to test, so nothing
   can be significant: a change beyond the percentage is ``untestable`` (shown,
   never failing). A capability's quality is also compared as a whole, over its
-  cases, with a paired test (:mod:`pytest_lmbench.gates_quality`), which needs no
+  cases, with a paired test (:mod:`pytest_lmbench.gates.quality`), which needs no
   repetitions.
 
 The rank test is exact for small samples without ties and ignores how far an
@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_lmbench.errors import first_problem
 from pytest_lmbench.metrics.stats import bootstrap_ratio_of_medians, mann_whitney_p, percentile
-from pytest_lmbench.reporting.schema import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry
 from pytest_lmbench.reporting.summary import as_number, format_number
 
 Verdict = Literal["regression", "improvement", "unchanged", "untestable"]

@@ -6,9 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, ImageInput
-from pytest_lmbench.lifecycle import LoadedModel
-from pytest_lmbench.options import Settings
+from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, ImageInput, LoadedModel
+from pytest_lmbench.config.options import Settings
 from pytest_lmbench.runners.common import chat_once, check_model
 
 

@@ -3,7 +3,7 @@
 Task, capability, metric and limit names come from the code's own tables, so a
 misspelt name stops pytest with one line instead of silently scoring with the
 defaults (or failing every item). Values are strict: ``"0.5"`` is not a number.
-The ``gates`` section is checked by :mod:`pytest_lmbench.gates`.
+The ``gates`` section is checked by :mod:`pytest_lmbench.gates.keeper`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from pytest_lmbench.metrics.weights import DEFAULT_METRICS, weighable_metrics
-from pytest_lmbench.runners.thresholds import THROUGHPUT_LIMITS
-from pytest_lmbench.suites.schema import CAPABILITIES, TASKS
+from pytest_lmbench.vocabulary import (
+    CAPABILITIES,
+    TASK_METRICS,
+    TASKS,
+    THROUGHPUT_LIMITS,
+    weighable_metrics,
+)
 
 __all__ = ["THRESHOLDS", "WEIGHTS", "check_sections"]
 
@@ -52,7 +56,7 @@ def _weights_model() -> type[BaseModel]:
             __base__=_TaskWeights,
             **_optional(dict.fromkeys(weighable_metrics(task), Weight)),
         )
-        for task in DEFAULT_METRICS
+        for task in TASK_METRICS
     }
     return create_model("weights", __base__=_Strict, **_optional(tasks))
 

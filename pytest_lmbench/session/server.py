@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.backends.base import ModelInfo
+from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.options import Settings
 
 # Names that mean "the model bundled with the llama.cpp extra" (SmolLM2-135M-Instruct).
 DEFAULT_NAMES = ("smollm2", "default")

@@ -17,16 +17,16 @@ import pytest
 
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import make_backend
-from pytest_lmbench.backends.base import Backend, LoadConfig
+from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
+from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.hardware import session_sampler
-from pytest_lmbench.lifecycle import ModelManager
-from pytest_lmbench.options import Settings
-from pytest_lmbench.reporting.schema import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
-from pytest_lmbench.session_io import ReportWriter, StoreWriter, check_output_dir
-from pytest_lmbench.session_server import ManagedServer
+from pytest_lmbench.session.hardware import session_sampler
+from pytest_lmbench.session.lifecycle import ModelManager
+from pytest_lmbench.session.outputs import ReportWriter, StoreWriter, check_output_dir
+from pytest_lmbench.session.server import ManagedServer
 
 log = logging.getLogger("pytest_lmbench")
 SESSION_KEY = pytest.StashKey["LmbenchSession"]()
@@ -111,14 +111,14 @@ class LmbenchSession:
         self.run.base_url = base_url
         if self.server.model_key and not self.model_keys:
             self.model_keys = (self.server.model_key,)
-        self.backend = make_backend(
-            self.settings.lm_backend,
+        options = BackendOptions(
             base_url,
             token=self.settings.lm_api_token,
             timeout_s=self.settings.lm_timeout,
             api=self.settings.lm_api,
+            launch_config=self.server.launch_config(),
         )
-        self._tell_backend_how_the_server_started()
+        self.backend = make_backend(self.settings.lm_backend, options)
         try:
             server_info = self.backend.server_info()
             infos = {info.key: info for info in self.backend.list_models()}
@@ -142,14 +142,6 @@ class LmbenchSession:
                 self.run.calibration = calibrate_harness()
         self.gates = make_gates(self.settings, self.store)
         self.started = True
-
-    def _tell_backend_how_the_server_started(self) -> None:
-        launch = self.server.launch_config()
-        if launch:
-            from pytest_lmbench.backends.openai import OpenAIBackend
-
-            if isinstance(self.backend, OpenAIBackend):
-                self.backend.launch_config = launch
 
     def _load_config(self) -> LoadConfig:
         s = self.settings
@@ -223,8 +215,8 @@ class LmbenchSession:
         if self.gates is not None:
             self.gate_failures = self.gates.session_failures(report)
         if self.settings.lm_update_baseline:
-            from pytest_lmbench.baseline import BaselineError
-            from pytest_lmbench.gates import write_baseline
+            from pytest_lmbench.gates.baseline import BaselineError
+            from pytest_lmbench.gates.keeper import write_baseline
 
             try:
                 write_baseline(report, Path(self.settings.lm_update_baseline))
@@ -250,7 +242,7 @@ def make_gates(settings: Settings, store: StoreWriter) -> Gates | None:
     """Gates exist only when a gates file, a gates section or a baseline is given."""
     if not (settings.lm_gates or settings.sections.get("gates") or settings.lm_baseline):
         return None
-    from pytest_lmbench.gates import GateKeeper
+    from pytest_lmbench.gates.keeper import GateKeeper
 
     gates: Gates = GateKeeper.from_settings(settings, store.store)
     return gates

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import pytest
 
 from pytest_lmbench.backends.base import ModelInfo
-from pytest_lmbench.options import Settings
-from pytest_lmbench.suites.collect import SPEC_KEY
+from pytest_lmbench.collection.items import SPEC_KEY
+from pytest_lmbench.config.options import Settings
 
 
 def model_of(item: pytest.Item) -> str | None:

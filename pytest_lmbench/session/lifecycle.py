@@ -10,26 +10,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pytest_lmbench.backends.base import Backend, LoadConfig, LoadResult, ModelInfo
-from pytest_lmbench.backends.lmstudio_models import variant_info
+from pytest_lmbench.backends.base import Backend, LoadConfig, LoadedModel, ModelInfo
 from pytest_lmbench.errors import LmbenchError, LmbenchWarning, LoadFailed, ModelNotFound
-from pytest_lmbench.reporting.schema import LoadInfo, ModelEntry
-
-
-@dataclass
-class LoadedModel:
-    """What an item knows of its model: the public ``lm_model`` fixture value."""
-
-    key: str
-    instance_id: str
-    info: ModelInfo | None
-    load: LoadResult
-    fingerprint: str | None = None
-
-    @property
-    def chat_model(self) -> str:
-        """The name chat requests carry (see ``LoadResult.chat_model``)."""
-        return self.load.chat_model or self.instance_id
+from pytest_lmbench.records import LoadInfo, ModelEntry
 
 
 @dataclass
@@ -58,7 +41,7 @@ class ModelManager:
 
     def _state(self, key: str) -> _State:
         if key not in self.states:
-            info = find_model(self.infos, key)
+            info = self.backend.find_model(self.infos, key)
             metadata = info.to_json() if info else {}
             self.states[key] = _State(ModelEntry(key=key, metadata=metadata), info)
         return self.states[key]
@@ -139,18 +122,3 @@ class ModelManager:
 def warn(message: str) -> None:
     # stacklevel=1: the location is this module, the same for every such warning.
     warnings.warn(message, LmbenchWarning, stacklevel=1)
-
-
-def find_model(infos: dict[str, ModelInfo], key: str) -> ModelInfo | None:
-    """Exact key, else the base of ``key@quant`` when the server lists that variant.
-
-    A variant gets its own quantization (see :func:`variant_info`), not the one of
-    the base entry's selected variant.
-    """
-    if key in infos:
-        return infos[key]
-    base = key.split("@", 1)[0]
-    info = infos.get(base)
-    if info is not None and (not info.variants or key in info.variants):
-        return variant_info(info, key)
-    return None

@@ -1,0 +1,66 @@
+"""The names every layer agrees on: capabilities, tasks, metrics, limits, formats, backends.
+
+A bottom-layer module with no imports from the plugin, so the option parsers and
+config checks can name what the suites, scorers, gates and writers implement
+without importing them. Adding a capability, task, report format or backend
+starts here.
+"""
+
+from __future__ import annotations
+
+CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+# The capabilities whose items carry a quality score (throughput measures speed).
+QUALITY_CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling")
+
+# Which task names belong to which capability; each task has its scorer.
+TASKS: dict[str, tuple[str, ...]] = {
+    "general_text": ("qa", "summarization", "classification"),
+    "reasoning": ("logical", "math"),
+    "tooling": ("function_call",),
+    "vision": ("caption", "vqa", "ocr", "counting"),
+}
+
+# The metrics each task reports (their weights: pytest_lmbench.metrics.weights).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "qa": ("exact_match", "f1"),
+    "summarization": ("rouge1", "rouge2", "rougeL"),
+    # accuracy = the label occurs as whole words; exact_match = nothing but the label.
+    "classification": ("accuracy", "exact_match"),
+    # accuracy = the extracted final answer matches (numbers by value).
+    "logical": ("accuracy",),
+    "math": ("accuracy",),
+    "function_call": ("function_call_accuracy",),
+    # accuracy = a reference keyword occurs as whole words (numbers by value).
+    "caption": ("rougeL", "accuracy"),
+    "vqa": ("accuracy",),
+    "ocr": ("accuracy",),
+    "counting": ("accuracy",),
+}
+
+# Reported next to function_call_accuracy; weight 0 unless a user weights them.
+TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
+
+
+def weighable_metrics(task: str) -> tuple[str, ...]:
+    """The metrics a user may weight for ``task``: its own, plus the tool-call parts."""
+    return TASK_METRICS[task] + (TOOL_PARTS if task == "function_call" else ())
+
+
+# metric, statistic, bound: each throughput limit and what it is compared with
+THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
+    "min_decode_tps": ("decode_tps", "median", "min"),
+    "min_prefill_tps": ("prefill_tps", "median", "min"),
+    "max_ttft_p95_s": ("ttft_s", "p95", "max"),
+    "min_aggregate_tps": ("aggregate_output_tps", "value", "min"),
+}
+
+# Report file formats (pytest_lmbench.reporting.writer writes each).
+FORMATS: tuple[str, ...] = ("json", "html", "csv")
+
+# The backend registry: server type (--lm-backend) -> the module whose
+# ``create(options)`` makes it (pytest_lmbench.backends imports it lazily).
+BACKENDS: dict[str, str] = {
+    "lmstudio": "pytest_lmbench.backends.lmstudio",
+    "openai": "pytest_lmbench.backends.openai",
+    "ollama": "pytest_lmbench.backends.ollama",
+}
