@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_lmbench import __version__
-from pytest_lmbench.records import Report, ResultEntry
-from pytest_lmbench.storage.models import number, timing_stat
+from pytest_lmbench.records import ResultEntry, timing_figure
+from pytest_lmbench.storage.models import number
 from pytest_lmbench.storage.store import EXPORT_COLUMNS, Store, StoreError, open_store
 from pytest_lmbench.storage.url import default_db_url
 
@@ -100,10 +100,10 @@ def _result_line(result: ResultEntry) -> str:
     quality = number(result.metrics.get("quality_score"))
     if quality is not None:
         parts.append(f"quality={quality:.3g}")
-    decode = timing_stat(result.timing, "decode_tps")
+    decode = timing_figure(result.timing, "decode_tps")
     if decode is not None:
         parts.append(f"decode={decode:.4g} tok/s")
-    ttft = timing_stat(result.timing, "ttft_s")
+    ttft = timing_figure(result.timing, "ttft_s")
     if ttft is not None:
         parts.append(f"ttft={ttft:.3g} s")
     if result.error:
@@ -132,12 +132,6 @@ def _cmd_show(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _history(store: Store, report: Report) -> dict[str, list[dict[str, Any]]]:
-    keys = dict.fromkeys([m.key for m in report.models] + [r.model for r in report.results])
-    fingerprint = report.run.fingerprint
-    return {key: store.history(key, fingerprint, up_to_run=report.run.id) for key in keys}
-
-
 def _cmd_report(store: Store, args: argparse.Namespace) -> int:
     # Imported here: the report writers pull in Jinja2 and charts, which the
     # other commands do not need.
@@ -151,7 +145,7 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
             f"{PROG} report: --formats takes {','.join(FORMATS)}, not {args.formats!r}"
         )
     report = store.load_report(args.run)
-    paths = write_reports(report, Path(args.output), formats, history=_history(store, report))
+    paths = write_reports(report, Path(args.output), formats, history=store.report_history(report))
     for path in paths:
         print(path)
     return 0
@@ -160,8 +154,8 @@ def _cmd_report(store: Store, args: argparse.Namespace) -> int:
 def _compare_row(a: ResultEntry, b: ResultEntry) -> list[str]:
     row = [a.nodeid, a.model]
     figures = (
-        (timing_stat(a.timing, "decode_tps"), timing_stat(b.timing, "decode_tps"), 4),
-        (timing_stat(a.timing, "ttft_s"), timing_stat(b.timing, "ttft_s"), 3),
+        (timing_figure(a.timing, "decode_tps"), timing_figure(b.timing, "decode_tps"), 4),
+        (timing_figure(a.timing, "ttft_s"), timing_figure(b.timing, "ttft_s"), 3),
         (number(a.metrics.get("quality_score")), number(b.metrics.get("quality_score")), 3),
     )
     for before, after, digits in figures:

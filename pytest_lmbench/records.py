@@ -6,6 +6,8 @@ every producer and consumer agrees on one shape.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -72,3 +74,47 @@ class Report(BaseModel):
     models: list[ModelEntry] = Field(default_factory=list)
     results: list[ResultEntry] = Field(default_factory=list)
     summary: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- reading timing figures ------------------------------------------------------------
+# A timing entry is a runner's summary ({"median": ..., "p95": ..., "n": ...}) or, for
+# one request, a plain number: its own median (or mean, or value), with no spread.
+_CENTRAL_STATS = frozenset({"median", "p50", "mean", "value"})
+
+
+def finite(value: Any) -> float | None:
+    """A finite float; None for text, bools, containers, NaN and missing values."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def timing_figure(timing: Mapping[str, Any], key: str, stat: str = "median") -> float | None:
+    """``timing[key]``'s ``stat``: from a summary, or a plain value for a central stat.
+
+    A plain value has no spread: asking it for an interval or a tail percentile
+    gives None, never the value itself.
+    """
+    value = timing.get(key)
+    if isinstance(value, Mapping):
+        return finite(value.get(stat))
+    return finite(value) if stat in _CENTRAL_STATS else None
+
+
+def token_total(timing: Mapping[str, Any], key: str) -> int | None:
+    """Tokens over all of an item's measured requests (``samples``), else its plain value.
+
+    With ``--lm-repeat 3`` a capability item's ``timing[key]`` is the median
+    request's count; the total is the sum over its samples, in the store, the
+    CSV and wherever else an item's token count is shown.
+    """
+    samples = timing.get("samples")
+    if isinstance(samples, list):
+        present = [
+            v for s in samples if isinstance(s, Mapping) and (v := finite(s.get(key))) is not None
+        ]
+        if present:
+            return round(sum(present))
+    single = finite(timing.get(key))
+    return None if single is None else round(single)

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_lmbench.errors import first_problem
 from pytest_lmbench.metrics.stats import bootstrap_ratio_of_medians, mann_whitney_p, percentile
-from pytest_lmbench.records import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry, timing_figure
 from pytest_lmbench.reporting.summary import as_number, format_number
 
 Verdict = Literal["regression", "improvement", "unchanged", "untestable"]
@@ -110,18 +110,18 @@ def _observe_throughput(timing: Mapping[str, Any]) -> dict[str, Observed]:
     found: dict[str, Observed] = {}
     for name in _PER_REQUEST:
         values = _batch_medians(samples, name)
-        central = _central(timing.get(name), values)
+        central = _central(timing, name, values)
         if central is not None:
             found[name] = Observed(central, values or (central,))
     values = _aggregate_per_batch(timing, samples)
-    central = _central(timing.get("aggregate_output_tps"), values)
+    central = _central(timing, "aggregate_output_tps", values)
     if central is not None:
         found["aggregate_output_tps"] = Observed(central, values or (central,))
     return found
 
 
-def _central(summary: Any, values: Sequence[float]) -> float | None:
-    recorded = as_number(summary.get("median") if isinstance(summary, Mapping) else summary)
+def _central(timing: Mapping[str, Any], key: str, values: Sequence[float]) -> float | None:
+    recorded = timing_figure(timing, key)
     if recorded is not None:
         return recorded
     return percentile(values, 50) if values else None

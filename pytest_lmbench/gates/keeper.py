@@ -52,7 +52,7 @@ from pytest_lmbench.gates.quality import (
     comparable_baselines,
 )
 from pytest_lmbench.gates.summary import baseline_lines
-from pytest_lmbench.records import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry, timing_figure
 from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
 from pytest_lmbench.vocabulary import QUALITY_CAPABILITIES, THROUGHPUT_LIMITS
 
@@ -320,7 +320,7 @@ class GateKeeper:
         problems = []
         for name, limit in self.gates.throughput_limits(record.model, record.case_id).items():
             metric, stat, bound = THROUGHPUT_LIMITS[name]
-            value = _stat(record.timing.get(metric), stat)
+            value = timing_figure(record.timing, metric, stat)
             if value is None:
                 problems.append(
                     f"gate: {label} {metric} {stat} was not measured ({name} {limit:g})"
@@ -432,11 +432,6 @@ def _open_store(settings: Settings) -> Store:
 def _close(store: Store | None) -> None:
     if store is not None:
         store.close()
-
-
-def _stat(summary: Any, stat: str) -> float | None:
-    value = summary.get(stat) if isinstance(summary, Mapping) else summary
-    return float(value) if isinstance(value, int | float) else None
 
 
 def _success_check(

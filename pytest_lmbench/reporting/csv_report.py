@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.records import Report, ResultEntry
-from pytest_lmbench.reporting.summary import as_number, timing_value
+from pytest_lmbench.records import Report, ResultEntry, timing_figure, token_total
+from pytest_lmbench.reporting.summary import as_number
 
 LEADING_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -76,33 +76,20 @@ def _count(value: Any) -> int | float | None:
     return int(value) if isinstance(value, int) else float(value)
 
 
-def _output_tokens(timing: Mapping[str, Any]) -> int | float | None:
-    direct = _count(timing.get("output_tokens"))
-    if direct is not None:
-        return direct
-    samples = timing.get("samples")
-    if not isinstance(samples, list):
-        return None
-    # A throughput item's output is the sum over its requests.
-    counts = [_count(s.get("output_tokens")) for s in samples if isinstance(s, Mapping)]
-    present = [c for c in counts if c is not None]
-    return sum(present) if present else None
-
-
 def _timing_cells(result: ResultEntry) -> list[Any]:
     timing = result.timing
     return [
-        timing_value(timing, "ttft_s"),
-        timing_value(timing, "decode_tps"),
-        timing_value(timing, "decode_tps", "ci95_low"),
-        timing_value(timing, "decode_tps", "ci95_high"),
-        timing_value(timing, "prefill_tps"),
-        timing_value(timing, "e2e_s"),
+        timing_figure(timing, "ttft_s"),
+        timing_figure(timing, "decode_tps"),
+        timing_figure(timing, "decode_tps", "ci95_low"),
+        timing_figure(timing, "decode_tps", "ci95_high"),
+        timing_figure(timing, "prefill_tps"),
+        timing_figure(timing, "e2e_s"),
         as_number(timing.get("aggregate_output_tps")),
         _count(timing.get("concurrency")),
         as_number(result.hardware.get("energy_j")),
         as_number(result.hardware.get("joules_per_token")),
-        _output_tokens(timing),
+        token_total(timing, "output_tokens"),
     ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, timing_figure
 from pytest_lmbench.reporting import charts
 from pytest_lmbench.reporting.summary import (
     as_number,
@@ -30,7 +30,6 @@ from pytest_lmbench.reporting.summary import (
     format_ms,
     format_number,
     format_percent,
-    timing_value,
 )
 
 History = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -186,10 +185,10 @@ def _brief(result: ResultEntry) -> str:
     parts = []
     if "quality_score" in result.metrics:
         parts.append(f"quality {format_number(result.metrics['quality_score'])}")
-    tps = timing_value(result.timing, "decode_tps")
+    tps = timing_figure(result.timing, "decode_tps")
     if tps is not None:
         parts.append(f"{format_number(tps)} tok/s")
-    e2e = timing_value(result.timing, "e2e_s")
+    e2e = timing_figure(result.timing, "e2e_s")
     if e2e is not None:
         parts.append(f"{format_number(e2e)} s")
     return " · ".join(parts)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.records import Report, ResultEntry
+from pytest_lmbench.records import Report, ResultEntry, timing_figure
 
 COUNT_KEYS: tuple[str, ...] = (
     "total_tests",
@@ -81,18 +81,6 @@ def median_ci95(sorted_values: Sequence[float]) -> tuple[float | None, float | N
     return sorted_values[lo], sorted_values[hi]
 
 
-def timing_value(timing: Mapping[str, Any], key: str, stat: str = "median") -> float | None:
-    """A timing figure: the aggregate's ``stat``, or a plain value (capability item).
-
-    A plain value is its own median, but has no spread: asking it for an interval
-    or a tail percentile gives None.
-    """
-    value = timing.get(key)
-    if isinstance(value, Mapping):
-        return as_number(value.get(stat))
-    return as_number(value) if stat in _CENTRAL_STATS else None
-
-
 def parse_params_billions(params: Any) -> float | None:
     """``"4B"`` -> 4.0, ``"135M"`` -> 0.135, ``"26B-A4B"`` -> 26.0 (first number wins)."""
     if not isinstance(params, str):
@@ -144,8 +132,8 @@ def _metric_means(results: Sequence[ResultEntry]) -> dict[str, float | None]:
 def capability_summary(results: Sequence[ResultEntry]) -> dict[str, Any]:
     summary = outcome_counts(results)
     summary.update(_metric_means(results))
-    summary["avg_latency_s"] = mean(timing_value(r.timing, "e2e_s") for r in results)
-    summary["avg_throughput_tps"] = mean(timing_value(r.timing, "decode_tps") for r in results)
+    summary["avg_latency_s"] = mean(timing_figure(r.timing, "e2e_s") for r in results)
+    summary["avg_throughput_tps"] = mean(timing_figure(r.timing, "decode_tps") for r in results)
     return summary
 
 
@@ -180,7 +168,7 @@ def _pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
                     values.append(value)
                     found = True
         if not found:
-            value = timing_value(item.timing, key)
+            value = timing_figure(item.timing, key)
             if value is not None:
                 values.append(value)
     values.sort()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.config.options import Settings
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo, timing_figure
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.store import Store
@@ -111,8 +111,8 @@ class StoreWriter:
             print_,
             self._run.id,
         )
-        now = _median(entry.timing.get("decode_tps"))
-        before = _median(previous.timing.get("decode_tps")) if previous is not None else None
+        now = timing_figure(entry.timing, "decode_tps")
+        before = timing_figure(previous.timing, "decode_tps") if previous is not None else None
         if now is not None and before:
             entry.timing["speed_delta_pct"] = (now - before) / before * 100.0
             entry.timing["previous_run_decode_tps"] = before
@@ -120,13 +120,8 @@ class StoreWriter:
     def history(self, report: Report) -> dict[str, list[dict[str, Any]]]:
         if self.store is None:
             return {}
-        out: dict[str, list[dict[str, Any]]] = {}
-        for model in report.models:
-            rows = self._safely(
-                "reading history", self.store.history, model.key, model.metadata.get("fingerprint")
-            )
-            out[model.key] = list(rows or [])
-        return out
+        found = self._safely("reading history", self.store.report_history, report)
+        return dict(found or {})
 
     def finish(self, report: Report) -> None:
         from pytest_lmbench.sampling import run_fingerprint
@@ -157,13 +152,6 @@ class StoreWriter:
 def model_environment(models: list[ModelEntry]) -> dict[str, dict[str, Any]]:
     """Per model, the facts that shape its speed, as the server (or GGUF header) gave them."""
     return {entry.key: {name: entry.metadata.get(name) for name in MODEL_FACTS} for entry in models}
-
-
-def _median(summary: Any) -> float | None:
-    if isinstance(summary, dict):
-        value = summary.get("median")
-        return float(value) if isinstance(value, (int, float)) else None
-    return float(summary) if isinstance(summary, (int, float)) else None
 
 
 class ReportWriter:

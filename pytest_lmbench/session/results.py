@@ -16,7 +16,7 @@ import pytest
 from pytest_lmbench.collection.distribution import plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.records import ResultEntry
+from pytest_lmbench.records import ResultEntry, timing_figure
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
 _STARTED_KEY = pytest.StashKey[int]()
@@ -76,8 +76,7 @@ def _add_properties(item: pytest.Item, record: ResultEntry) -> None:
         if record.metrics.get(key) is not None:
             item.user_properties.append((key, record.metrics[key]))
     for key in ("decode_tps", "ttft_s"):
-        value = record.timing.get(key)
-        value = value.get("median") if isinstance(value, dict) else value
+        value = timing_figure(record.timing, key)
         if value is not None:
             item.user_properties.append((key, value))
 

@@ -38,6 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pytest_lmbench.records import timing_figure, token_total
+
 __all__ = [
     "Base",
     "HardwareSample",
@@ -332,39 +334,20 @@ def sample_rows(samples: Any, columns: SampleColumns) -> list[dict[str, Any]] | 
     return [split_sample(sample, columns) for sample in samples]
 
 
-def timing_stat(timing: dict[str, Any], key: str, stat: str = "median") -> float | None:
-    """A runner aggregate's ``stat``, or a capability item's plain value as its median."""
-    value = timing.get(key)
-    if isinstance(value, dict):
-        return number(value.get(stat))
-    return number(value) if stat == "median" else None
-
-
-def _token_total(timing: dict[str, Any], key: str) -> int | None:
-    """Tokens over the item's measured requests: summed samples, else the plain value."""
-    samples = timing.get("samples")
-    if isinstance(samples, list):
-        values = [count(s.get(key)) for s in samples if isinstance(s, dict)]
-        present = [v for v in values if v is not None]
-        if present:
-            return sum(present)
-    return count(timing.get(key))
-
-
 def promoted(result: dict[str, Any]) -> dict[str, Any]:
     """The query columns of a result, copied out of its JSON."""
     timing, hardware = result["timing"], result["hardware"]
     return {
         "quality_score": number(result["metrics"].get("quality_score")),
-        "ttft_s_median": timing_stat(timing, "ttft_s"),
-        "decode_tps_median": timing_stat(timing, "decode_tps"),
-        "decode_tps_ci95_low": timing_stat(timing, "decode_tps", "ci95_low"),
-        "decode_tps_ci95_high": timing_stat(timing, "decode_tps", "ci95_high"),
-        "prefill_tps_median": timing_stat(timing, "prefill_tps"),
-        "e2e_s_median": timing_stat(timing, "e2e_s"),
+        "ttft_s_median": timing_figure(timing, "ttft_s"),
+        "decode_tps_median": timing_figure(timing, "decode_tps"),
+        "decode_tps_ci95_low": timing_figure(timing, "decode_tps", "ci95_low"),
+        "decode_tps_ci95_high": timing_figure(timing, "decode_tps", "ci95_high"),
+        "prefill_tps_median": timing_figure(timing, "prefill_tps"),
+        "e2e_s_median": timing_figure(timing, "e2e_s"),
         "aggregate_output_tps": number(timing.get("aggregate_output_tps")),
-        "output_tokens": _token_total(timing, "output_tokens"),
-        "prompt_tokens": _token_total(timing, "prompt_tokens"),
+        "output_tokens": count(token_total(timing, "output_tokens")),
+        "prompt_tokens": count(token_total(timing, "prompt_tokens")),
         "energy_j": number(hardware.get("energy_j")),
         "joules_per_token": number(hardware.get("joules_per_token")),
     }

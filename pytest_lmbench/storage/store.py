@@ -377,6 +377,19 @@ class Store:
         entry: ResultEntry = results[0]
         return entry
 
+    def report_history(self, report: Report) -> dict[str, list[dict[str, Any]]]:
+        """Each model's history up to ``report``'s run, matched on the model's fingerprint.
+
+        The one history the session's HTML report, ``lmbench report`` and the
+        dashboard draw, so they always agree.
+        """
+        fingerprints = {m.key: m.metadata.get("fingerprint") for m in report.models}
+        keys = dict.fromkeys([m.key for m in report.models] + [r.model for r in report.results])
+        return {
+            key: self.history(key, _text_or_none(fingerprints.get(key)), up_to_run=report.run.id)
+            for key in keys
+        }
+
     def history(
         self,
         model_key: str,
@@ -485,3 +498,7 @@ def _rows(what: str, convert: Callable[[], T]) -> T:
 def _dump(entry: RunInfo | ModelEntry | ResultEntry) -> dict[str, Any]:
     """Plain JSON values, exactly as the JSON report would hold them."""
     return entry.model_dump(mode="json")
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
