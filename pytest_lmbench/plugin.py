@@ -23,6 +23,12 @@ from pytest_lmbench.vocabulary import CAPABILITIES
 # ---------------------------------------------------------------- configuration
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_lmbench import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 

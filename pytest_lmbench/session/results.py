@@ -63,9 +63,18 @@ def on_report(
         if started is not None:
             record.duration_s = (time.perf_counter_ns() - started) / 1e9
         record.finished_at = datetime.now(timezone.utc).isoformat()
+        _user_hook(item, record)
         setattr(report, REPORT_ATTR, record.model_dump(mode="json"))
         return record
     return None
+
+
+def _user_hook(item: pytest.Item, record: ResultEntry) -> None:
+    try:
+        item.config.hook.pytest_lmbench_result(record=record, item=item)
+    except Exception as exc:  # a user's hook must not cost the result, nor the session
+        record.outcome = "error"
+        record.error = _first_line(f"pytest_lmbench_result hook raised {type(exc).__name__}: {exc}")
 
 
 def _add_properties(item: pytest.Item, record: ResultEntry) -> None:

@@ -21,6 +21,7 @@ from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.reporting.summary import build_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.session.hardware import session_sampler
@@ -222,6 +223,12 @@ class LmbenchSession:
                 write_baseline(report, Path(self.settings.lm_update_baseline))
             except BaselineError as exc:
                 self.gate_failures.append(f"--lm-update-baseline: {exc}")
+        if not report.summary:
+            report.summary = build_summary(report)
+        try:
+            self.config.hook.pytest_lmbench_report(report=report, config=self.config)
+        except Exception as exc:  # a user's hook must not cost the reports
+            log.error("pytest_lmbench_report hook raised %s: %s", type(exc).__name__, exc)
         self.reports.write(report, self.store)
 
     def summary_lines(self) -> list[str]:

@@ -6,13 +6,16 @@ combines them), so comparing one model matches on its model row, not the run.
 
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Connection, Table, exists, select
 
 from pytest_lmbench.storage import models as m
 
-__all__ = ["LastRuns", "last_completed_runs", "model_fingerprint_is"]
+__all__ = ["LastRuns", "history_entry", "last_completed_runs", "model_fingerprint_is"]
 
 _runs = cast(Table, m.Run.__table__)
 _models = cast(Table, m.Model.__table__)
@@ -59,3 +62,21 @@ def last_completed_runs(
 
     # == None renders IS NULL, so an unknown fingerprint finds a model stored without one.
     return LastRuns(same=newest(models.fingerprint == fingerprint), newest=newest())
+
+
+def history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> dict[str, Any]:
+    """One run of a model's history: its headline decode speed and mean quality."""
+    # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
+    throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
+    levels = [m.number(row[4]) for row in throughput]
+    lowest = min((level for level in levels if level is not None), default=None)
+    headline = [
+        row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
+    ]
+    quality = [row[3] for row in rows if row[3] is not None]
+    return {
+        "run_id": run_id,
+        "started_at": m.format_time(started_at),
+        "decode_tps_median": statistics.median(headline) if headline else None,
+        "quality_score_mean": statistics.fmean(quality) if quality else None,
+    }

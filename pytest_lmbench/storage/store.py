@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import sqlite3
-import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +30,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
-from pytest_lmbench.storage.model_runs import LastRuns, last_completed_runs, model_fingerprint_is
+from pytest_lmbench.storage.model_runs import (
+    LastRuns,
+    history_entry,
+    last_completed_runs,
+    model_fingerprint_is,
+)
 from pytest_lmbench.storage.url import (
     StoreError,
     check_url,
@@ -383,11 +387,10 @@ class Store:
         The one history the session's HTML report, ``lmbench report`` and the
         dashboard draw, so they always agree.
         """
-        fingerprints = {m.key: m.metadata.get("fingerprint") for m in report.models}
-        keys = dict.fromkeys([m.key for m in report.models] + [r.model for r in report.results])
+        fingerprints = {entry.key: m.model_fingerprint(entry.metadata) for entry in report.models}
+        keys = dict.fromkeys([e.key for e in report.models] + [r.model for r in report.results])
         return {
-            key: self.history(key, _text_or_none(fingerprints.get(key)), up_to_run=report.run.id)
-            for key in keys
+            key: self.history(key, fingerprints.get(key), up_to_run=report.run.id) for key in keys
         }
 
     def history(
@@ -438,7 +441,7 @@ class Store:
         by_run: dict[str, list[Any]] = defaultdict(list)
         for row in values:
             by_run[row[0]].append(row)
-        return [_history_entry(rid, started, by_run[rid]) for rid, started in reversed(picked)]
+        return [history_entry(rid, started, by_run[rid]) for rid, started in reversed(picked)]
 
     def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns:
         """The newest completed runs holding ``model_key``: with ``fingerprint``, and with any."""
@@ -471,23 +474,6 @@ def _export_row(row: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def _history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> dict[str, Any]:
-    # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
-    throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
-    levels = [m.number(row[4]) for row in throughput]
-    lowest = min((level for level in levels if level is not None), default=None)
-    headline = [
-        row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
-    ]
-    quality = [row[3] for row in rows if row[3] is not None]
-    return {
-        "run_id": run_id,
-        "started_at": m.format_time(started_at),
-        "decode_tps_median": statistics.median(headline) if headline else None,
-        "quality_score_mean": statistics.fmean(quality) if quality else None,
-    }
-
-
 def _rows(what: str, convert: Callable[[], T]) -> T:
     try:
         return convert()
@@ -498,7 +484,3 @@ def _rows(what: str, convert: Callable[[], T]) -> T:
 def _dump(entry: RunInfo | ModelEntry | ResultEntry) -> dict[str, Any]:
     """Plain JSON values, exactly as the JSON report would hold them."""
     return entry.model_dump(mode="json")
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
