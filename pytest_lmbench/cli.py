@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pytest_lmbench import __version__
-from pytest_lmbench.records import ResultEntry, timing_figure
+from pytest_lmbench.records import ResultEntry, report_json_schema, timing_figure
 from pytest_lmbench.storage.models import number
 from pytest_lmbench.storage.store import EXPORT_COLUMNS, Store, StoreError, open_store
 from pytest_lmbench.storage.url import default_db_url
@@ -248,6 +248,7 @@ def _parser() -> _Parser:
     export.add_argument("--run", metavar="RUN", help="one run (default: all runs)")
     export.add_argument("--output", metavar="FILE", help="default: stdout")
     export.set_defaults(handler=_cmd_export)
+    sub.add_parser("schema", help="the JSON Schema of the JSON report (no database needed)")
     return parser
 
 
@@ -265,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     if args.command is None:
-        return _fail(f"{PROG}: choose a command: runs, show, report, compare, export", 2)
+        return _fail(f"{PROG}: choose a command: runs, show, report, compare, export, schema", 2)
+    if args.command == "schema":
+        print(json.dumps(report_json_schema(), indent=2))
+        return 0
     handler: Command = args.handler
     try:
         url = args.db or os.environ.get("LMBENCH_DB") or default_db_url()

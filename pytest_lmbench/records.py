@@ -1,25 +1,122 @@
 """The JSON report, ``schema_version: 1``. Add fields; never rename.
 
 These models are also what the store persists and what reports render, so
-every producer and consumer agrees on one shape.
+every producer and consumer agrees on one shape. A result's ``timing`` and its
+per-request ``samples`` are typed dicts: the JSON stays a plain object, and a
+producer may add keys (they are kept) without a new schema version.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict
+
+# A JSON object whose keys the server or the user chooses (server stats, model
+# metadata, the environment, settings): kept as given.
+JSON = dict[str, Any]
 
 RunStatus = Literal["running", "completed", "interrupted", "failed"]
 Outcome = Literal["passed", "failed", "error", "skipped"]
 ResultKind = Literal["capability", "throughput", "custom"]
 
 
+class Summary(TypedDict, total=False):
+    """A statistic over repeated measurements, with its n and the 95 % CI of its median.
+
+    ``metrics.stats.summarize`` fills every key; a report written by hand or by an
+    older version may hold fewer, so none is required when reading.
+    """
+
+    n: int
+    mean: float | None
+    median: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class Sample(TypedDict, total=False):
+    """One measured request (a ``measurements`` row in the store). None: not measured."""
+
+    ttfr_s: float | None
+    ttft_s: float | None
+    decode_tps: float | None
+    prefill_tps: float | None
+    e2e_s: float | None
+    itl_s: list[float]
+    output_tokens: int | None
+    prompt_tokens: int | None
+    token_count_estimated: bool
+    chunks: int
+    server_ttft_s: float | None
+    server_decode_tps: float | None
+    server_prefill_tps: float | None
+    batch: int  # throughput: which round of ``concurrency`` requests
+    error: str | None
+
+
+# A per-request figure of an item: a Summary over its requests (throughput), or one
+# value (a capability item: its request's, or the median over --lm-repeat requests).
+Figure = Summary | float | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class Timing(TypedDict, total=False):
+    """A result's timing; read a figure with :func:`timing_figure`."""
+
+    ttfr_s: Figure
+    ttft_s: Figure
+    decode_tps: Figure
+    prefill_tps: Figure
+    e2e_s: Figure
+    itl_s: Figure
+    server_ttft_s: Figure
+    server_decode_tps: Figure
+    server_prefill_tps: Figure
+    output_tokens: float | None  # capability: the (median) request's count
+    prompt_tokens: float | None  # capability: measured; throughput: the case's target
+    samples: list[Sample]
+    # throughput items
+    concurrency: int
+    gen_tokens: int
+    prompt_tokens_actual: float | None
+    runs: int
+    warmup: int
+    aggregate_output_tps: float | None
+    aggregate_output_tps_summary: Summary
+    aggregate_output_tps_values: list[float]
+    aggregate_decode_tps: float | None
+    aggregate_decode_tps_summary: Summary
+    aggregate_decode_tps_values: list[float]
+    requests_per_s: float | None
+    output_tokens_total: int
+    # against the previous run of the same model fingerprint
+    speed_delta_pct: float
+    previous_run_decode_tps: float
+
+
+if TYPE_CHECKING:
+    TimingField = Timing
+else:
+    # Read leniently: a stored, older or hand-written report keeps its odd values
+    # (readers use timing_figure/token_total, which check); producers are typed.
+    TimingField = dict[str, Any]
+
+
 class LoadInfo(BaseModel):
-    requested: dict[str, Any] = Field(default_factory=dict)
-    applied: dict[str, Any] = Field(default_factory=dict)
+    requested: JSON = Field(default_factory=dict)
+    applied: JSON = Field(default_factory=dict)
     not_applied: dict[str, str] = Field(default_factory=dict)
     load_time_s: float | None = None  # server-reported
     client_load_time_s: float | None = None  # our wall clock
@@ -33,10 +130,10 @@ class RunInfo(BaseModel):
     backend: str
     base_url: str
     plugin_version: str
-    settings: dict[str, Any] = Field(default_factory=dict)  # never holds the token
-    environment: dict[str, Any] = Field(default_factory=dict)
+    settings: JSON = Field(default_factory=dict)  # never holds the token
+    environment: JSON = Field(default_factory=dict)
     fingerprint: str | None = None
-    calibration: dict[str, Any] | None = None
+    calibration: JSON | None = None
 
 
 class ModelEntry(BaseModel):
@@ -44,7 +141,7 @@ class ModelEntry(BaseModel):
     status: Literal["ok", "load_failed", "not_loaded"] = "not_loaded"
     error: str | None = None
     load: LoadInfo = Field(default_factory=LoadInfo)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JSON = Field(default_factory=dict)
 
 
 class ResultEntry(BaseModel):
@@ -59,11 +156,11 @@ class ResultEntry(BaseModel):
     prompt: str | None = None
     output: str | None = None
     reference: Any = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    timing: dict[str, Any] = Field(default_factory=dict)
-    server_stats: dict[str, Any] = Field(default_factory=dict)
-    hardware: dict[str, Any] = Field(default_factory=dict)
-    flags: dict[str, Any] = Field(default_factory=dict)
+    metrics: JSON = Field(default_factory=dict)
+    timing: TimingField = Field(default_factory=lambda: Timing())
+    server_stats: JSON = Field(default_factory=dict)
+    hardware: JSON = Field(default_factory=dict)
+    flags: JSON = Field(default_factory=dict)
     duration_s: float | None = None
     finished_at: str | None = None
 
@@ -73,7 +170,7 @@ class Report(BaseModel):
     run: RunInfo
     models: list[ModelEntry] = Field(default_factory=list)
     results: list[ResultEntry] = Field(default_factory=list)
-    summary: dict[str, Any] = Field(default_factory=dict)
+    summary: JSON = Field(default_factory=dict)
 
 
 # -- reading timing figures ------------------------------------------------------------
@@ -102,6 +199,12 @@ def timing_figure(timing: Mapping[str, Any], key: str, stat: str = "median") -> 
     return finite(value) if stat in _CENTRAL_STATS else None
 
 
+def timing_summary(timing: Mapping[str, Any], key: str) -> Summary | None:
+    """``timing[key]`` when it is a summary over requests, else None."""
+    value = timing.get(key)
+    return cast(Summary, value) if isinstance(value, Mapping) else None
+
+
 def token_total(timing: Mapping[str, Any], key: str) -> int | None:
     """Tokens over all of an item's measured requests (``samples``), else its plain value.
 
@@ -118,3 +221,22 @@ def token_total(timing: Mapping[str, Any], key: str) -> int | None:
             return round(sum(present))
     single = finite(timing.get(key))
     return None if single is None else round(single)
+
+
+# -- the published JSON Schema ------------------------------------------------------------
+SCHEMA_ID = "urn:pytest-lmbench:report:v1"
+
+
+def report_json_schema() -> JSON:
+    """The JSON Schema of ``schema_version: 1`` reports, ``timing`` typed as producers write it.
+
+    Shipped as ``pytest_lmbench/schemas/report-v1.json`` (a test keeps the two equal)
+    and printed by ``lmbench schema``.
+    """
+    schema = Report.model_json_schema()
+    timing = TypeAdapter(Timing).json_schema(ref_template="#/$defs/{model}")
+    definitions = schema.setdefault("$defs", {})
+    definitions.update(timing.pop("$defs", {}))
+    definitions["Timing"] = timing
+    definitions["ResultEntry"]["properties"]["timing"] = {"$ref": "#/$defs/Timing"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

@@ -10,31 +10,18 @@ recorded as NaN) are dropped before anything is computed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import mannwhitneyu, wilcoxon
 
+from pytest_lmbench.records import Summary
+
 Alternative = Literal["two-sided", "less", "greater"]
 MIN_RESAMPLES = 1000
 # Resample in blocks of at most this many cells to bound memory on long series.
 _MAX_CELLS = 2_000_000
-
-
-class Summary(TypedDict):
-    n: int
-    mean: float | None
-    median: float | None
-    p50: float | None
-    p90: float | None
-    p95: float | None
-    p99: float | None
-    std: float | None
-    min: float | None
-    max: float | None
-    ci95_low: float | None
-    ci95_high: float | None
 
 
 def _clean(values: Iterable[float]) -> NDArray[np.float64]:

@@ -13,12 +13,13 @@ Definitions (all from ``time.perf_counter_ns`` stamps taken where bytes arrive):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.backends.base import ChatResult
 from pytest_lmbench.metrics.stats import summarize
+from pytest_lmbench.records import JSON, Sample, Timing, timing_figure
 
 AGGREGATED = ("ttfr_s", "ttft_s", "decode_tps", "prefill_tps", "e2e_s", "itl_s")
 SERVER_AGGREGATED = ("server_ttft_s", "server_decode_tps", "server_prefill_tps")
@@ -29,7 +30,7 @@ def _seconds(start_ns: int, end_ns: int | None) -> float | None:
     return None if end_ns is None else (end_ns - start_ns) / 1e9
 
 
-def request_metrics(result: ChatResult) -> dict[str, Any]:
+def request_metrics(result: ChatResult) -> Sample:
     t = result.timeline
     ttft_s = _seconds(t.start_ns, t.first_token_ns)
     tokens = result.output_tokens
@@ -40,7 +41,7 @@ def request_metrics(result: ChatResult) -> dict[str, Any]:
     prefill_tps = None
     if result.prompt_tokens and ttft_s:
         prefill_tps = result.prompt_tokens / ttft_s
-    sample: dict[str, Any] = {
+    sample: Sample = {
         "ttfr_s": _seconds(t.start_ns, t.first_byte_ns),
         "ttft_s": ttft_s,
         "decode_tps": decode_tps,
@@ -52,10 +53,16 @@ def request_metrics(result: ChatResult) -> dict[str, Any]:
         "token_count_estimated": result.token_count_estimated,
         "chunks": len(t.token_chunk_ns),
     }
-    for key in SERVER_AGGREGATED:
-        value = result.server_stats.get(key)
-        sample[key] = float(value) if isinstance(value, (int, float)) else None
+    stats = result.server_stats
+    sample["server_ttft_s"] = _server_figure(stats, "server_ttft_s")
+    sample["server_decode_tps"] = _server_figure(stats, "server_decode_tps")
+    sample["server_prefill_tps"] = _server_figure(stats, "server_prefill_tps")
     return sample
+
+
+def _server_figure(stats: JSON, key: str) -> float | None:
+    value = stats.get(key)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def inter_token_latencies(chunk_ns: Sequence[int], output_tokens: int | None) -> list[float]:
@@ -69,24 +76,25 @@ def inter_token_latencies(chunk_ns: Sequence[int], output_tokens: int | None) ->
     return [gap / per_chunk for gap in gaps]
 
 
-def aggregate(samples: Sequence[dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+def aggregate(samples: Sequence[Sample], *, seed: int = 0) -> Timing:
     """Summaries of every timing metric (n, percentiles, sample std, bootstrap CI)."""
     out: dict[str, Any] = {}
     for key in AGGREGATED + SERVER_AGGREGATED:
         if key == "itl_s":
             values = [v for s in samples for v in s.get("itl_s") or []]
         else:
-            values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
+            found = (cast(Mapping[str, Any], s).get(key) for s in samples)
+            values = [v for v in found if isinstance(v, (int, float))]
         out[key] = summarize(values, seed=seed)
-    return out
+    return cast(Timing, out)
 
 
-def disagreement(timing: dict[str, Any]) -> dict[str, Any]:
+def disagreement(timing: Timing) -> JSON:
     """Client vs server medians; ``disagreement`` is True when one differs by > 10 %."""
-    checks: dict[str, Any] = {}
+    checks: JSON = {}
     for ours, theirs in (("ttft_s", "server_ttft_s"), ("decode_tps", "server_decode_tps")):
-        client = (timing.get(ours) or {}).get("median")
-        server = (timing.get(theirs) or {}).get("median")
+        client = timing_figure(timing, ours)
+        server = timing_figure(timing, theirs)
         if client is None or server is None or server == 0:
             continue
         relative = (client - server) / server

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.records import Report, ResultEntry, timing_figure
+from pytest_lmbench.records import Report, ResultEntry, timing_figure, timing_summary
 
 COUNT_KEYS: tuple[str, ...] = (
     "total_tests",
@@ -177,9 +177,9 @@ def _pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
 
 def headline(items: Sequence[ResultEntry], key: str) -> Headline:
     """Median, p95 and the median's 95% interval of one timing key over items."""
-    if len(items) == 1 and isinstance(items[0].timing.get(key), Mapping):
+    agg = timing_summary(items[0].timing, key) if len(items) == 1 else None
+    if agg is not None:
         # One item: keep the runner's own aggregate so the card matches the item.
-        agg = items[0].timing[key]
         med = as_number(agg.get("median"))
         if med is None:
             med = as_number(agg.get("p50"))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_lmbench.records import JSON, Timing, timing_figure
+
 # What pytest-benchmark shows as the fixture's mode when a test used it twice.
 MODE = "pytest-lmbench (one round per measured request)"
 
@@ -40,17 +42,15 @@ def feed_benchmark(benchmark: Any | None, seconds: Sequence[float], *, failed: b
         benchmark.has_error = True
 
 
-def benchmark_info(timing: dict[str, Any]) -> dict[str, Any]:
+def benchmark_info(timing: Timing) -> JSON:
     """tok/s, TTFT and token counts for ``extra_info`` (shown by --benchmark-compare)."""
-    info: dict[str, Any] = {}
-    for key in ("decode_tps", "ttft_s", "prefill_tps", "e2e_s"):
-        info[f"{key}_median"] = timing[key]["median"]
-    for key in (
-        "aggregate_output_tps",
-        "aggregate_decode_tps",
-        "output_tokens_total",
-        "prompt_tokens_actual",
-        "concurrency",
-    ):
-        info[key] = timing[key]
+    info: JSON = {
+        f"{key}_median": timing_figure(timing, key)
+        for key in ("decode_tps", "ttft_s", "prefill_tps", "e2e_s")
+    }
+    info["aggregate_output_tps"] = timing.get("aggregate_output_tps")
+    info["aggregate_decode_tps"] = timing.get("aggregate_decode_tps")
+    info["output_tokens_total"] = timing.get("output_tokens_total")
+    info["prompt_tokens_actual"] = timing.get("prompt_tokens_actual")
+    info["concurrency"] = timing.get("concurrency")
     return info

@@ -20,6 +20,7 @@ import httpx
 from pytest_lmbench.backends.base import ChatRequest
 from pytest_lmbench.backends.lmstudio import LMStudioBackend, native_body
 from pytest_lmbench.metrics.timing import request_metrics
+from pytest_lmbench.records import Sample
 
 MODEL = "lmbench/calibration"
 
@@ -76,8 +77,8 @@ def calibrate_harness(requests: int = 5, truth: Truth | None = None) -> dict[str
     return summarize_calibration(ours, bare, truth)
 
 
-def _ours(backend: LMStudioBackend, request: ChatRequest) -> dict[str, Any]:
-    async def once() -> dict[str, Any]:
+def _ours(backend: LMStudioBackend, request: ChatRequest) -> Sample:
+    async def once() -> Sample:
         async with backend.async_client() as client:
             return request_metrics(await backend.chat(client, MODEL, request))
 
@@ -85,7 +86,7 @@ def _ours(backend: LMStudioBackend, request: ChatRequest) -> dict[str, Any]:
 
 
 def summarize_calibration(
-    ours: list[dict[str, Any]], bare: list[dict[str, float]], truth: Truth
+    ours: list[Sample], bare: list[dict[str, float]], truth: Truth
 ) -> dict[str, Any]:
     def med(rows: list[Any], key: str) -> float:
         return float(statistics.median(r[key] for r in rows))

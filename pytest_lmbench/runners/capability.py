@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.metrics.scoring import quality_score, score_case
 from pytest_lmbench.metrics.stats import pass_at_k, pass_hat_k, summarize
 from pytest_lmbench.metrics.timing import request_metrics
+from pytest_lmbench.records import Sample, Timing
 from pytest_lmbench.runners.common import (
     ItemContext,
     chat_once,
@@ -120,15 +122,23 @@ def _record(
     )
 
 
-def _single_timing(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")
-    if len(samples) == 1:
-        timing: dict[str, Any] = {k: samples[0][k] for k in keys}
+_SINGLE_KEYS = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")
+
+
+def _single_timing(samples: list[Sample]) -> Timing:
+    """Each figure of the one request, or the median over --lm-repeat requests."""
+    rows = [cast(Mapping[str, Any], s) for s in samples]
+    if len(rows) == 1:
+        figures = {k: rows[0].get(k) for k in _SINGLE_KEYS}
     else:
-        timing = {k: summarize([s[k] for s in samples if s[k] is not None])["median"] for k in keys}
+        figures = {k: _median_of(row.get(k) for row in rows) for k in _SINGLE_KEYS}
     # Every request is a measured request: the store keeps one measurements row each.
-    timing["samples"] = [{k: s[k] for k in keys} for s in samples]
-    return timing
+    figures["samples"] = [{k: row.get(k) for k in _SINGLE_KEYS} for row in rows]
+    return cast(Timing, figures)
+
+
+def _median_of(values: Iterable[Any]) -> float | None:
+    return summarize([v for v in values if v is not None])["median"]
 
 
 def _judge(ctx: ItemContext, threshold: float) -> None:

@@ -12,6 +12,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
+from pytest_lmbench.records import timing_figure, timing_summary
 from pytest_lmbench.runners.bench import benchmark_info, feed_benchmark
 from pytest_lmbench.runners.common import (
     ItemContext,
@@ -190,7 +191,7 @@ def _record(
             sample["error"] = None
             if produced_no_tokens(result):
                 # A failed stream has no token count, not a count of 0.
-                sample.update(output_tokens=None, error=NO_TOKENS)
+                sample["output_tokens"], sample["error"] = None, NO_TOKENS
             samples.append(sample)
     timing = aggregate(samples)
     aggregate_tps = _values(b.aggregate_output_tps() for b in batches)
@@ -247,17 +248,17 @@ def _values(figures: Iterable[float | None]) -> list[float]:
 def _limit_problems(ctx: ItemContext, case: ThroughputCase) -> list[str]:
     problems = []
     for metric, stat, limit, bound in throughput_limits(ctx, case):
-        summary = ctx.record.timing.get(metric)
-        value = summary.get(stat) if isinstance(summary, dict) else summary
+        value = timing_figure(ctx.record.timing, metric, stat)
+        summary = timing_summary(ctx.record.timing, metric)
         if value is None:
             problems.append(f"{metric} {stat} was not measured (limit {limit:g})")
             continue
         worse = value < limit if bound == "min" else value > limit
         if worse:
             interval = ""
-            if isinstance(summary, dict) and summary.get("ci95_low") is not None:
+            if summary is not None and summary["ci95_low"] is not None:
                 low, high, n = summary["ci95_low"], summary["ci95_high"], summary["n"]
-                interval = f" [ci95 {low:.4g}–{high:.4g}, n={n}]"
+                interval = f" [ci95 {low:.4g}–{high or low:.4g}, n={n}]"
             word = "below" if bound == "min" else "above"
             problems.append(
                 f"{metric} {stat} {value:.4g}{interval} is {word} {bound}_{metric} {limit:g}"
