@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench import fixtures
+from pytest_lmbench import fixtures, hookspecs
 from pytest_lmbench.collection import distribution, selection
 from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile
 from pytest_lmbench.config import options
@@ -21,6 +21,10 @@ from pytest_lmbench.suites import loader
 from pytest_lmbench.vocabulary import CAPABILITIES
 
 # ---------------------------------------------------------------- configuration
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
