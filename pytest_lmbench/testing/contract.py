@@ -174,12 +174,19 @@ def check_timeline(timeline: StreamTimeline) -> None:
 
 
 def check_unreachable(create: Callable[[BackendOptions], Backend]) -> None:
+    """With nothing listening, server_info() raises BackendUnreachable (a one-line usage error)."""
     backend = create(BackendOptions(UNREACHABLE_URL, timeout_s=5.0))
     try:
-        with pytest.raises(BackendUnreachable):
-            backend.server_info()
+        backend.server_info()
+    except BackendUnreachable:
+        return
+    except Exception as exc:
+        raise AssertionError(
+            f"server_info() with no server raised {type(exc).__name__}, not BackendUnreachable"
+        ) from exc
     finally:
         backend.close()
+    raise AssertionError("server_info() with no server answered instead of BackendUnreachable")
 
 
 def check_backend(subject: ContractSubject) -> None:
