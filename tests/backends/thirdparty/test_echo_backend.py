@@ -177,3 +177,31 @@ def test_an_unknown_name_is_one_usage_line_at_session_start(
         ]
     )
     assert openai_double.events() == []
+
+
+def test_a_hook_is_asked_before_the_built_in_server_types(
+    pytester: pytest.Pytester, openai_double: BackendDouble
+) -> None:
+    # An implementation may take only the arguments it needs.
+    pytester.makeconftest(
+        """
+        from pytest_lmbench.backends.openai import create
+
+        def pytest_lmbench_make_backend(name, options):
+            if name == "openai":
+                backend = create(options)
+                backend.label = "wrapped by a conftest"
+                return backend
+        """
+    )
+    result, _ = run_throughput_case(
+        pytester,
+        openai_double.server.base_url,
+        openai_double.text_model,
+        CASE,
+        "--lm-backend=openai",
+        *FAST,
+    )
+    result.assert_outcomes(passed=1)
+    server = report_of(pytester)["run"]["environment"]["server"]
+    assert (server["backend"], server["label"]) == ("openai", "wrapped by a conftest")
