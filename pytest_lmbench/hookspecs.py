@@ -1,17 +1,30 @@
-"""Hooks pytest-lmbench calls, for a ``conftest.py`` or a plugin to implement.
+"""Hooks pytest-lmbench calls, for plugins and ``conftest.py`` files to implement.
 
-Like pytest-benchmark's ``pytest_benchmark_update_json``: they let a team add
-its own facts (a CI job id, a metric of its own) without forking the plugin.
+Registered by ``pytest_addhooks`` in :mod:`pytest_lmbench.plugin`. Like
+pytest-benchmark's ``pytest_benchmark_update_json``, they let a team add its own
+server type, facts or metrics without forking the plugin.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
-if TYPE_CHECKING:
-    from pytest_lmbench.records import Report, ResultEntry
+from pytest_lmbench.backends.base import Backend, BackendOptions
+from pytest_lmbench.records import Report, ResultEntry
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_lmbench_make_backend(
+    name: str, options: BackendOptions, config: pytest.Config
+) -> Backend | None:
+    """Make the backend for ``--lm-backend=name``, or return None to pass.
+
+    Called once per session (per xdist worker), before the built-in and
+    installed server types are looked up, so an implementation may also wrap or
+    replace a built-in one; the first non-None result is used, and the session
+    closes it. Only plugins and conftest files loaded when the session starts
+    (the rootdir's, or those of the given test paths) are asked.
+    """
 
 
 @pytest.hookspec

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench import fixtures
+from pytest_lmbench import fixtures, hookspecs
 from pytest_lmbench.collection import distribution, selection
 from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile
 from pytest_lmbench.config import options
@@ -24,8 +24,6 @@ from pytest_lmbench.vocabulary import CAPABILITIES
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_lmbench import hookspecs
-
     pluginmanager.add_hookspecs(hookspecs)
 
 

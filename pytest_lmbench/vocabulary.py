@@ -8,6 +8,8 @@ starts here.
 
 from __future__ import annotations
 
+from importlib.metadata import EntryPoint, entry_points
+
 CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
 # The capabilities whose items carry a quality score (throughput measures speed).
 QUALITY_CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling")
@@ -64,3 +66,23 @@ BACKENDS: dict[str, str] = {
     "openai": "pytest_lmbench.backends.openai",
     "ollama": "pytest_lmbench.backends.ollama",
 }
+
+# Installed distributions add server types here: entry point name = --lm-backend
+# value, value = a module with ``create(options)`` or that callable itself.
+BACKEND_ENTRY_POINT_GROUP = "pytest_lmbench.backends"
+
+
+def installed_backends() -> dict[str, EntryPoint]:
+    """Server types installed distributions declare, by name.
+
+    Read on every call, not cached: a distribution installed (or put on
+    ``sys.path``) after import counts. A built-in name cannot be taken over, so
+    ``--lm-backend=openai`` means the same server type wherever it runs.
+    """
+    found = entry_points(group=BACKEND_ENTRY_POINT_GROUP)
+    return {ep.name: ep for ep in found if ep.name not in BACKENDS}
+
+
+def backend_names() -> tuple[str, ...]:
+    """Every server type known without asking a hook: built-in, then installed."""
+    return (*BACKENDS, *sorted(installed_backends()))

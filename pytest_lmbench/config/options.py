@@ -7,6 +7,7 @@ Every value is validated here; a bad one is a ``pytest.UsageError`` of one line.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -81,6 +82,20 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _backend_name(value: Any) -> str:
+    """A built-in name in any case, or a name a plugin may add.
+
+    Only the session knows every name (an installed entry point, or a hook of a
+    conftest or plugin), so an unknown name is refused when the session starts.
+    """
+    text = str(value).strip()
+    if text.lower() in BACKENDS:
+        return text.lower()
+    if not re.fullmatch(r"[\w.-]+", text):
+        raise ValueError(f"expected a server type name ({', '.join(BACKENDS)}), got {value!r}")
+    return text
+
+
 SPECS: tuple[Spec, ...] = (
     Spec(
         "lm_model",
@@ -92,8 +107,8 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "lm_backend",
-        "server type: " + ", ".join(BACKENDS),
-        as_choice(tuple(BACKENDS)),
+        "server type: " + ", ".join(BACKENDS) + " or one a plugin adds",
+        _backend_name,
         "lmstudio",
         metavar="NAME",
     ),

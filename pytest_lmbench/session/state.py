@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_lmbench import __version__
-from pytest_lmbench.backends import make_backend
+from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
@@ -119,7 +119,7 @@ class LmbenchSession:
             api=self.settings.lm_api,
             launch_config=self.server.launch_config(),
         )
-        self.backend = make_backend(self.settings.lm_backend, options)
+        self.backend = self._make_backend(options)
         try:
             server_info = self.backend.server_info()
             infos = {info.key: info for info in self.backend.list_models()}
@@ -143,6 +143,19 @@ class LmbenchSession:
                 self.run.calibration = calibrate_harness()
         self.gates = make_gates(self.settings, self.store)
         self.started = True
+
+    def _make_backend(self, options: BackendOptions) -> Backend:
+        """A hook's backend first (conftest or plugin), then a built-in or installed one."""
+        name = self.settings.lm_backend
+        made: Backend | None = self.config.hook.pytest_lmbench_make_backend(
+            name=name, options=options, config=self.config
+        )
+        if made is not None:
+            return made
+        try:
+            return make_backend(name, options)
+        except UnknownBackend as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def _load_config(self) -> LoadConfig:
         s = self.settings

@@ -4,7 +4,9 @@ The matrix (``backend_double`` in the project's ``tests/conftest.py``) runs the
 same integration tests on every backend of the registry against the double
 named here, so a new backend adds its entry to :data:`DOUBLES`: how to start
 its double, which models to ask for, which routes carry inference and what its
-load and unload requests look like.
+load and unload requests look like. A third-party backend describes its own
+double with a :class:`BackendDouble` as well, for its contract tests
+(:mod:`pytest_lmbench.testing.contract`) and its pytester runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from pytest_lmbench.testing.engine import RecordedRequest
 from pytest_lmbench.testing.fixtures import default_lmstudio_models, default_ollama_models
+from pytest_lmbench.testing.httpserver import EngineServer
 from pytest_lmbench.testing.lmstudio import LMStudioTestServer
 from pytest_lmbench.testing.ollama import OllamaTestServer
 
@@ -25,7 +28,8 @@ class BackendDouble:
     """A backend's test double with what a pytester run needs to reach it."""
 
     name: str  # the --lm-backend value
-    server: LMStudioTestServer | OllamaTestServer
+    # Any server on the shared FakeEngine: a plugin's double is one too.
+    server: EngineServer
     text_model: str
     vision_model: str
     chat_routes: tuple[str, ...]  # where inference goes

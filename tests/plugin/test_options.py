@@ -60,8 +60,9 @@ def test_token_from_env_is_never_public(pytester: pytest.Pytester) -> None:
     ("args", "message"),
     [
         (
-            ["--lm-backend=vllm"],
-            "--lm-backend (command line): expected one of lmstudio, openai, ollama",
+            # Any name-shaped value may be a plugin's: an unknown one fails at session start.
+            ["--lm-backend=v llm"],
+            "--lm-backend (command line): expected a server type name (lmstudio, openai, ollama)",
         ),
         (["--lm-timeout=0"], "--lm-timeout (command line): must be greater than 0"),
         (["--lm-gpu-offload=1.5"], "--lm-gpu-offload (command line): expected a ratio from 0 to 1"),
