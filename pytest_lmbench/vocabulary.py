@@ -20,7 +20,10 @@ TASKS: dict[str, tuple[str, ...]] = {
     "vision": ("caption", "vqa", "ocr", "counting"),
 }
 
-# The metrics each task reports (their weights: pytest_lmbench.metrics.weights).
+# The built-in metrics each task may weight, in the order the terminal shows their
+# means. What is scored and weighed is the metric registry (pytest_lmbench.metrics
+# .registry, built-ins in metrics/builtin.py); tests/metrics/test_registry.py keeps
+# this table equal to the built-in registrations.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "qa": ("exact_match", "f1"),
     "summarization": ("rouge1", "rouge2", "rougeL"),

@@ -1,33 +1,41 @@
-"""How the metrics of each task weigh in its ``quality_score``.
+"""How the metrics of each task weigh in its ``quality_score``, read from the metric registry.
 
-Kept apart from :mod:`pytest_lmbench.metrics.scoring` (which pulls in the
-rouge-score/nltk stack) so option checking at pytest start stays cheap. The
-README's table of default weights is :func:`markdown_table`; a test keeps the
-two equal.
+Kept apart from :mod:`pytest_lmbench.metrics.scoring` so option checking at
+pytest start stays cheap (neither imports the scorers' rouge-score/scipy stack
+until a case is scored). The README's table of default weights is
+:func:`markdown_table`; a test keeps the two equal.
 """
 
 from __future__ import annotations
 
-from pytest_lmbench.vocabulary import TASKS, weighable_metrics
+from collections.abc import Iterator, Mapping
 
-DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    # EM is all-or-nothing, F1 gives partial credit; SQuAD reports both equally.
-    "qa": {"exact_match": 0.5, "f1": 0.5},
-    # ROUGE-L rewards fluent ordering; unigram and bigram overlap share the rest.
-    "summarization": {"rougeL": 0.5, "rouge1": 0.25, "rouge2": 0.25},
-    # Naming the right label matters most; answering with the bare label is a
-    # format bonus, and keeps "positive or negative? negative" from scoring full.
-    "classification": {"accuracy": 0.75, "exact_match": 0.25},
-    "logical": {"accuracy": 1.0},
-    "math": {"accuracy": 1.0},
-    # BFCL is pass/fail per case; the parts only explain a failure.
-    "function_call": {"function_call_accuracy": 1.0},
-    # Wording overlap and naming the key object count equally for a caption.
-    "caption": {"rougeL": 0.5, "accuracy": 0.5},
-    "vqa": {"accuracy": 1.0},
-    "ocr": {"accuracy": 1.0},
-    "counting": {"accuracy": 1.0},
-}
+from pytest_lmbench.metrics.registry import ALL_TASKS, default_weights, weighable_metrics
+from pytest_lmbench.vocabulary import TASKS
+
+__all__ = ["DEFAULT_WEIGHTS", "markdown_table", "weighable_metrics"]
+
+
+class _DefaultWeights(Mapping[str, dict[str, float]]):
+    """task -> {metric: default weight}, read from the registry on every access.
+
+    A view rather than a dict built once, so a metric registered later (by a
+    conftest, a plugin or a test) weighs in as soon as it is registered.
+    """
+
+    def __getitem__(self, task: str) -> dict[str, float]:
+        if task not in ALL_TASKS:
+            raise KeyError(task)
+        return default_weights(task)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ALL_TASKS)
+
+    def __len__(self) -> int:
+        return len(ALL_TASKS)
+
+
+DEFAULT_WEIGHTS: Mapping[str, dict[str, float]] = _DefaultWeights()
 
 
 def markdown_table() -> list[str]:
@@ -38,8 +46,9 @@ def markdown_table() -> list[str]:
     ]
     for capability, tasks in TASKS.items():
         for task in tasks:
-            weights = ", ".join(f"`{m}` {w:g}" for m, w in DEFAULT_WEIGHTS[task].items())
-            unweighted = [m for m in weighable_metrics(task) if m not in DEFAULT_WEIGHTS[task]]
+            defaults = DEFAULT_WEIGHTS[task]
+            weights = ", ".join(f"`{m}` {w:g}" for m, w in defaults.items())
+            unweighted = [m for m in weighable_metrics(task) if m not in defaults]
             others = ", ".join(f"`{m}`" for m in unweighted) or "—"
             lines.append(f"| {capability} | {task} | {weights} | {others} |")
     return lines
