@@ -44,11 +44,6 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
 
 
-def weighable_metrics(task: str) -> tuple[str, ...]:
-    """The metrics a user may weight for ``task``: its own, plus the tool-call parts."""
-    return TASK_METRICS[task] + (TOOL_PARTS if task == "function_call" else ())
-
-
 # metric, statistic, bound: each throughput limit and what it is compared with
 THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
     "min_decode_tps": ("decode_tps", "median", "min"),

@@ -7,10 +7,16 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.config.sections import check_sections as check_config_sections
+from pytest_lmbench.metrics.weights import check_weights
 from pytest_lmbench.vocabulary import CAPABILITIES, TASK_METRICS, THROUGHPUT_LIMITS, TOOL_PARTS
 
 WHERE = "--lm-config: cfg.yaml"
+
+
+def check_sections(sections: dict[str, Any], where: str) -> dict[str, Any]:
+    """Both checks as pytest runs them: thresholds by config, weights by the metric registry."""
+    return check_weights(check_config_sections(sections, where), where)
 
 
 def _error(sections: dict[str, Any]) -> str:
