@@ -22,7 +22,10 @@ TASKS: dict[str, tuple[str, ...]] = {
     "vision": ("caption", "vqa", "ocr", "counting"),
 }
 
-# The metrics each task reports (their weights: pytest_lmbench.metrics.weights).
+# The built-in metrics each task may weight, in the order the terminal shows their
+# means. What is scored and weighed is the metric registry (pytest_lmbench.metrics
+# .registry, built-ins in metrics/builtin.py); tests/metrics/test_registry.py keeps
+# this table equal to the built-in registrations.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "qa": ("exact_match", "f1"),
     "summarization": ("rouge1", "rouge2", "rougeL"),
@@ -41,11 +44,6 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 
 # Reported next to function_call_accuracy; weight 0 unless a user weights them.
 TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
-
-
-def weighable_metrics(task: str) -> tuple[str, ...]:
-    """The metrics a user may weight for ``task``: its own, plus the tool-call parts."""
-    return TASK_METRICS[task] + (TOOL_PARTS if task == "function_call" else ())
 
 
 # metric, statistic, bound: each throughput limit and what it is compared with

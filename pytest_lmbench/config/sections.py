@@ -1,101 +1,95 @@
-"""The ``weights`` and ``thresholds`` sections of ``--lm-config``, checked at configure time.
+"""The ``thresholds`` section of ``--lm-config``, checked at configure time; shared helpers.
 
-Task, capability, metric and limit names come from the code's own tables, so a
-misspelt name stops pytest with one line instead of silently scoring with the
-defaults (or failing every item). Values are strict: ``"0.5"`` is not a number.
-The ``gates`` section is checked by :mod:`pytest_lmbench.gates.keeper`.
+Capability and limit names come from the code's own tables, so a misspelt name
+stops pytest with one line instead of silently failing every item. Values are
+strict: ``"0.5"`` is not a number. The ``weights`` section names metrics, which
+only the metrics layer knows (plugins register more), so
+:mod:`pytest_lmbench.metrics.weights` checks it with the helpers here; the
+``gates`` section is checked by :mod:`pytest_lmbench.gates.keeper`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
-from pytest_lmbench.vocabulary import (
-    CAPABILITIES,
-    TASK_METRICS,
-    TASKS,
-    THROUGHPUT_LIMITS,
-    weighable_metrics,
-)
+from pytest_lmbench.vocabulary import CAPABILITIES, THROUGHPUT_LIMITS
 
-__all__ = ["THRESHOLDS", "WEIGHTS", "check_sections"]
+__all__ = [
+    "THRESHOLDS",
+    "Strict",
+    "check_sections",
+    "describe",
+    "fields_at",
+    "optional",
+    "validated",
+]
 
-Weight = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Quality = Annotated[float, Field(ge=0.0, le=1.0)]
 Limit = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 _QUALITY = {"min_quality": Quality}
+# ``key.path: problem`` for a section's first validation error.
+Describe = Callable[[str, type[BaseModel], ValidationError], str]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A section's mapping: unknown keys are errors, numbers must be numbers."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class _TaskWeights(_Strict):
-    @model_validator(mode="after")
-    def _one_positive(self) -> _TaskWeights:
-        # All zero would leave quality_score None, so every item would fail as "n/a".
-        if not any(value for value in self.model_dump().values()):
-            raise PydanticCustomError("no_positive_weight", "needs at least one weight above 0")
-        return self
-
-
-def _optional(fields: Mapping[str, Any]) -> dict[str, Any]:
+def optional(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``create_model`` fields that may be left out (and are dropped when they are)."""
     return {name: (kind | None, None) for name, kind in fields.items()}
-
-
-def _weights_model() -> type[BaseModel]:
-    tasks = {
-        task: create_model(
-            f"{task}_weights",
-            __base__=_TaskWeights,
-            **_optional(dict.fromkeys(weighable_metrics(task), Weight)),
-        )
-        for task in TASK_METRICS
-    }
-    return create_model("weights", __base__=_Strict, **_optional(tasks))
 
 
 def _thresholds_model() -> type[BaseModel]:
     limits = dict.fromkeys(THROUGHPUT_LIMITS, Limit)
-    quality = create_model("capability_thresholds", __base__=_Strict, **_optional(_QUALITY))
-    throughput = create_model("throughput_thresholds", __base__=_Strict, **_optional(limits))
+    quality = create_model("capability_thresholds", __base__=Strict, **optional(_QUALITY))
+    throughput = create_model("throughput_thresholds", __base__=Strict, **optional(limits))
     capabilities = {cap: throughput if cap == "throughput" else quality for cap in CAPABILITIES}
-    per_model = create_model("model_thresholds", __base__=_Strict, **_optional(capabilities))
+    per_model = create_model("model_thresholds", __base__=Strict, **optional(capabilities))
     models = dict[str, per_model]  # type: ignore[valid-type]
     # Top-level numbers apply to every capability that reads them (runners.thresholds).
     top = {"models": models, **_QUALITY, **limits, **capabilities}
-    return create_model("thresholds", __base__=_Strict, **_optional(top))
+    return create_model("thresholds", __base__=Strict, **optional(top))
 
 
-WEIGHTS = _weights_model()
 THRESHOLDS = _thresholds_model()
-_SECTIONS: dict[str, type[BaseModel]] = {"weights": WEIGHTS, "thresholds": THRESHOLDS}
 
 
 def check_sections(sections: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """``sections`` with ``weights`` and ``thresholds`` validated and unset keys dropped.
+    """``sections`` with ``thresholds`` validated and empty ``weights``/``thresholds`` dropped.
 
     ``where`` names the file (``--lm-config: PATH``); a problem raises a one-line
-    ``pytest.UsageError`` naming it, the key path and what is wrong.
+    ``pytest.UsageError`` naming it, the key path and what is wrong. ``weights``
+    is left as it is, for :func:`pytest_lmbench.metrics.weights.check_weights`.
     """
-    checked = dict(sections)
-    for name, model in _SECTIONS.items():
-        data = sections.get(name)
-        if data is None:
-            checked.pop(name, None)
-            continue
-        try:
-            validated = model.model_validate(data)
-        except ValidationError as exc:
-            raise pytest.UsageError(f"{where}: {describe(name, model, exc)}") from None
-        checked[name] = validated.model_dump(exclude_none=True)
+    checked = {
+        name: data
+        for name, data in sections.items()
+        if data is not None or name not in ("weights", "thresholds")
+    }
+    if "thresholds" in checked:
+        checked["thresholds"] = validated("thresholds", THRESHOLDS, checked["thresholds"], where)
     return checked
+
+
+def validated(
+    section: str, model: type[BaseModel], data: Any, where: str, describer: Describe | None = None
+) -> dict[str, Any]:
+    """``data`` checked by ``model``, keys left unset dropped; else a one-line ``UsageError``."""
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        message = (describer or describe)(section, model, exc)
+        raise pytest.UsageError(f"{where}: {message}") from None
+    return result.model_dump(exclude_none=True)
 
 
 def describe(section: str, model: type[BaseModel], exc: ValidationError) -> str:
@@ -105,25 +99,18 @@ def describe(section: str, model: type[BaseModel], exc: ValidationError) -> str:
     path = ".".join(str(part) for part in (section, *loc))
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"{path}: {_unknown(section, loc, model)}"
+        return f"{path}: {_unknown(loc, model)}"
     if kind in ("model_type", "dict_type"):
         return f"{path}: expected a mapping, got {_shown(error)}"
     return f"{path}: {error['msg']}, got {_shown(error)}"
 
 
-def _unknown(section: str, loc: Sequence[Any], root: type[BaseModel]) -> str:
-    key = loc[-1]
-    known = ", ".join(_fields_at(root, loc[:-1]))
-    if section == "weights" and len(loc) == 1:
-        if key in TASKS:
-            return f"weights are per task, not per capability: {key} has {', '.join(TASKS[key])}"
-        return f"unknown task {key!r}; choose from {known}"
-    if section == "weights":
-        return f"unknown metric {key!r} for {loc[0]}; choose from {known}"
-    return f"unknown key {key!r}; choose from {known}"
+def _unknown(loc: Sequence[Any], root: type[BaseModel]) -> str:
+    known = ", ".join(fields_at(root, loc[:-1]))
+    return f"unknown key {loc[-1]!r}; choose from {known}"
 
 
-def _fields_at(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+def fields_at(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     """The field names of the model at ``loc`` (dict keys are stepped over)."""
     current: Any = root
     for part in loc:

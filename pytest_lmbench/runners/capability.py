@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, cast
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
-from pytest_lmbench.metrics.scoring import quality_score, score_case
+from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.stats import pass_at_k, pass_hat_k, summarize
 from pytest_lmbench.metrics.timing import request_metrics
 from pytest_lmbench.records import Sample, Timing
@@ -51,16 +51,18 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
         result: ChatResult = run(lambda: chat_once(ctx.backend, ctx.model.chat_model, request))
         guarded(partial(check_model, ctx.model, result, ctx.backend.label))
         metrics = score_case(
-            item.suite.task,
-            output=result.content,
-            reasoning=result.reasoning,
-            references=item.case.references,
-            tool_calls=result.tool_calls,
-            expected_calls=item.case.expected_calls,
-            tools=item.tools,
-            finish_reason=result.finish_reason,
-            output_tokens=result.output_tokens,
-            max_tokens=request.max_tokens,
+            ScoringInput(
+                item.suite.task,
+                output=result.content,
+                reasoning=result.reasoning,
+                references=item.case.references,
+                tool_calls=result.tool_calls,
+                expected_calls=item.case.expected_calls,
+                tools=item.tools,
+                finish_reason=result.finish_reason,
+                output_tokens=result.output_tokens,
+                max_tokens=request.max_tokens,
+            )
         )
         runs.append((result, metrics, quality_score(item.suite.task, metrics, weights)))
     threshold = min_quality(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pytest_lmbench.backends.base import ToolCall
 from pytest_lmbench.metrics import health, reasoning, text
-from pytest_lmbench.metrics.scoring import TASK_METRICS, quality_score, score_case
+from pytest_lmbench.metrics.scoring import TASK_METRICS, ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.tools import check_tool_calls
 from pytest_lmbench.suites.schema import ExpectedCall
 
@@ -77,7 +77,7 @@ def test_health_is_bounded(
 @PROPERTY
 @given(st.sampled_from(sorted(TASK_METRICS)), TEXT, TEXT, REFERENCES)
 def test_score_case_is_bounded(task: str, output: str, thought: str, references: list[str]) -> None:
-    scores = score_case(task, output=output, reasoning=thought, references=references)
+    scores = score_case(ScoringInput(task, output=output, reasoning=thought, references=references))
     for name, value in scores.items():
         if isinstance(value, float):
             assert in_unit_interval(value), name

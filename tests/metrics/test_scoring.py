@@ -9,6 +9,7 @@ import pytest
 from pytest_lmbench.backends.base import ToolCall
 from pytest_lmbench.metrics.scoring import (
     DEFAULT_WEIGHTS,
+    ScoringInput,
     quality_score,
     score_case,
 )
@@ -39,7 +40,12 @@ def test_every_task_has_metrics_and_weights() -> None:
 
 def test_qa_case() -> None:
     scores = score_case(
-        "qa", output="<think>Lyon?</think>The capital is Paris.", reasoning="", references=["Paris"]
+        ScoringInput(
+            "qa",
+            output="<think>Lyon?</think>The capital is Paris.",
+            reasoning="",
+            references=["Paris"],
+        )
     )
     assert scores["exact_match"] == 0.0
     assert scores["f1"] == pytest.approx(0.5)  # "capital is paris" vs "paris": P=1/3, R=1
@@ -50,10 +56,12 @@ def test_qa_case() -> None:
 
 def test_summarization_case() -> None:
     scores = score_case(
-        "summarization",
-        output="the cat sat on the mat",
-        reasoning="",
-        references=["a cat sat on a mat"],
+        ScoringInput(
+            "summarization",
+            output="the cat sat on the mat",
+            reasoning="",
+            references=["a cat sat on a mat"],
+        )
     )
     assert scores["rouge1"] == pytest.approx(2 / 3)
     assert scores["rouge2"] == pytest.approx(0.4)
@@ -62,7 +70,12 @@ def test_summarization_case() -> None:
 
 def test_classification_case() -> None:
     scores = score_case(
-        "classification", output="The sentiment is positive.", reasoning="", references=["positive"]
+        ScoringInput(
+            "classification",
+            output="The sentiment is positive.",
+            reasoning="",
+            references=["positive"],
+        )
     )
     assert (scores["accuracy"], scores["exact_match"]) == (1.0, 0.0)
     assert quality_score("classification", scores) == pytest.approx(0.75)
@@ -70,18 +83,24 @@ def test_classification_case() -> None:
 
 def test_math_case_ignores_reasoning_field() -> None:
     scores = score_case(
-        "math", output="So she has 12 apples.", reasoning="The answer is 15", references=["12"]
+        ScoringInput(
+            "math", output="So she has 12 apples.", reasoning="The answer is 15", references=["12"]
+        )
     )
     assert scores["accuracy"] == 1.0
-    wrong = score_case("math", output="No idea.", reasoning="The answer is 12", references=["12"])
+    wrong = score_case(
+        ScoringInput("math", output="No idea.", reasoning="The answer is 12", references=["12"])
+    )
     assert wrong["accuracy"] == 0.0
 
 
 def test_vision_tasks_use_keyword_accuracy() -> None:
-    counting = score_case("counting", output="I see three dogs.", reasoning="", references=["3"])
+    counting = score_case(
+        ScoringInput("counting", output="I see three dogs.", reasoning="", references=["3"])
+    )
     assert counting["accuracy"] == 1.0
     caption = score_case(
-        "caption", output="A cat sleeping on a sofa", reasoning="", references=["cat"]
+        ScoringInput("caption", output="A cat sleeping on a sofa", reasoning="", references=["cat"])
     )
     assert caption["accuracy"] == 1.0
     assert caption["rougeL"] is not None
@@ -91,13 +110,15 @@ def test_function_call_case() -> None:
     expected = [ExpectedCall(name="get_weather", arguments={"location": ["Paris"]})]
     calls = [ToolCall(name="get_weather", arguments_json=json.dumps({"location": "paris"}))]
     scores = score_case(
-        "function_call",
-        output="",
-        reasoning="",
-        references=[],
-        tool_calls=calls,
-        expected_calls=expected,
-        tools=[WEATHER],
+        ScoringInput(
+            "function_call",
+            output="",
+            reasoning="",
+            references=[],
+            tool_calls=calls,
+            expected_calls=expected,
+            tools=[WEATHER],
+        )
     )
     assert scores["function_call_accuracy"] == 1.0
     assert scores["call_produced"] == scores["name_correct"] == scores["args_correct"] == 1.0
@@ -105,13 +126,15 @@ def test_function_call_case() -> None:
     assert quality_score("function_call", scores) == 1.0
 
     bad = score_case(
-        "function_call",
-        output="",
-        reasoning="",
-        references=[],
-        tool_calls=[ToolCall(name="get_weather", arguments_json="{oops")],
-        expected_calls=expected,
-        tools=[WEATHER],
+        ScoringInput(
+            "function_call",
+            output="",
+            reasoning="",
+            references=[],
+            tool_calls=[ToolCall(name="get_weather", arguments_json="{oops")],
+            expected_calls=expected,
+            tools=[WEATHER],
+        )
     )
     assert bad["function_call_accuracy"] == 0.0
     assert isinstance(bad["tool_problems"], str)
@@ -119,13 +142,13 @@ def test_function_call_case() -> None:
 
 
 def test_function_call_without_expected_calls_is_unscored() -> None:
-    scores = score_case("function_call", output="", reasoning="", references=[])
+    scores = score_case(ScoringInput("function_call", output="", reasoning="", references=[]))
     assert scores["function_call_accuracy"] is None
     assert quality_score("function_call", scores) is None
 
 
 def test_case_without_references_is_unscored() -> None:
-    scores = score_case("qa", output="Paris", reasoning="", references=[])
+    scores = score_case(ScoringInput("qa", output="Paris", reasoning="", references=[]))
     assert scores["exact_match"] is None
     assert scores["f1"] is None
     assert quality_score("qa", scores) is None
@@ -133,26 +156,35 @@ def test_case_without_references_is_unscored() -> None:
 
 def test_health_fields() -> None:
     looping = score_case(
-        "qa",
-        output="the cat sat " * 30,
-        reasoning="",
-        references=["cat"],
-        finish_reason="length",
-        output_tokens=90,
-        max_tokens=90,
+        ScoringInput(
+            "qa",
+            output="the cat sat " * 30,
+            reasoning="",
+            references=["cat"],
+            finish_reason="length",
+            output_tokens=90,
+            max_tokens=90,
+        )
     )
     assert looping["coherence"] == "repetitive"
     assert isinstance(looping["repetition_ratio"], float)
     assert looping["repetition_ratio"] > 0.3
     cut = score_case(
-        "qa", output="Paris is", reasoning="", references=["Paris"], output_tokens=2, max_tokens=2
+        ScoringInput(
+            "qa",
+            output="Paris is",
+            reasoning="",
+            references=["Paris"],
+            output_tokens=2,
+            max_tokens=2,
+        )
     )
     assert cut["coherence"] == "truncated"
 
 
 def test_unknown_task() -> None:
     with pytest.raises(ValueError, match="unknown task 'poetry'"):
-        score_case("poetry", output="", reasoning="", references=[])
+        score_case(ScoringInput("poetry", output="", reasoning="", references=[]))
 
 
 def test_quality_score_weights() -> None:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.config.sections import check_sections as check_config_sections
+from pytest_lmbench.metrics.registry import MetricValue, ScoringInput, metric, unregister
+from pytest_lmbench.metrics.weights import check_weights
+from pytest_lmbench.testing import LMStudioTestServer
 from pytest_lmbench.vocabulary import CAPABILITIES, TASK_METRICS, THROUGHPUT_LIMITS, TOOL_PARTS
 
+from .conftest import lmbench_args
+
 WHERE = "--lm-config: cfg.yaml"
+
+
+def check_sections(sections: dict[str, Any], where: str) -> dict[str, Any]:
+    """Both checks as pytest runs them: thresholds by config, weights by the metric registry."""
+    return check_weights(check_config_sections(sections, where), where)
 
 
 def _error(sections: dict[str, Any]) -> str:
@@ -171,3 +183,53 @@ def test_valid_sections_let_the_session_run(pytester: pytest.Pytester) -> None:
         pytester, "weights:\n  qa: {f1: 0.7, exact_match: 0.3}\nthresholds:\n  min_quality: 0.6\n"
     )
     result.assert_outcomes(passed=1)
+
+
+# -- a metric registered outside the package ---------------------------------------------
+
+
+@pytest.fixture
+def brevity() -> Iterator[str]:
+    # pytester runs in this process: the inner session sees this registration.
+    @metric("brevity", tasks=("qa",), default_weight=0.0)
+    def _brevity(scoring: ScoringInput) -> MetricValue:
+        return 1.0 / (1 + len(scoring.answer.split()))
+
+    yield "brevity"
+    unregister("brevity")
+
+
+def test_a_registered_metric_is_a_weights_choice(pytester: pytest.Pytester, brevity: str) -> None:
+    result, _ = _run(pytester, f"weights:\n  qa: {{{brevity}: 1}}\n")
+    result.assert_outcomes(passed=1)
+    result, cfg = _run(pytester, "weights:\n  qa: {nonsense: 1}\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --lm-config: {cfg}: weights.qa.nonsense: unknown metric 'nonsense' for qa; "
+            f"choose from exact_match, f1, {brevity}"
+        ]
+    )
+
+
+def test_a_registered_metric_is_scored_and_weighed(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path, brevity: str
+) -> None:
+    cfg = pytester.makefile(".yaml", cfg=f"weights:\n  qa: {{exact_match: 1, {brevity}: 1}}\n")
+    result = pytester.runpytest(
+        f"--lm-suite-dir={suite}",
+        "--lm-model=qwen/qwen3-4b",
+        f"--lm-config={cfg}",
+        "--lm-formats=json",
+        "-m",
+        "not throughput",
+        *lmbench_args(lms, pytester.path),
+    )
+    result.assert_outcomes(passed=3)
+    report = json.loads((pytester.path / "out" / "latest.json").read_text())
+    metrics = {r["case_id"]: r["metrics"] for r in report["results"]}
+    for case in ("capital_fr", "moon_year"):  # one-word answers, exactly right
+        assert metrics[case][brevity] == 0.5
+        assert metrics[case]["quality_score"] == 0.75  # (1 * 1.0 + 1 * 0.5) / 2
+    assert brevity not in metrics["math_001"]
+    assert metrics["math_001"]["quality_score"] == 1.0

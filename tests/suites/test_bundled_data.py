@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 import capability_suites
 from pytest_lmbench.backends.base import ToolCall
-from pytest_lmbench.metrics.scoring import quality_score, score_case
+from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.text import parse_number
 from pytest_lmbench.suites import vision_images
 from pytest_lmbench.suites.loader import load_capability_suite, load_throughput_suite
@@ -385,13 +385,15 @@ def test_canonical_answers_score_full_marks() -> None:
             for call in case.expected_calls or []
         ]
         metrics = score_case(
-            suite.task,
-            output=_canonical_output(suite.task, case),
-            reasoning="",
-            references=case.references,
-            tool_calls=calls,
-            expected_calls=case.expected_calls,
-            tools=tools,
+            ScoringInput(
+                suite.task,
+                output=_canonical_output(suite.task, case),
+                reasoning="",
+                references=case.references,
+                tool_calls=calls,
+                expected_calls=case.expected_calls,
+                tools=tools,
+            )
         )
         assert quality_score(suite.task, metrics) == pytest.approx(1.0), (case.id, metrics)
 
@@ -403,6 +405,6 @@ def test_wrong_answers_score_low() -> None:
         if suite.task in ("logical", "math", "ocr", "counting", "vqa"):
             output = wrong.get(suite.task, "unknown 999")
             metrics = score_case(
-                suite.task, output=output, reasoning="", references=case.references
+                ScoringInput(suite.task, output=output, reasoning="", references=case.references)
             )
             assert quality_score(suite.task, metrics) == 0.0, case.id
