@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -103,16 +104,39 @@ def _forgiven(error: ValidationError, bfcl_strings: bool) -> bool:
     return any(isinstance(item, str) and standardize_string(item) == wanted for item in allowed)
 
 
+def _check_schema(schema: Any) -> str | None:
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        return str(exc.message)
+    return None
+
+
+@lru_cache(maxsize=256)
+def _cached_schema_problem(schema_json: str) -> str | None:
+    return _check_schema(json.loads(schema_json))
+
+
+def _schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` is not a valid JSON schema; ``None`` when it is."""
+    # Checking a schema against its metaschema takes milliseconds, and a suite
+    # checks the same few tools on every case and every repeat.
+    try:
+        key = json.dumps(schema, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not plain JSON (say, YAML dates): check it uncached
+        return _check_schema(schema)
+    return _cached_schema_problem(key)
+
+
 def _validate(
     name: str, arguments: dict[str, Any], parameters: dict[str, Any], bfcl_strings: bool
 ) -> _Call:
     schema = _as_json_schema(parameters)
     validator_class = validator_for(schema, default=Draft202012Validator)
-    try:
-        validator_class.check_schema(schema)
-    except SchemaError as exc:
+    problem = _schema_problem(schema)
+    if problem is not None:
         # The suite's fault, not the model's: say so and skip the validation.
-        note = f"schema of tool {name} is invalid, not validated: {_short(exc.message)}"
+        note = f"schema of tool {name} is invalid, not validated: {_short(problem)}"
         return _Call(name, arguments, [], [note])
     errors = validator_class(schema).iter_errors(arguments)
     error = best_match(e for e in errors if not _forgiven(e, bfcl_strings))
