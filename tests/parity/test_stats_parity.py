@@ -31,8 +31,8 @@ EXCEPTIONS: dict[str, str] = {
     ),
     "wilcoxon-zeros-dropped-first": (
         "unchanged pairs are dropped before scipy chooses its method, so with zero "
-        "differences the p-value is scipy's on the changed pairs (exact up to 50), where "
-        "scipy on the raw pairs switches to the normal approximation"
+        "differences the p-value is scipy's on the changed pairs, where scipy on the raw "
+        "pairs switches to the normal approximation"
     ),
     "summary-median-interval": (
         "the pooled headline interval of the summary is a distribution-free order-statistic "

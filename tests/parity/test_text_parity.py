@@ -26,8 +26,8 @@ EXCEPTIONS: dict[str, str] = {
         "prediction against an empty gold scores 1 (v1.1 would score f1 0)"
     ),
     "rouge-latin-only": (
-        "ROUGE is rouge-score's: its tokenizer keeps only Latin letters and digits, so "
-        "identical Japanese (or any non-Latin) text scores 0"
+        "ROUGE is rouge-score's: its tokenizer keeps only ASCII letters and digits, so "
+        "identical Japanese (or any non-Latin) text scores 0 and accented letters are dropped"
     ),
 }
 
