@@ -35,7 +35,7 @@ _TEX_TEXT = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{
 # A LaTeX fraction, an exponent ("1.5e3") and a mixed number ("1 1/2") are one number.
 _NUMBER = re.compile(
     r"(?:(?<![\w])[-−])?"
-    r"(?:\\[dt]?frac\s*(?:\{\s*\d+\s*\}|\d)\s*(?:\{\s*\d+\s*\}|\d)"
+    r"(?:\\[dt]?frac\s*(?:\{\s*[-+]?\d+\s*\}|\d)\s*(?:\{\s*[-+]?\d+\s*\}|\d)"
     r"|[$€£]?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d{1,3}(?!\w))?"
     r"(?:[ \t]+\d+\s*/\s*\d+|\s*/\s*\d+)?%?)"
 )

@@ -62,7 +62,7 @@ _FRACTION = re.compile(r"([+-]?\d+)\s*/\s*(\d+)")
 # "1 1/2" is one and a half; only a proper fraction makes a mixed number.
 _MIXED_NUMBER = re.compile(r"([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)")
 # TeX lets a one-digit argument go without braces: \frac12 is \frac{1}{2}.
-_LATEX_ARGUMENT = r"(?:\{\s*(\d+)\s*\}|(\d))"
+_LATEX_ARGUMENT = r"(?:\{\s*([+-]?\d+)\s*\}|(\d))"
 _LATEX_FRACTION = re.compile(rf"([+-]?)\\[dt]?frac\s*{_LATEX_ARGUMENT}\s*{_LATEX_ARGUMENT}")
 _CURRENCY = "$€£"
 # Longer strings are not answers; bounding them keeps Fraction() cheap.
@@ -177,9 +177,10 @@ def _parse_fraction(s: str) -> Fraction | None:
         return -value if mixed.group(1) == "-" else value
     latex = _LATEX_FRACTION.fullmatch(s)
     if latex:
-        sign, numerator = latex.group(1), latex.group(2) or latex.group(3)
-        top, bottom = int(sign + numerator), int(latex.group(4) or latex.group(5))
-        return Fraction(top, bottom) if bottom else None
+        top, bottom = int(latex.group(2) or latex.group(3)), int(latex.group(4) or latex.group(5))
+        if not bottom:
+            return None
+        return Fraction(-top if latex.group(1) == "-" else top, bottom)
     return None
 
 

@@ -8,10 +8,16 @@ and its wrong-answer twin 0.
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_lmbench.metrics.reasoning import accuracy, extract_final_answer
+
+# Deterministic under CI=true through Hypothesis's own "ci" profile.
+PROPERTY = settings(max_examples=150, deadline=None)
 
 LEADS = ("The answer is ", "Answer: ", "**Answer:** ", "Final answer: ", "The answer is:\n")
 ENDINGS = ("", ".", "!", " .", ".\nDone.")
@@ -122,3 +128,41 @@ def test_number_and_tex_forms(output: str, right: str, wrong: str) -> None:
 )
 def test_near_misses_stay_wrong(output: str, reference: str) -> None:
     assert accuracy(output, [reference]) == 0.0
+
+
+FRACTION_FORMS = (
+    "$\\frac{{{p}}}{{{q}}}$",
+    "\\boxed{{\\dfrac{{{p}}}{{{q}}}}}",
+    "\\({p}/{q}\\)",
+    "$\\text{{{p}/{q}}}$",
+)
+
+
+@PROPERTY
+@given(
+    st.integers(-999, 999),
+    st.integers(1, 999),
+    st.sampled_from(LEADS),
+    st.sampled_from(FRACTION_FORMS),
+    st.sampled_from(ENDINGS),
+)
+def test_any_fraction_in_any_wrapper(p: int, q: int, lead: str, form: str, ending: str) -> None:
+    value = Fraction(p, q)
+    output = lead + form.format(p=p, q=q) + ending
+    assert accuracy(output, [f"{value.numerator}/{value.denominator}"]) == 1.0, output
+    assert accuracy(output, [str(value + 1)]) == 0.0, output
+
+
+@PROPERTY
+@given(
+    st.sampled_from("ABCDE"),
+    st.sampled_from("ABCDE"),
+    st.sampled_from(LEADS),
+    st.sampled_from(LETTER_B),
+    st.sampled_from(ENDINGS),
+)
+def test_any_letter_in_any_form(
+    letter: str, reference: str, lead: str, form: str, ending: str
+) -> None:
+    output = lead + form.replace("B", letter) + ending
+    assert accuracy(output, [reference]) == float(letter == reference), output

@@ -132,6 +132,8 @@ def test_keyword_accuracy(prediction: str, references: list[str], expected: floa
         ("\\frac12", "1/2"),
         ("\\dfrac{1}2", "1/2"),
         ("-\\tfrac{2}{5}", "-2/5"),
+        ("\\frac{-1}{3}", "-1/3"),
+        ("-\\frac{-1}{3}", "1/3"),
     ],
 )
 def test_parse_number(text: str, value: str) -> None:
