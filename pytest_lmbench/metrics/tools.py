@@ -8,12 +8,11 @@ possible answers (strings compared after BFCL standardisation, numbers by
 value). Calls are never executed. The checker never raises: whatever a model
 sends becomes a problem message.
 
-Deliberate differences from BFCL (each a named exception in
-``tests/parity/test_bfcl_rules.py``): enum values must match the schema exactly
-unless ``bfcl_strings`` is set; an omitted optional array is not the same as
-``[]``; numbers compare with a relative tolerance of 1e-9; inside a dict
-argument, a plain list answer for a field the schema types as an array is the
-value itself.
+Deliberate differences from BFCL are named exceptions in
+``tests/parity/test_bfcl_parity.py`` and listed in the README ("Metric
+parity"): among them, enum values must match the schema exactly unless
+``bfcl_strings`` is set, ``[]`` is not an omitted optional array, and numbers
+compare with a relative tolerance of 1e-9.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Parity of the tool checker with BFCL's AST checker (Python calls).
 
-``bfcl-eval`` pins numpy 1.26 and pulls torch through sentence-transformers,
-so it cannot sit in the test extra. Its rules are restated below from the
-published ``ast_checker.py`` (simple and parallel-no-order checkers), then
-checked two ways: a table of cases with BFCL's verdicts, and 2,000 seeded
+BFCL's rules, restated in ``conftest.py`` (``bfcl-eval`` itself pulls torch),
+are checked two ways: a table of cases with BFCL's verdicts, and 2,000 seeded
 generated calls. A verdict may differ only where a named exception in
 ``EXCEPTIONS`` says why (each is listed in the README).
 """
@@ -12,11 +10,10 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -59,141 +56,19 @@ EXCEPTIONS: dict[str, str] = {
 }
 
 
-# -- BFCL's rules, restated -------------------------------------------------------------------
+class Bfcl(Protocol):
+    """The restated rules (the ``bfcl`` fixture of ``conftest.py``)."""
 
-_TYPES: dict[str, type] = {
-    "string": str,
-    "integer": int,
-    "float": float,
-    "boolean": bool,
-    "array": list,
-    "tuple": list,
-    "dict": dict,
-    "any": str,
-}
+    def simple_ok(
+        self, function: dict[str, Any], arguments: dict[str, Any], answer: dict[str, Any]
+    ) -> bool: ...
 
-
-def standardize(text: str) -> str:
-    return re.sub(r"[ ,./\-_*^]", "", text).lower().replace("'", '"')
-
-
-def _answer_type(options: list[Any]) -> type | None:
-    # The type of the first non-optional possible answer.
-    return next((type(option) for option in options if option != ""), None)
-
-
-def _type_check(
-    value: Any, options: list[Any], expected: type, nested: type | None
-) -> tuple[bool, bool]:
-    """(valid, is_variable): BFCL accepts a value of the answers' type as a variable."""
-    answer_type = _answer_type(options)
-    is_variable = answer_type is not None and answer_type != expected
-    same_type = type(value) is expected  # a variable, so mypy does not narrow value to object
-    if same_type:
-        if nested is None:
-            return True, is_variable
-        for option in options:
-            # A non-list option (the optional marker "") passes the nested check.
-            if type(option) is not list or all(
-                _type_check(item, option, nested, None)[0] for item in value
-            ):
-                return True, is_variable
-    if answer_type is not None and type(value) is answer_type:
-        return True, True
-    return False, False
-
-
-def _standardized(values: list[Any]) -> list[Any]:
-    return [standardize(v) if type(v) is str else v for v in values]
-
-
-def _dict_ok(value: dict[str, Any], options: list[Any]) -> bool:
-    for option in options:
-        if option == "":
-            continue
-        keys_ok = all(
-            key in option
-            and (standardize(item) if type(item) is str else item) in _standardized(option[key])
-            for key, item in value.items()
-        )
-        if keys_ok and all(key in value or "" in allowed for key, allowed in option.items()):
-            return True
-    return False
-
-
-def _list_of_dicts_ok(value: list[Any], options: list[Any]) -> bool:
-    return any(
-        len(value) == len(option)
-        and all(_dict_ok(item, [wanted]) for item, wanted in zip(value, option, strict=True))
-        for option in options
-    )
-
-
-def _list_ok(value: list[Any], options: list[Any]) -> bool:
-    # "" is iterated as an empty list: [] passes wherever the argument is optional.
-    return _standardized(value) in [_standardized(list(option)) for option in options]
-
-
-def _value_ok(value: Any, options: list[Any], kind: str, nested: type | None) -> bool:
-    expected = _TYPES[kind]
-    if kind == "float" and type(value) is int:
-        value = float(value)
-    valid, is_variable = _type_check(value, options, expected, nested)
-    if not valid:
-        return False
-    if not is_variable:
-        if expected is dict:
-            return _dict_ok(value, options)
-        if expected is list and nested is dict:
-            return _list_of_dicts_ok(value, options)
-        if expected is str:
-            return standardize(value) in [standardize(o) for o in options if type(o) is str]
-        if expected is list:
-            return _list_ok(value, options)
-    return value in options
-
-
-def simple_ok(function: dict[str, Any], arguments: dict[str, Any], answer: dict[str, Any]) -> bool:
-    """BFCL's simple checker: one call of ``function`` against its possible answers."""
-    parameters = function["parameters"]
-    properties = parameters["properties"]
-    if any(name not in arguments for name in parameters.get("required", [])):
-        return False
-    for name, value in arguments.items():
-        if name not in properties or name not in answer:
-            return False
-        kind = properties[name]["type"]
-        nested = _TYPES[properties[name]["items"]["type"]] if kind in ("array", "tuple") else None
-        if not _value_ok(value, answer[name], kind, nested):
-            return False
-    return all(name in arguments or "" in options for name, options in answer.items())
-
-
-def parallel_ok(
-    functions: list[dict[str, Any]],
-    calls: list[tuple[str, dict[str, Any]]],
-    answers: list[tuple[str, dict[str, Any]]],
-) -> bool:
-    """BFCL's parallel checker: each expected call takes the first unused call that passes."""
-    if len(calls) != len(answers):
-        return False
-    by_name = {function["name"]: function for function in functions}
-    used: set[int] = set()
-    for name, answer in answers:
-        match = next(
-            (
-                index
-                for index, (called, arguments) in enumerate(calls)
-                if index not in used
-                and called == name
-                and simple_ok(by_name[name], arguments, answer)
-            ),
-            None,
-        )
-        if match is None:
-            return False
-        used.add(match)
-    return True
+    def parallel_ok(
+        self,
+        functions: list[dict[str, Any]],
+        calls: list[tuple[str, dict[str, Any]]],
+        answers: list[tuple[str, dict[str, Any]]],
+    ) -> bool: ...
 
 
 # -- our checker on the same inputs -----------------------------------------------------------
@@ -326,12 +201,14 @@ TABLE: dict[str, Row] = {
 
 
 @pytest.mark.parametrize("name", list(TABLE))
-def test_table_of_bfcl_verdicts(name: str) -> None:
+def test_table_of_bfcl_verdicts(name: str, bfcl: Bfcl) -> None:
     row = TABLE[name]
     functions = [function(row.properties, row.required)]
     calls, answers = [("f", row.arguments)], [("f", row.answer)]
     # The restated rules must give BFCL's verdict, or the table proves nothing.
-    assert simple_ok(functions[0], json.loads(json.dumps(row.arguments)), row.answer) is row.bfcl
+    assert (
+        bfcl.simple_ok(functions[0], json.loads(json.dumps(row.arguments)), row.answer) is row.bfcl
+    )
     if row.exception is None:
         assert ours(functions, calls, answers) is row.bfcl
     else:
@@ -341,16 +218,16 @@ def test_table_of_bfcl_verdicts(name: str) -> None:
         assert ours(functions, calls, answers, bfcl_strings=True) is row.bfcl
 
 
-def test_parallel_calls_pair_optimally() -> None:
+def test_parallel_calls_pair_optimally(bfcl: Bfcl) -> None:
     # Named exception "optimal-call-pairing": the first expected call could take either
     # call; BFCL gives it the first one and then has nothing left for the second.
     functions = [function({"x": {"type": "integer"}}, ["x"])]
     calls = [("f", {"x": 1}), ("f", {"x": 2})]
     answers = [("f", {"x": [1, 2]}), ("f", {"x": [1]})]
-    assert parallel_ok(functions, calls, answers) is False
+    assert bfcl.parallel_ok(functions, calls, answers) is False
     assert ours(functions, calls, answers) is True
     swapped = [("f", {"x": 2}), ("f", {"x": 1})]
-    assert parallel_ok(functions, swapped, answers) is True
+    assert bfcl.parallel_ok(functions, swapped, answers) is True
     assert ours(functions, swapped, answers) is True
 
 
@@ -518,14 +395,14 @@ def generated_case(
     return answer, json.loads(json.dumps(arguments)), tags
 
 
-def test_generated_calls_get_bfcls_verdicts() -> None:
+def test_generated_calls_get_bfcls_verdicts(bfcl: Bfcl) -> None:
     rng = random.Random(41)
     pool = schema_pool(rng)
     verdicts: Counter[tuple[bool, str]] = Counter()
     for _ in range(CASES):
         described = rng.choice(pool)
         answer, arguments, tags = generated_case(rng, described)
-        theirs = simple_ok(described, arguments, answer)
+        theirs = bfcl.simple_ok(described, arguments, answer)
         verdicts[theirs, "bfcl"] += 1
         for bfcl_strings in (False, True):
             mine = ours([described], [("f", arguments)], [("f", answer)], bfcl_strings=bfcl_strings)
