@@ -21,17 +21,35 @@ _ANSWER_LEAD = re.compile(r"\banswer\b[*_\s]*(?:is\b|:|=)[*_ \t:]*", re.IGNORECA
 _HASHES_LEAD = re.compile(r"####[ \t]*")
 _LINE_CONTENT = re.compile(r"\S[^\n]*")
 _BOXED = re.compile(r"\\boxed\s*\{")
-# Where an explicit answer phrase stops: the rest is justification.
-_PHRASE_END = re.compile(r"\.\s|;|\s\(|\s(?:because|since|as|which)\b", re.IGNORECASE)
+# Where an explicit answer phrase stops: the rest is justification. A
+# parenthesis holding one letter is the answer itself: "option (C)".
+_PHRASE_END = re.compile(r"\.\s|;|\s\((?![A-Ea-e]\))|\s(?:because|since|as|which)\b", re.IGNORECASE)
 _DECORATION = "*_`'\" \t"
+# Sentence punctuation after the answer; stripped before any "$...$" test.
+_TRAILING = ".,;:!"
+_MATH_DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
+_TEX_TEXT = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 
 # A number inside running text. The minus belongs to the number only when it
 # does not follow a word ("3-2" is a range or a difference, not -2).
-_NUMBER = re.compile(r"(?:(?<![\w])[-−])?[$€£]?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?%?")
+# A LaTeX fraction, an exponent ("1.5e3") and a mixed number ("1 1/2") are one number.
+_NUMBER = re.compile(
+    r"(?:(?<![\w])[-−])?"
+    r"(?:\\[dt]?frac\s*(?:\{\s*[-+]?\d+\s*\}|\d)\s*(?:\{\s*[-+]?\d+\s*\}|\d)"
+    r"|[$€£]?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d{1,3}(?!\w))?"
+    r"(?:[ \t]+\d+\s*/\s*\d+|\s*/\s*\d+)?%?)"
+)
 _CHOICE_ONLY = re.compile(r"[\s(\[*]*([A-Ea-e])[\s)\].:*]*")
 _CHOICE_LEADING = re.compile(r"\s*\(?([A-Ea-e])[).:](?:\s|$)")
 _CHOICE_MARK = re.compile(
     r"\(([A-E])\)|(?<![\w(])([A-E])\)|(?i:\b(?:option|choice|letter)(?:\s+is)?)[\s:]*\(?([A-E])\b"
+)
+# How an explicit answer names a letter: "B", "(B)", "B) Paris", "B, Paris",
+# "Option B", "option (C)".
+_LETTER_LEADING = re.compile(r"\s*\(?([A-Ea-e])(?:[).:,]|\s*[-–—])(?:\s|$)")
+_OPTION_LEADING = re.compile(
+    r"(?:the\s+)?(?:correct\s+)?(?:option|choice|letter)\b(?:\s+is\b)?[\s:#]*\(?([A-Ea-e])\b",
+    re.IGNORECASE,
 )
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _RELATIVE_TOLERANCE = Fraction(1, 10**9)
@@ -91,15 +109,27 @@ def _rest_of_line(text: str, start: int) -> str:
     return found.group(0) if found else ""
 
 
+def _unwrap_once(phrase: str) -> str:
+    phrase = phrase.strip(_DECORATION).rstrip(_TRAILING).strip(_DECORATION)
+    # LaTeX math around the answer ("$\\frac{2}{5}$"), not a currency sign ("$5").
+    for opening, closing in _MATH_DELIMITERS:
+        inner = len(phrase) - len(opening) - len(closing)
+        if inner > 0 and phrase.startswith(opening) and phrase.endswith(closing):
+            phrase = phrase[len(opening) : -len(closing)]
+            break
+    return _TEX_TEXT.sub(r"\1", phrase)
+
+
 def _clean_phrase(phrase: str) -> str:
     cut = _PHRASE_END.search(phrase)
     if cut:
         phrase = phrase[: cut.start()]
-    phrase = phrase.strip(_DECORATION)
-    # LaTeX inline math around the answer, not a currency sign.
-    if len(phrase) > 2 and phrase.startswith("$") and phrase.endswith("$"):
-        phrase = phrase[1:-1].strip()
-    return phrase.rstrip(".").strip(_DECORATION)
+    # Wrappers nest in any order ("**$\\text{B}$.**"): peel until nothing changes.
+    while True:
+        unwrapped = _unwrap_once(phrase)
+        if unwrapped == phrase:
+            return phrase
+        phrase = unwrapped
 
 
 def explicit_answer(text: str) -> str | None:
@@ -172,11 +202,20 @@ def _predicted_value(predicted: str) -> Fraction | None:
     return value
 
 
+def _answer_letter(predicted: str) -> str | None:
+    text = predicted.strip(_DECORATION)
+    found = (
+        _CHOICE_ONLY.fullmatch(text) or _LETTER_LEADING.match(text) or _OPTION_LEADING.match(text)
+    )
+    return found.group(1).upper() if found else None
+
+
 def answers_match(predicted: str, reference: str) -> bool:
     """Whether an extracted answer equals a reference answer.
 
     Numbers by value; option letters and yes/no case-insensitively ("B"
-    matches "(B)" and "B) Paris"); anything else by SQuAD-normalised equality.
+    matches "(B)", "B) Paris", "B, Paris" and "Option B"); anything else by
+    SQuAD-normalised equality.
     """
     expected_value = parse_number(reference)
     if expected_value is not None:
@@ -184,8 +223,7 @@ def answers_match(predicted: str, reference: str) -> bool:
         return value is not None and _close(value, expected_value)
     expected_letter = _CHOICE_ONLY.fullmatch(reference)
     if expected_letter:
-        letter = _CHOICE_ONLY.fullmatch(predicted) or _CHOICE_LEADING.match(predicted)
-        return letter is not None and letter.group(1).upper() == expected_letter.group(1).upper()
+        return _answer_letter(predicted) == expected_letter.group(1).upper()
     expected_text = normalize_answer(reference)
     predicted_text = normalize_answer(predicted)
     if expected_text in ("yes", "no"):

@@ -54,11 +54,16 @@ NUMBER_WORDS: dict[str, int] = {
     )
 }
 
-# No exponent form: Fraction("1e999999999") would build a gigantic integer.
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# The exponent has at most three digits: Fraction("1e999999999") would build a
+# gigantic integer, while 10**999 is still cheap.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _FRACTION = re.compile(r"([+-]?\d+)\s*/\s*(\d+)")
-_LATEX_FRACTION = re.compile(r"([+-]?)\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
+# "1 1/2" is one and a half; only a proper fraction makes a mixed number.
+_MIXED_NUMBER = re.compile(r"([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)")
+# TeX lets a one-digit argument go without braces: \frac12 is \frac{1}{2}.
+_LATEX_ARGUMENT = r"(?:\{\s*([+-]?\d+)\s*\}|(\d))"
+_LATEX_FRACTION = re.compile(rf"([+-]?)\\[dt]?frac\s*{_LATEX_ARGUMENT}\s*{_LATEX_ARGUMENT}")
 _CURRENCY = "$€£"
 # Longer strings are not answers; bounding them keeps Fraction() cheap.
 _MAX_NUMBER_CHARS = 64
@@ -131,8 +136,9 @@ def parse_number(text: str) -> Fraction | None:
     """The exact value of a string that is just a number, else ``None``.
 
     Accepts thousands separators (``1,234``), a currency sign, a trailing
-    ``%`` or period, fractions (``1/2``, ``\\frac{1}{2}``), the unicode minus
-    and the number words zero..twenty. ``50%`` is 50, not 0.5: references
+    ``%`` or period, an exponent (``1.5e3``), fractions (``1/2``, ``1 1/2``,
+    ``\\frac{1}{2}``, ``\\frac12``), the unicode minus and the number words
+    zero..twenty. ``50%`` is 50, not 0.5: references
     state percentages the way the question does.
     """
     s = text.strip().replace("−", "-")
@@ -155,14 +161,26 @@ def parse_number(text: str) -> Fraction | None:
             return Fraction(s)
         if _GROUPED_NUMBER.fullmatch(s):
             return Fraction(s.replace(",", ""))
-        match = _FRACTION.fullmatch(s)
-        if match and int(match.group(2)) != 0:
-            return Fraction(int(match.group(1)), int(match.group(2)))
-        latex = _LATEX_FRACTION.fullmatch(s)
-        if latex and int(latex.group(3)) != 0:
-            return Fraction(int(latex.group(1) + latex.group(2)), int(latex.group(3)))
+        return _parse_fraction(s)
     except (ValueError, ZeroDivisionError):  # e.g. Python's int digit limit
         return None
+
+
+def _parse_fraction(s: str) -> Fraction | None:
+    """``1/2``, ``1 1/2``, ``\\frac{1}{2}`` or ``\\frac12``; ``None`` for anything else."""
+    match = _FRACTION.fullmatch(s)
+    if match and int(match.group(2)) != 0:
+        return Fraction(int(match.group(1)), int(match.group(2)))
+    mixed = _MIXED_NUMBER.fullmatch(s)
+    if mixed and int(mixed.group(3)) < int(mixed.group(4)):
+        value = int(mixed.group(2)) + Fraction(int(mixed.group(3)), int(mixed.group(4)))
+        return -value if mixed.group(1) == "-" else value
+    latex = _LATEX_FRACTION.fullmatch(s)
+    if latex:
+        top, bottom = int(latex.group(2) or latex.group(3)), int(latex.group(4) or latex.group(5))
+        if not bottom:
+            return None
+        return Fraction(-top if latex.group(1) == "-" else top, bottom)
     return None
 
 

@@ -69,7 +69,9 @@ def test_extract_final_answer(text: str, answer: str | None) -> None:
         ("€20", "20", True),
         ("£7", "7.00", True),
         ("50%", "50", True),
-        ("1,000,000", "1e6", False),  # exponents are not accepted as answers
+        ("1,000,000", "1e6", True),
+        ("1.5e3", "1500", True),
+        ("1e9999", "1", False),  # an exponent of four digits is not a number here
         ("1000000", 1_000_000, True),
         ("0.1", 0.1, True),  # binary float within relative 1e-9
         ("0.333", "1/3", False),

@@ -125,6 +125,15 @@ def test_keyword_accuracy(prediction: str, references: list[str], expected: floa
         ("50%", "50"),
         ("5.", "5"),
         ("Twenty", "20"),
+        ("1.5e3", "1500"),
+        ("2E-3", "1/500"),
+        ("1 1/2", "3/2"),
+        ("-2 3/4", "-11/4"),
+        ("\\frac12", "1/2"),
+        ("\\dfrac{1}2", "1/2"),
+        ("-\\tfrac{2}{5}", "-2/5"),
+        ("\\frac{-1}{3}", "-1/3"),
+        ("-\\frac{-1}{3}", "1/3"),
     ],
 )
 def test_parse_number(text: str, value: str) -> None:
@@ -133,6 +142,8 @@ def test_parse_number(text: str, value: str) -> None:
     assert parse_number(text) == Fraction(value)
 
 
-@pytest.mark.parametrize("text", ["", ".", "-", "1e5", "1,2", "1/0", "abc", "9" * 100])
+@pytest.mark.parametrize(
+    "text", ["", ".", "-", "1e5000", "1,2", "1/0", "abc", "9" * 100, "3 5/4", "\\frac{1}{0}"]
+)
 def test_parse_number_rejects(text: str) -> None:
     assert parse_number(text) is None
