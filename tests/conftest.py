@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 import pytest_lmbench.backends.lmstudio
 import pytest_lmbench.backends.ollama
@@ -31,6 +33,13 @@ import pytest_lmbench.sampling  # noqa: F401
 from pytest_lmbench.backends import REGISTRY
 from pytest_lmbench.storage.store import open_store
 from pytest_lmbench.testing.doubles import DOUBLES, BackendDouble
+
+# CI runs one fixed, derandomized set of examples (a failure reproduces exactly);
+# locally each run tries new random ones, and more of them. A case a property test
+# ever finds becomes a plain regression test.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("dev", max_examples=300, deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def _warm_httpx() -> None:

@@ -228,6 +228,13 @@ SPECS: tuple[Spec, ...] = (
         metavar="Q",
     ),
     Spec(
+        "lm_bfcl_strings",
+        "compare tool-call enum values after BFCL string standardisation, as BFCL does",
+        as_bool,
+        False,
+        "flag",
+    ),
+    Spec(
         "lm_db",
         "SQLAlchemy URL of the results store (default: SQLite in XDG data)",
         as_str,
@@ -327,6 +334,7 @@ class Settings:
     lm_calibrate: bool
     lm_repeat: int
     lm_min_quality: float | None
+    lm_bfcl_strings: bool
     lm_db: str | None
     lm_no_db: bool
     lm_sample_interval: float

@@ -114,7 +114,10 @@ def _tool_score(scoring: ScoringInput) -> ToolScore | None:
     from pytest_lmbench.metrics.tools import check_tool_calls
 
     return scoring.shared(
-        "tool_calls", lambda: check_tool_calls(scoring.tool_calls, expected, scoring.tools)
+        "tool_calls",
+        lambda: check_tool_calls(
+            scoring.tool_calls, expected, scoring.tools, bfcl_strings=scoring.bfcl_strings
+        ),
     )
 
 

@@ -59,6 +59,8 @@ class ScoringInput:
     finish_reason: str | None = None
     output_tokens: int | None = None
     max_tokens: int | None = None
+    # --lm-bfcl-strings: enum values compared after BFCL's string standardisation.
+    bfcl_strings: bool = False
     _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property

@@ -62,6 +62,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
                 finish_reason=result.finish_reason,
                 output_tokens=result.output_tokens,
                 max_tokens=request.max_tokens,
+                bfcl_strings=ctx.settings.lm_bfcl_strings,
             )
         )
         runs.append((result, metrics, quality_score(item.suite.task, metrics, weights)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_lmbench.suites.loader import bundled_root
-from pytest_lmbench.testing import FakeModel, LMStudioTestServer
+from pytest_lmbench.testing import AnswerRule, FakeModel, LMStudioTestServer
 from pytest_lmbench.testing.oracle import oracle_rules
 
 VLM = "google/gemma-3-4b"
@@ -140,3 +140,22 @@ def test_xdist_stores_every_result_exactly_once(
     assert rows[0] == rows[1] == outcomes["passed"] + outcomes.get("failed", 0)
     report = json.loads((pytester.path / "out" / "latest.json").read_text())
     assert len(report["results"]) == rows[0]
+
+
+@pytest.mark.parametrize(("flag", "accuracy"), [((), 0.0), (("--lm-bfcl-strings",), 1.0)])
+def test_bfcl_strings_compares_enum_values_as_bfcl_does(
+    pytester: pytest.Pytester, server: LMStudioTestServer, flag: tuple[str, ...], accuracy: float
+) -> None:
+    """``"CELSIUS"`` is outside the schema's enum, and BFCL accepts it after standardising."""
+    server.engine.answers[:] = [
+        AnswerRule(
+            "weather like in Paris",
+            tool_calls=[
+                {"name": "get_weather", "arguments": {"location": "Paris", "unit": "CELSIUS"}}
+            ],
+        )
+    ]
+    result = pytester.runpytest(*args(server, pytester.path, "-k", "fc_001", *flag))
+    assert result.parseoutcomes().get("passed", 0) + result.parseoutcomes().get("failed", 0) == 1
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    assert item["metrics"]["function_call_accuracy"] == accuracy
