@@ -106,12 +106,72 @@ class Timing(TypedDict, total=False):
     previous_run_decode_tps: float
 
 
+class SignalStats(TypedDict):
+    """One hardware signal over an item; all None for a signal that was never read."""
+
+    min: float | None
+    max: float | None
+    avg: float | None
+
+
+class HardwareReading(TypedDict):
+    """One raw reading (``--lm-store-samples``): a ``hardware_samples`` row in the store."""
+
+    t_s: float
+    signal: str
+    value: float
+    gpu_index: int | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class Hardware(TypedDict, total=False):
+    """What the sampler saw during one item; None: not measured (no such sensor here)."""
+
+    vram_gb: SignalStats
+    gtt_gb: SignalStats
+    gpu_temp_c: SignalStats
+    gpu_power_w: SignalStats
+    gpu_util_pct: SignalStats
+    gpu_sm_clock_mhz: SignalStats
+    cpu_pct: SignalStats
+    ram_gb: SignalStats
+    server_cpu_pct: SignalStats
+    server_rss_gb: SignalStats
+    energy_j: float | None  # the whole item
+    energy_source: str | None  # "nvml_counter" or "power_integral"
+    n_samples: int
+    interval_s: float
+    duration_s: float
+    measured_energy_j: float | None  # the measured rounds only (throughput items)
+    measured_energy_source: str | None
+    measured_duration_s: float | None
+    joules_per_token: float | None
+    joules_per_token_window: str | None  # "measured_rounds" or "item"
+    samples: list[HardwareReading]
+    cooldown: JSON  # --lm-cooldown-temp: target_c, reached, gpu_temp_c, waited_s
+    limit_exceeded: str
+
+
+class HistoryPoint(TypedDict):
+    """One earlier run of a model (same fingerprint) in its history chart."""
+
+    run_id: str
+    started_at: str | None
+    decode_tps_median: float | None  # its single-stream throughput items' median
+    quality_score_mean: float | None
+
+
+# model key -> its runs, oldest first
+History = dict[str, list[HistoryPoint]]
+
+
 if TYPE_CHECKING:
     TimingField = Timing
+    HardwareField = Hardware
 else:
     # Read leniently: a stored, older or hand-written report keeps its odd values
     # (readers use timing_figure/token_total, which check); producers are typed.
-    TimingField = dict[str, Any]
+    TimingField = HardwareField = JSON
 
 
 class LoadInfo(BaseModel):
@@ -159,7 +219,7 @@ class ResultEntry(BaseModel):
     metrics: JSON = Field(default_factory=dict)
     timing: TimingField = Field(default_factory=lambda: Timing())
     server_stats: JSON = Field(default_factory=dict)
-    hardware: JSON = Field(default_factory=dict)
+    hardware: HardwareField = Field(default_factory=lambda: Hardware())
     flags: JSON = Field(default_factory=dict)
     duration_s: float | None = None
     finished_at: str | None = None
@@ -234,9 +294,10 @@ def report_json_schema() -> JSON:
     and printed by ``lmbench schema``.
     """
     schema = Report.model_json_schema()
-    timing = TypeAdapter(Timing).json_schema(ref_template="#/$defs/{model}")
     definitions = schema.setdefault("$defs", {})
-    definitions.update(timing.pop("$defs", {}))
-    definitions["Timing"] = timing
-    definitions["ResultEntry"]["properties"]["timing"] = {"$ref": "#/$defs/Timing"}
+    for name, kind in (("timing", Timing), ("hardware", Hardware)):
+        typed = TypeAdapter(kind).json_schema(ref_template="#/$defs/{model}")
+        definitions.update(typed.pop("$defs", {}))
+        definitions[kind.__name__] = typed
+        definitions["ResultEntry"]["properties"][name] = {"$ref": f"#/$defs/{kind.__name__}"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

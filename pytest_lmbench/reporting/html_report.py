@@ -21,7 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry, timing_figure
+from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry, timing_figure
 from pytest_lmbench.reporting import charts
 from pytest_lmbench.reporting.summary import (
     as_number,
@@ -32,7 +32,6 @@ from pytest_lmbench.reporting.summary import (
     format_percent,
 )
 
-History = Mapping[str, Sequence[Mapping[str, Any]]]
 TEXT_LIMIT = 4000  # characters of prompt/output shown per item; the JSON has all
 VALUE_LIMIT = 300  # characters of one table value
 MAX_TTFT_ROWS = 40  # strips in the TTFT chart; more would not be readable

@@ -8,20 +8,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.records import Report
+from pytest_lmbench.records import History, Report
 from pytest_lmbench.reporting.csv_report import write_csv
 from pytest_lmbench.reporting.summary import build_summary
 from pytest_lmbench.vocabulary import FORMATS
 
 __all__ = ["FORMATS", "default_stem", "write_reports"]
 
-History = Mapping[str, Sequence[Mapping[str, Any]]]
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 

@@ -20,7 +20,7 @@ import httpx
 from pytest_lmbench.backends.base import ChatRequest
 from pytest_lmbench.backends.lmstudio import LMStudioBackend, native_body
 from pytest_lmbench.metrics.timing import request_metrics
-from pytest_lmbench.records import Sample
+from pytest_lmbench.records import JSON, Sample
 
 MODEL = "lmbench/calibration"
 
@@ -36,7 +36,7 @@ class Truth:
         return 1.0 / self.token_interval_s
 
 
-def bare_reader(base_url: str, body: dict[str, Any]) -> dict[str, float]:
+def bare_reader(base_url: str, body: JSON) -> dict[str, float]:
     """The simplest honest measurement: wall clock around raw bytes, no parser."""
     first = last = None
     chunks = 0
@@ -61,7 +61,7 @@ def bare_reader(base_url: str, body: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def calibrate_harness(requests: int = 5, truth: Truth | None = None) -> dict[str, Any]:
+def calibrate_harness(requests: int = 5, truth: Truth | None = None) -> JSON:
     """Run ``requests`` streams through our client and the bare reader; compare with the truth."""
     from pytest_lmbench.testing import FakeModel, LMStudioTestServer
 
@@ -85,9 +85,7 @@ def _ours(backend: LMStudioBackend, request: ChatRequest) -> Sample:
     return asyncio.run(once())
 
 
-def summarize_calibration(
-    ours: list[Sample], bare: list[dict[str, float]], truth: Truth
-) -> dict[str, Any]:
+def summarize_calibration(ours: list[Sample], bare: list[dict[str, float]], truth: Truth) -> JSON:
     def med(rows: list[Any], key: str) -> float:
         return float(statistics.median(r[key] for r in rows))
 

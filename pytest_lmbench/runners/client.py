@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, ImageInput, LoadedModel
 from pytest_lmbench.config.options import Settings
+from pytest_lmbench.records import JSON
 from pytest_lmbench.runners.common import chat_once, check_model
 
 
@@ -24,7 +24,7 @@ class LMClient:
         prompt: str,
         *,
         system_prompt: str | None = None,
-        tools: Sequence[dict[str, Any]] = (),
+        tools: Sequence[JSON] = (),
         images: Sequence[bytes] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,

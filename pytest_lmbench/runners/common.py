@@ -12,7 +12,7 @@ import pytest
 from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, LoadedModel
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
-from pytest_lmbench.records import Report, ResultEntry
+from pytest_lmbench.records import Hardware, Report, ResultEntry
 
 T = TypeVar("T")
 
@@ -29,14 +29,14 @@ class Gates(Protocol):
     def close(self) -> None: ...
 
 
-class Hardware(Protocol):
-    result: dict[str, Any] | None
+class HardwareProbe(Protocol):
+    result: Hardware | None
 
     def begin_measured(self) -> None: ...
 
     def end_measured(self) -> None: ...
 
-    def finish(self, output_tokens: int | None) -> dict[str, Any]: ...
+    def finish(self, output_tokens: int | None) -> Hardware: ...
 
 
 @dataclass
@@ -45,7 +45,7 @@ class ItemContext:
     backend: Backend
     model: LoadedModel
     record: ResultEntry
-    hardware: Hardware | None = None
+    hardware: HardwareProbe | None = None
     gates: Gates | None = None
     # Per-model facts shared by items, e.g. the prompt-length calibration.
     model_cache: dict[str, Any] = field(default_factory=dict)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
+
+from pytest_lmbench.records import Hardware, HardwareReading, SignalStats
 
 SIGNALS: tuple[str, ...] = (
     "vram_gb",
@@ -64,9 +66,6 @@ class Mark(NamedTuple):
     counter_j: float | None
 
 
-Stats = dict[str, float | None]
-
-
 def combine(readings: Iterable[Reading]) -> dict[str, float]:
     """One value per signal for a tick, applying the multi-GPU rule."""
     out: dict[str, float] = {}
@@ -81,7 +80,7 @@ def combine(readings: Iterable[Reading]) -> dict[str, float]:
     return out
 
 
-def stats(values: Sequence[float]) -> Stats:
+def stats(values: Sequence[float]) -> SignalStats:
     """``{"min","max","avg"}``; all None for a signal that was never read."""
     if not values:
         return {"min": None, "max": None, "avg": None}
@@ -147,7 +146,7 @@ def choose_energy(
     return round(integral, _DIGITS), "power_integral"
 
 
-def empty_hardware(interval_s: float) -> dict[str, Any]:
+def empty_hardware(interval_s: float) -> Hardware:
     """The hardware dict of an item that was never sampled: every key, null values."""
     return build_hardware([], start_ns=0, end_ns=0, interval_s=interval_s)
 
@@ -161,7 +160,7 @@ def build_hardware(
     counter_energy_j: float | None = None,
     store_samples: bool = False,
     measured: tuple[Mark, Mark] | None = None,
-) -> dict[str, Any]:
+) -> Hardware:
     """Reduce ticks to the per-item ``hardware`` dict (see module docstring).
 
     ``energy_j`` and ``duration_s`` cover the whole sampled item; ``measured``
@@ -176,7 +175,7 @@ def build_hardware(
             series.setdefault(signal, []).append(value)
             if signal == "gpu_power_w":
                 power_points.append((t_s, value))
-    hardware: dict[str, Any] = {signal: stats(series[signal]) for signal in SIGNALS}
+    hardware = cast(Hardware, {signal: stats(series[signal]) for signal in SIGNALS})
     energy_j, source = choose_energy(counter_energy_j, power_points)
     hardware["energy_j"] = energy_j
     hardware["energy_source"] = source
@@ -193,7 +192,7 @@ def measured_energy(
     measured: tuple[Mark, Mark] | None,
     start_ns: int,
     power_points: Sequence[tuple[float, float]],
-) -> dict[str, Any]:
+) -> Hardware:
     """Energy between two marks: counter difference, else the clipped power integral."""
     if measured is None:
         return {
@@ -214,7 +213,7 @@ def measured_energy(
     }
 
 
-def samples_list(ticks: Sequence[Tick], start_ns: int) -> list[dict[str, Any]]:
+def samples_list(ticks: Sequence[Tick], start_ns: int) -> list[HardwareReading]:
     """Every raw reading (per GPU) as ``{"t_s","signal","value","gpu_index"}``."""
     return [
         {

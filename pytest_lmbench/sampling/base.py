@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from pytest_lmbench.records import Hardware
 from pytest_lmbench.sampling.aggregate import Mark, Reading, Tick, build_hardware, empty_hardware
 from pytest_lmbench.sampling.amd import open_amd
 from pytest_lmbench.sampling.cpu import CpuSampler
@@ -123,7 +124,7 @@ class HardwareSampler:
         self._start_ns = 0
         self._measured: list[Mark] = []
         self.thread_cpu_s: float | None = None
-        self.last_result: dict[str, Any] | None = None
+        self.last_result: Hardware | None = None
 
     @property
     def running(self) -> bool:
@@ -177,7 +178,7 @@ class HardwareSampler:
     def _mark(self) -> Mark:
         return Mark(time.monotonic_ns(), self._counter_sum("counter_now_j"))
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> Hardware:
         """Stop sampling and return the per-item ``hardware`` dict (never raises)."""
         thread, self._thread = self._thread, None
         if thread is None:
@@ -191,7 +192,7 @@ class HardwareSampler:
         self.last_result = result
         return result
 
-    def _stop(self, thread: threading.Thread) -> dict[str, Any]:
+    def _stop(self, thread: threading.Thread) -> Hardware:
         self._stop_event.set()
         # A hung driver call must not hang the test session.
         thread.join(timeout=max(2.0, 5 * self.interval_s))

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import psutil
 
+from pytest_lmbench.records import JSON
 from pytest_lmbench.sampling.amd import AMD_VENDOR, DrmCard, drm_cards, read_int, read_text
 from pytest_lmbench.sampling.nvidia import decode, device_handles, load_nvml
 
@@ -53,7 +54,7 @@ def collect_environment(
     run_cmd: RunCmd = subprocess.run,
     cpuinfo_path: Path = Path("/proc/cpuinfo"),
     rocm_root: Path = Path("/opt/rocm"),
-) -> dict[str, Any]:
+) -> JSON:
     """Describe this machine and software stack; never raises."""
     from pytest_lmbench import __version__
 
@@ -125,7 +126,7 @@ def lms_version(run_cmd: RunCmd = subprocess.run) -> str | None:
     return match.group(0) if match else None
 
 
-def list_gpus(nvml: Any | None, sysfs_root: Path, rocm_version: str | None) -> list[dict[str, Any]]:
+def list_gpus(nvml: Any | None, sysfs_root: Path, rocm_version: str | None) -> list[JSON]:
     """GPUs as ``{vendor, name, memory_total_gb, driver_version, index}``."""
     gpus = _nvml_gpus(nvml)
     have_nvml = bool(gpus)
@@ -139,7 +140,7 @@ def list_gpus(nvml: Any | None, sysfs_root: Path, rocm_version: str | None) -> l
     return gpus
 
 
-def _nvml_gpus(nvml: Any | None) -> list[dict[str, Any]]:
+def _nvml_gpus(nvml: Any | None) -> list[JSON]:
     module = load_nvml(nvml)
     if module is None:
         return []
@@ -147,7 +148,7 @@ def _nvml_gpus(nvml: Any | None) -> list[dict[str, Any]]:
     return [_nvml_gpu(module, handle, driver) for handle in device_handles(module)]
 
 
-def _nvml_gpu(module: Any, handle: Any, driver: str | None) -> dict[str, Any]:
+def _nvml_gpu(module: Any, handle: Any, driver: str | None) -> JSON:
     total = _safe(lambda: float(module.nvmlDeviceGetMemoryInfo(handle).total))
     return {
         "vendor": "NVIDIA",
@@ -158,7 +159,7 @@ def _nvml_gpu(module: Any, handle: Any, driver: str | None) -> dict[str, Any]:
     }
 
 
-def _sysfs_gpu(card: DrmCard, sysfs_root: Path, rocm_version: str | None) -> dict[str, Any]:
+def _sysfs_gpu(card: DrmCard, sysfs_root: Path, rocm_version: str | None) -> JSON:
     total = read_int(card.device / "mem_info_vram_total")
     driver_version = _module_version(card.device, sysfs_root)
     if card.vendor == AMD_VENDOR and rocm_version:

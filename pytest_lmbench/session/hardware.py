@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_lmbench.config.options import Settings
+from pytest_lmbench.records import JSON, Hardware
 from pytest_lmbench.runners.common import fail
 from pytest_lmbench.sampling import (
     HardwareSampler,
@@ -36,7 +36,7 @@ def session_sampler(settings: Settings, base_url: str) -> HardwareSampler:
     )
 
 
-def per_token(hardware: dict[str, Any], output_tokens: int | None) -> dict[str, Any]:
+def per_token(hardware: Hardware, output_tokens: int | None) -> Hardware:
     """``joules_per_token`` and the window it covers: the measured rounds when they were
     marked (throughput items), else the whole item."""
     windowed = hardware.get("measured_duration_s") is not None
@@ -50,8 +50,8 @@ class HardwareHandle:
     def __init__(self, settings: Settings, sampler: HardwareSampler) -> None:
         self._settings = settings
         self._sampler = sampler
-        self.result: dict[str, Any] | None = None
-        self.cooldown: dict[str, Any] | None = None
+        self.result: Hardware | None = None
+        self.cooldown: JSON | None = None
 
     def cool_down(self) -> None:
         """Before a throughput item: wait (bounded) until the GPU is below the target."""
@@ -76,7 +76,7 @@ class HardwareHandle:
     def end_measured(self) -> None:
         self._sampler.end_measured()
 
-    def finish(self, output_tokens: int | None) -> dict[str, Any]:
+    def finish(self, output_tokens: int | None) -> Hardware:
         """Stop sampling; fail the item when a temperature or power limit was exceeded.
 
         ``output_tokens``: the tokens generated in the measured window when one was
@@ -93,7 +93,7 @@ class HardwareHandle:
             fail(problem)
         return self.result
 
-    def close(self) -> dict[str, Any]:
+    def close(self) -> Hardware:
         if self.result is None:
             self.result = self._sampler.stop()
         return self.result

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.config.options import Settings
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo, timing_figure
+from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry, RunInfo, timing_figure
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.store import Store
@@ -117,7 +117,7 @@ class StoreWriter:
             entry.timing["speed_delta_pct"] = (now - before) / before * 100.0
             entry.timing["previous_run_decode_tps"] = before
 
-    def history(self, report: Report) -> dict[str, list[dict[str, Any]]]:
+    def history(self, report: Report) -> History:
         if self.store is None:
             return {}
         found = self._safely("reading history", self.store.report_history, report)

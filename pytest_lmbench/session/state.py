@@ -20,7 +20,7 @@ from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
 from pytest_lmbench.reporting.summary import build_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
@@ -58,7 +58,7 @@ class LmbenchSession:
         self.model_keys: tuple[str, ...] = settings.lm_model
         self.model_entries: dict[str, ModelEntry] = {}
         self.results: list[ResultEntry] = []
-        self.model_cache: dict[str, dict[str, Any]] = {}
+        self.model_cache: dict[str, JSON] = {}
         self.server = ManagedServer(settings)
         self.store = StoreWriter(settings, self.run)
         self.reports = ReportWriter(settings)
@@ -172,7 +172,7 @@ class LmbenchSession:
             self._sampler = session_sampler(self.settings, self.run.base_url)
         return self._sampler
 
-    def cache_for(self, model: str) -> dict[str, Any]:
+    def cache_for(self, model: str) -> JSON:
         return self.model_cache.setdefault(model, {})
 
     # -- results --------------------------------------------------------------------------
@@ -192,7 +192,7 @@ class LmbenchSession:
         self.results.append(entry)
         self.store.add_result(entry)
 
-    def model_entry_for(self, key: str) -> dict[str, Any] | None:
+    def model_entry_for(self, key: str) -> JSON | None:
         if self.models is None:
             return None
         return self.models.entry(key).model_dump(mode="json")
@@ -276,7 +276,7 @@ def _status(exitstatus: int) -> Any:
     return "completed"
 
 
-def _environment(server_info: dict[str, Any]) -> dict[str, Any]:
+def _environment(server_info: JSON) -> JSON:
     from pytest_lmbench.sampling import collect_environment
 
     return collect_environment(server_info=server_info)

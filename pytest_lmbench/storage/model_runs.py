@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import ColumnElement, Connection, Table, exists, select
 
+from pytest_lmbench.records import HistoryPoint
 from pytest_lmbench.storage import models as m
 
 __all__ = ["LastRuns", "history_entry", "last_completed_runs", "model_fingerprint_is"]
@@ -64,7 +65,7 @@ def last_completed_runs(
     return LastRuns(same=newest(models.fingerprint == fingerprint), newest=newest())
 
 
-def history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> dict[str, Any]:
+def history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> HistoryPoint:
     """One run of a model's history: its headline decode speed and mean quality."""
     # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
     throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pytest_lmbench.records import JSON as JSONObject
 from pytest_lmbench.records import timing_figure, token_total
 
 __all__ = [
@@ -63,6 +64,8 @@ FINGERPRINT_LENGTH = 64
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
+# The column values of one row, as SQLAlchemy inserts and returns them.
+Row = dict[str, Any]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -110,10 +113,10 @@ class Run(Base):
     backend: Mapped[str] = mapped_column(Text)
     base_url: Mapped[str] = mapped_column(Text)
     plugin_version: Mapped[str] = mapped_column(String(64))
-    settings: Mapped[dict[str, Any]] = json_column()
-    environment: Mapped[dict[str, Any]] = json_column()
+    settings: Mapped[JSONObject] = json_column()
+    environment: Mapped[JSONObject] = json_column()
     fingerprint: Mapped[str | None] = mapped_column(String(128), index=True)
-    calibration: Mapped[dict[str, Any] | None] = json_column(nullable=True)
+    calibration: Mapped[JSONObject | None] = json_column(nullable=True)
 
 
 class Model(Base):
@@ -136,12 +139,12 @@ class Model(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LENGTH))
     status: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
-    load_requested: Mapped[dict[str, Any]] = json_column()
-    load_applied: Mapped[dict[str, Any]] = json_column()
-    load_not_applied: Mapped[dict[str, Any]] = json_column()
+    load_requested: Mapped[JSONObject] = json_column()
+    load_applied: Mapped[JSONObject] = json_column()
+    load_not_applied: Mapped[JSONObject] = json_column()
     load_time_s: Mapped[float | None] = mapped_column(Double)
     client_load_time_s: Mapped[float | None] = mapped_column(Double)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON(none_as_null=True))
+    metadata_: Mapped[JSONObject] = mapped_column("metadata", JSON(none_as_null=True))
 
 
 class Result(Base):
@@ -165,7 +168,7 @@ class Result(Base):
     prompt: Mapped[str | None] = mapped_column(Text)
     output: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[Any] = json_column(nullable=True)
-    metrics: Mapped[dict[str, Any]] = json_column()
+    metrics: Mapped[JSONObject] = json_column()
     # Promoted copies for queries; NULL when the item did not measure them.
     quality_score: Mapped[float | None] = mapped_column(Double)
     ttft_s_median: Mapped[float | None] = mapped_column(Double)
@@ -180,10 +183,10 @@ class Result(Base):
     energy_j: Mapped[float | None] = mapped_column(Double)
     joules_per_token: Mapped[float | None] = mapped_column(Double)
     # timing/hardware without their "samples" lists when those went to child tables.
-    timing: Mapped[dict[str, Any]] = json_column()
-    server_stats: Mapped[dict[str, Any]] = json_column()
-    hardware: Mapped[dict[str, Any]] = json_column()
-    flags: Mapped[dict[str, Any]] = json_column()
+    timing: Mapped[JSONObject] = json_column()
+    server_stats: Mapped[JSONObject] = json_column()
+    hardware: Mapped[JSONObject] = json_column()
+    flags: Mapped[JSONObject] = json_column()
     duration_s: Mapped[float | None] = mapped_column(Double)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -211,7 +214,7 @@ class Measurement(Base):
     server_ttft_s: Mapped[float | None] = mapped_column(Double)
     server_decode_tps: Mapped[float | None] = mapped_column(Double)
     # Entries without a column (itl_s, chunks, ...) and values that do not fit one.
-    extra: Mapped[dict[str, Any] | None] = json_column(nullable=True)
+    extra: Mapped[JSONObject | None] = json_column(nullable=True)
     # Column keys the sample did not have, so a rebuilt sample has the same keys.
     absent_keys: Mapped[list[str] | None] = json_column(nullable=True)
 
@@ -231,7 +234,7 @@ class HardwareSample(Base):
     signal: Mapped[str | None] = mapped_column(Text)
     value: Mapped[float | None] = mapped_column(Double)
     gpu_index: Mapped[int | None] = mapped_column(Integer)
-    extra: Mapped[dict[str, Any] | None] = json_column(nullable=True)
+    extra: Mapped[JSONObject | None] = json_column(nullable=True)
     absent_keys: Mapped[list[str] | None] = json_column(nullable=True)
 
 
@@ -298,10 +301,10 @@ def _fits(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def split_sample(sample: dict[str, Any], columns: SampleColumns) -> dict[str, Any]:
+def split_sample(sample: Row, columns: SampleColumns) -> Row:
     """Column values of one sample; what fits no column goes to ``extra``."""
-    row: dict[str, Any] = dict.fromkeys(columns)
-    extra: dict[str, Any] = {}
+    row: Row = dict.fromkeys(columns)
+    extra: Row = {}
     for key, value in sample.items():
         if key in columns and _fits(value, columns[key]):
             row[key] = value
@@ -313,7 +316,7 @@ def split_sample(sample: dict[str, Any], columns: SampleColumns) -> dict[str, An
     return row
 
 
-def join_sample(row: Mapping[Any, Any], columns: SampleColumns) -> dict[str, Any]:
+def join_sample(row: Mapping[Any, Any], columns: SampleColumns) -> Row:
     """The sample ``split_sample`` was given (ints in float columns come back as floats)."""
     absent = set(row["absent_keys"] or ())
     sample = {key: row[key] for key in columns if key not in absent}
@@ -321,7 +324,7 @@ def join_sample(row: Mapping[Any, Any], columns: SampleColumns) -> dict[str, Any
     return sample
 
 
-def sample_rows(samples: Any, columns: SampleColumns) -> list[dict[str, Any]] | None:
+def sample_rows(samples: Any, columns: SampleColumns) -> list[Row] | None:
     """Rows for a ``samples`` list, or None to keep it inside the JSON as it is.
 
     Only a non-empty list of objects is split, so an empty or odd value
@@ -334,7 +337,7 @@ def sample_rows(samples: Any, columns: SampleColumns) -> list[dict[str, Any]] | 
     return [split_sample(sample, columns) for sample in samples]
 
 
-def promoted(result: dict[str, Any]) -> dict[str, Any]:
+def promoted(result: Row) -> Row:
     """The query columns of a result, copied out of its JSON."""
     timing, hardware = result["timing"], result["hardware"]
     return {
@@ -363,7 +366,7 @@ def model_fingerprint(metadata: Mapping[str, Any]) -> str | None:
     return value if value is not None and len(value) <= FINGERPRINT_LENGTH else None
 
 
-def model_row(run_id: str, model: dict[str, Any]) -> dict[str, Any]:
+def model_row(run_id: str, model: Row) -> Row:
     load, metadata = model["load"], model["metadata"]
     return {
         "run_id": run_id,
@@ -384,7 +387,7 @@ def model_row(run_id: str, model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_entry(row: Mapping[Any, Any]) -> dict[str, Any]:
+def model_entry(row: Mapping[Any, Any]) -> Row:
     return {
         "key": row["key"],
         "status": row["status"],
@@ -404,14 +407,14 @@ _RUN_FIELDS = ("id", "status", "backend", "base_url", "plugin_version", "setting
 _RUN_FIELDS_2 = ("environment", "fingerprint", "calibration")
 
 
-def run_row(run: dict[str, Any]) -> dict[str, Any]:
+def run_row(run: Row) -> Row:
     row = {key: run[key] for key in (*_RUN_FIELDS, *_RUN_FIELDS_2)}
     row["started_at"] = parse_time(run["started_at"])
     row["finished_at"] = parse_time(run["finished_at"]) if run["finished_at"] else None
     return row
 
 
-def run_entry(row: Mapping[Any, Any]) -> dict[str, Any]:
+def run_entry(row: Mapping[Any, Any]) -> Row:
     entry = {key: row[key] for key in _RUN_FIELDS}
     entry["started_at"] = format_time(row["started_at"])
     entry["finished_at"] = format_time(row["finished_at"])
@@ -426,9 +429,7 @@ _RESULT_FIELDS = (
 )
 
 
-def result_row(
-    run_id: str, result: dict[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]] | None, list[dict[str, Any]] | None]:
+def result_row(run_id: str, result: Row) -> tuple[Row, list[Row] | None, list[Row] | None]:
     """The results row plus its measurement and hardware sample rows (None: kept in JSON)."""
     timing, hardware = dict(result["timing"]), dict(result["hardware"])
     measurements = sample_rows(timing.get("samples"), MEASUREMENT_COLUMNS)
@@ -453,7 +454,7 @@ def result_entry(
     row: Mapping[Any, Any],
     measurements: Sequence[Mapping[Any, Any]],
     readings: Sequence[Mapping[Any, Any]],
-) -> dict[str, Any]:
+) -> Row:
     entry = {key: row[key] for key in _RESULT_FIELDS}
     entry["model"] = row["model_key"]
     timing, hardware = dict(row["timing"]), dict(row["hardware"])

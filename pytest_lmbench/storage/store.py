@@ -27,7 +27,16 @@ from sqlalchemy import Connection, Engine, Table, case, func, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from pytest_lmbench.records import ModelEntry, Report, ResultEntry, RunInfo, RunStatus
+from pytest_lmbench.records import (
+    JSON,
+    History,
+    HistoryPoint,
+    ModelEntry,
+    Report,
+    ResultEntry,
+    RunInfo,
+    RunStatus,
+)
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
 from pytest_lmbench.storage.model_runs import (
@@ -229,15 +238,15 @@ class Store:
         run_id: str,
         status: RunStatus,
         finished_at: str | datetime,
-        environment: dict[str, Any] | None = None,
+        environment: JSON | None = None,
         fingerprint: str | None = None,
-        calibration: dict[str, Any] | None = None,
+        calibration: JSON | None = None,
     ) -> None:
         """Close a run; ``None`` for environment/fingerprint/calibration keeps the stored value."""
         when = finished_at
         if isinstance(finished_at, str):
             when = _rows(f"run {run_id}", lambda: m.parse_time(finished_at))
-        changes: dict[str, Any] = {"status": status, "finished_at": when}
+        changes: m.Row = {"status": status, "finished_at": when}
         optional = {"environment": environment, "fingerprint": fingerprint}
         changes.update({k: v for k, v in optional.items() if v is not None})
         if calibration is not None:
@@ -381,7 +390,7 @@ class Store:
         entry: ResultEntry = results[0]
         return entry
 
-    def report_history(self, report: Report) -> dict[str, list[dict[str, Any]]]:
+    def report_history(self, report: Report) -> History:
         """Each model's history up to ``report``'s run, matched on the model's fingerprint.
 
         The one history the session's HTML report, ``lmbench report`` and the
@@ -400,7 +409,7 @@ class Store:
         limit: int = 30,
         *,
         up_to_run: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[HistoryPoint]:
         """Per completed or interrupted run with this model, oldest first, the last ``limit``.
 
         Each entry: ``run_id``, ``started_at`` (ISO), ``decode_tps_median`` (the
@@ -448,7 +457,7 @@ class Store:
         with self._read("finding the last run of a model") as connection:
             return last_completed_runs(connection, model_key, fingerprint)
 
-    def export_rows(self, run_id: str | None = None) -> list[dict[str, Any]]:
+    def export_rows(self, run_id: str | None = None) -> list[m.Row]:
         """Flat result rows (query columns, metrics, flags) of one run or of all runs."""
         columns = [c for c in results_t.c if c.name not in _EXPORT_SKIP]
         query = (
@@ -467,7 +476,7 @@ class Store:
             return migrations.current_revision(connection)
 
 
-def _export_row(row: Mapping[Any, Any]) -> dict[str, Any]:
+def _export_row(row: Mapping[Any, Any]) -> m.Row:
     out = dict(row)
     for key in ("run_started_at", "finished_at"):
         out[key] = m.format_time(out[key])
@@ -481,6 +490,6 @@ def _rows(what: str, convert: Callable[[], T]) -> T:
         raise StoreError(f"cannot store {what}: {exc}") from exc
 
 
-def _dump(entry: RunInfo | ModelEntry | ResultEntry) -> dict[str, Any]:
+def _dump(entry: RunInfo | ModelEntry | ResultEntry) -> JSON:
     """Plain JSON values, exactly as the JSON report would hold them."""
     return entry.model_dump(mode="json")

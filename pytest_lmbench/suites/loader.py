@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from pytest_lmbench.backends.base import ImageInput
 from pytest_lmbench.errors import SuiteError, first_problem
+from pytest_lmbench.records import JSON
 from pytest_lmbench.suites.schema import (
     CapabilitySuite,
     Case,
@@ -51,7 +52,7 @@ class CapabilityCase:
     template: str
 
     @property
-    def tools(self) -> list[dict[str, Any]]:
+    def tools(self) -> list[JSON]:
         return list(self.case.tools if self.case.tools is not None else self.suite.tools or [])
 
     def prompt(self) -> str:
@@ -150,7 +151,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(template: str, variables: dict[str, Any], where: str) -> str:
+def render(template: str, variables: JSON, where: str) -> str:
     try:
         return _environment().from_string(template).render(**variables).strip()
     except jinja2.UndefinedError as exc:

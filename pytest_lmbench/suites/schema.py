@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pytest_lmbench.records import JSON
 from pytest_lmbench.vocabulary import TASKS
 
 CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
@@ -39,11 +40,11 @@ class ExpectedCall(_Strict):
 
 class Case(_Strict):
     id: str = Field(pattern=_ID_PATTERN)
-    input: dict[str, Any] = Field(default_factory=dict)
+    input: JSON = Field(default_factory=dict)
     references: list[str] = Field(default_factory=list)
     # Tooling: the calls expected; [] means "no tool should be called".
     expected_calls: list[ExpectedCall] | None = None
-    tools: list[dict[str, Any]] | None = None  # overrides the file's tools
+    tools: list[JSON] | None = None  # overrides the file's tools
     image: str | None = None  # path relative to the suite file's folder
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
@@ -57,8 +58,8 @@ class CapabilitySuite(_Strict):
     system_prompt: str | None = None
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
-    tools: list[dict[str, Any]] | None = None
-    cases: list[dict[str, Any]]  # validated one by one so errors name the case
+    tools: list[JSON] | None = None
+    cases: list[JSON]  # validated one by one so errors name the case
 
     @field_validator("task")
     @classmethod
@@ -88,4 +89,4 @@ class ThroughputCase(_Strict):
 
 class ThroughputSuite(_Strict):
     capability: Literal["throughput"]
-    cases: list[dict[str, Any]]
+    cases: list[JSON]
