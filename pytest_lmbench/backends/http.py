@@ -287,17 +287,18 @@ class NDJSONDecoder:
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
-        return [
-            StreamEvent(None, raw.decode("utf-8", "replace"), arrived_ns)
-            for raw in lines
-            if raw.strip()
-        ]
+        return [event for raw in lines if (event := _ndjson_event(raw, arrived_ns)) is not None]
 
     def flush(self, arrived_ns: int) -> list[StreamEvent]:
         tail, self._buffer = self._buffer, b""
-        if tail.strip():
-            return [StreamEvent(None, tail.decode("utf-8", "replace"), arrived_ns)]
-        return []
+        event = _ndjson_event(tail, arrived_ns)
+        return [] if event is None else [event]
+
+
+def _ndjson_event(raw: bytes, arrived_ns: int) -> StreamEvent | None:
+    # Blank as text, not as bytes: str.strip also drops \x1c-\x1f, which bytes.strip keeps.
+    text = raw.decode("utf-8", "replace")
+    return StreamEvent(None, text, arrived_ns) if text.strip() else None
 
 
 def load_event_json(event: StreamEvent, label: str) -> Any:

@@ -53,7 +53,7 @@ from pytest_lmbench.gates.quality import (
 )
 from pytest_lmbench.gates.summary import baseline_lines
 from pytest_lmbench.records import Report, ResultEntry, timing_figure
-from pytest_lmbench.reporting.summary import build_summary, format_number, format_percent
+from pytest_lmbench.reporting.summary import format_number, format_percent, report_summary
 from pytest_lmbench.vocabulary import QUALITY_CAPABILITIES, THROUGHPUT_LIMITS
 
 if TYPE_CHECKING:
@@ -385,7 +385,7 @@ class GateKeeper:
 
     def _session_checks(self, report: Report) -> list[tuple[bool, str]]:
         checks: list[tuple[bool, str]] = []
-        for model, summary in build_summary(report)["models"].items():
+        for model, summary in report_summary(report)["models"].items():
             for capability, counts in summary["capabilities"].items():
                 limits = self.gates.capability_limits(model, capability)
                 label = f"{capability}[{model}]"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pytest_lmbench.records import Report, ResultEntry, timing_figure, token_total
+from pytest_lmbench.records import History, Report, ResultEntry, timing_figure, token_total
 from pytest_lmbench.reporting.summary import as_number
 
 LEADING_COLUMNS: tuple[str, ...] = (
@@ -121,3 +121,8 @@ def write_csv(report: Report, path: Path) -> Path:
         for result in report.results:
             writer.writerow(result_row(report.run.id, result, metric_keys))
     return path
+
+
+def write(report: Report, history: History | None, path: Path) -> None:
+    """The writer interface (:data:`pytest_lmbench.reporting.writer.WRITERS`)."""
+    write_csv(report, path)

@@ -25,11 +25,11 @@ from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry, tim
 from pytest_lmbench.reporting import charts
 from pytest_lmbench.reporting.summary import (
     as_number,
-    build_summary,
     capability_rank,
     format_ms,
     format_number,
     format_percent,
+    report_summary,
 )
 
 TEXT_LIMIT = 4000  # characters of prompt/output shown per item; the JSON has all
@@ -443,7 +443,7 @@ def _charts(
 
 def render_html(report: Report, history: History | None = None) -> str:
     """The whole report page as one string."""
-    summary = build_summary(report)
+    summary = report_summary(report)
     entries = {m.key: m for m in report.models}
     cards = [
         _model_card(i, key, model, entries.get(key))
@@ -470,3 +470,8 @@ def render_html(report: Report, history: History | None = None) -> str:
         "script_hash": _script_hash(),
     }
     return _environment().get_template("report.html.j2").render(context)
+
+
+def write(report: Report, history: History | None, path: Path) -> None:
+    """The writer interface (:data:`pytest_lmbench.reporting.writer.WRITERS`)."""
+    path.write_text(render_html(report, history), encoding="utf-8")

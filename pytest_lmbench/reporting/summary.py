@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.records import Report, ResultEntry, timing_figure, timing_summary
+from pytest_lmbench.records import JSON, Report, ResultEntry, timing_figure, timing_summary
 
 COUNT_KEYS: tuple[str, ...] = (
     "total_tests",
@@ -245,6 +245,16 @@ def group_by_model(report: Report) -> dict[str, list[ResultEntry]]:
     for result in report.results:
         groups.setdefault(result.model, []).append(result)
     return groups
+
+
+def report_summary(report: Report) -> JSON:
+    """The report's summary, built on first use and kept in ``report.summary``.
+
+    The gates, the terminal, the hooks and every writer read this one object.
+    """
+    if not report.summary:
+        report.summary = build_summary(report)
+    return report.summary
 
 
 def build_summary(report: Report) -> dict[str, Any]:

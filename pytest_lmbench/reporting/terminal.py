@@ -12,10 +12,10 @@ from typing import Any
 from pytest_lmbench.records import Report
 from pytest_lmbench.reporting.summary import (
     as_number,
-    build_summary,
     format_ms,
     format_number,
     format_percent,
+    report_summary,
 )
 from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
@@ -140,7 +140,7 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
 
 def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
     """Summary lines: header, one row per model with its quality line, then the paths."""
-    summary = build_summary(report)
+    summary = report_summary(report)
     models: Mapping[str, Any] = summary["models"]
     lines = [f"lmbench run {report.run.id[:8]} ({report.run.status}, {report.run.backend})"]
     if models:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -15,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.records import History, Report
-from pytest_lmbench.reporting.csv_report import write_csv
-from pytest_lmbench.reporting.summary import build_summary
+from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.vocabulary import FORMATS
 
 __all__ = ["FORMATS", "default_stem", "write_reports"]
@@ -53,15 +53,20 @@ def _write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
-def _writer(report: Report, fmt: str, history: History | None) -> Callable[[Path], Any]:
-    if fmt == "json":
-        return lambda p: p.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    if fmt == "html":
-        # Imported here: only HTML needs Jinja2, and the CLI's JSON export should not pay for it.
-        from pytest_lmbench.reporting.html_report import render_html
+# format -> the module whose ``write(report, history, path)`` writes it. A new format
+# is one such module, one line here and its name in pytest_lmbench.vocabulary.FORMATS.
+# Imported on use: only HTML needs Jinja2, and a JSON export should not pay for it.
+WRITERS: dict[str, str] = {
+    "json": "pytest_lmbench.reporting.json_report",
+    "html": "pytest_lmbench.reporting.html_report",
+    "csv": "pytest_lmbench.reporting.csv_report",
+}
+Write = Callable[[Report, "History | None", Path], None]
 
-        return lambda p: p.write_text(render_html(report, history), encoding="utf-8")
-    return lambda p: write_csv(report, p)
+
+def _writer(report: Report, fmt: str, history: History | None) -> Callable[[Path], Any]:
+    write: Write = importlib.import_module(WRITERS[fmt]).write
+    return partial(write, report, history)
 
 
 def write_reports(
@@ -79,8 +84,7 @@ def write_reports(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown report format(s) {', '.join(unknown)}; use {', '.join(FORMATS)}")
-    if not report.summary:
-        report.summary = build_summary(report)
+    report_summary(report)
     output_dir.mkdir(parents=True, exist_ok=True)
     base = stem or default_stem(report)
     written: list[Path] = []

@@ -31,7 +31,7 @@ _SHOWN_CHARS = 600
 def build_request(ctx: ItemContext, item: CapabilityCase) -> ChatRequest:
     tooling = item.suite.capability == "tooling"
     return ChatRequest(
-        prompt=item.prompt(),
+        prompt=item.prompt,
         system_prompt=item.suite.system_prompt,
         images=item.images(),
         tools=tuple(item.tools) if tooling else (),

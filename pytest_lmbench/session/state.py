@@ -21,7 +21,7 @@ from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
-from pytest_lmbench.reporting.summary import build_summary
+from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.session.hardware import session_sampler
@@ -236,8 +236,7 @@ class LmbenchSession:
                 write_baseline(report, Path(self.settings.lm_update_baseline))
             except BaselineError as exc:
                 self.gate_failures.append(f"--lm-update-baseline: {exc}")
-        if not report.summary:
-            report.summary = build_summary(report)
+        report_summary(report)
         try:
             self.config.hook.pytest_lmbench_report(report=report, config=self.config)
         except Exception as exc:  # a user's hook must not cost the reports

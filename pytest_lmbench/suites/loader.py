@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class CapabilityCase:
     def tools(self) -> list[JSON]:
         return list(self.case.tools if self.case.tools is not None else self.suite.tools or [])
 
+    @cached_property
     def prompt(self) -> str:
+        """Rendered once: checked at collection, sent as it was checked."""
         return render(self.template, self.case.input, f"{self.suite.template} for {self.case.id}")
 
     def images(self) -> tuple[ImageInput, ...]:
@@ -91,7 +93,7 @@ def load_capability_suite(path: Path) -> list[CapabilityCase]:
 def _check_case(item: CapabilityCase, path: Path) -> None:
     where = f"{path}: case {item.case.id}"
     try:
-        item.prompt()
+        item.prompt  # noqa: B018 (renders it: a template error is a collection error)
     except SuiteError as exc:
         raise SuiteError(f"{where}: {exc}") from None
     if item.case.image is not None:

@@ -30,7 +30,7 @@ def oracle_rules(roots: Iterable[Path]) -> list[AnswerRule]:
 
 
 def rule_for(item: CapabilityCase) -> AnswerRule:
-    prompt = item.prompt()
+    prompt = item.prompt
     if item.case.expected_calls is not None:
         calls = [
             {"name": call.name, "arguments": _first_values(call.arguments)}

@@ -96,6 +96,8 @@ def test_sse_decoder_never_raises_and_ignores_how_bytes_are_split(
 
 @PROPERTY
 @given(STREAM_BYTES, st.lists(st.integers(min_value=0), max_size=10))
+@example(b"\x1c", [])  # found by Hypothesis: blank to str.strip, not to bytes.strip
+@example(b'{"a": 1}\n\x1f\n{"b": 2}', [9])
 def test_ndjson_decoder_never_raises_and_ignores_how_bytes_are_split(
     data: bytes, cuts: list[int]
 ) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
 
 from pytest_lmbench.records import Report
-from pytest_lmbench.reporting.writer import default_stem, write_reports
+from pytest_lmbench.reporting.writer import WRITERS, default_stem, write_reports
+from pytest_lmbench.vocabulary import FORMATS
 
 STEM = "lmbench-20250601T140327-3f9c2a71"
 
@@ -89,3 +91,10 @@ def test_html_report_uses_history(report: Report, tmp_path: Path) -> None:
     }
     [path, _] = write_reports(report, tmp_path, ["html"], history=history)
     assert "no history yet" not in path.read_text(encoding="utf-8")
+
+
+def test_every_format_has_a_writer_module() -> None:
+    """A new format is one module with ``write(report, history, path)`` and one registry line."""
+    assert tuple(WRITERS) == FORMATS
+    for module in WRITERS.values():
+        assert callable(importlib.import_module(module).write)
