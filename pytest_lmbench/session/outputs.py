@@ -31,13 +31,22 @@ MODEL_FACTS = (
 )
 
 
-def check_output_dir(path: Path) -> None:
+def check_output_dir(path: Path, option: str = "--lm-output-dir") -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise pytest.UsageError(f"--lm-output-dir: cannot create {path}: {exc.strerror}") from None
+        raise pytest.UsageError(f"{option}: cannot create {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise pytest.UsageError(f"--lm-output-dir: {path} is not writable")
+        raise pytest.UsageError(f"{option}: {path} is not writable")
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse at start a file the run could not write at its end (after hours of work)."""
+    if path.is_dir():
+        raise pytest.UsageError(f"{option}: {path} is a folder, not a file")
+    check_output_dir(path.parent, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise pytest.UsageError(f"{option}: {path} is not writable")
 
 
 class StoreWriter:
@@ -159,6 +168,7 @@ class ReportWriter:
         self._settings = settings
         self.paths: list[Path] = []
         self.report: Report | None = None
+        self.failures: list[str] = []  # one line per report not written, for the terminal
 
     def write(self, report: Report, store: StoreWriter) -> None:
         from pytest_lmbench.reporting.writer import write_reports
@@ -170,5 +180,10 @@ class ReportWriter:
             # One format failing (a full disk, a template bug) must not cost the others.
             try:
                 self.paths += write_reports(report, folder, (fmt,), history=history)
+            except KeyboardInterrupt:  # a second Ctrl-C: skip this one, no traceback
+                self.failures.append(f"the {fmt} report was not written: interrupted")
             except Exception as exc:
-                log.error("writing the %s report failed: %s", fmt, " ".join(str(exc).split())[:300])
+                reason = " ".join(str(exc).split())[:300]
+                self.failures.append(f"the {fmt} report was not written: {reason}")
+        for failure in self.failures:
+            log.error("%s", failure)
