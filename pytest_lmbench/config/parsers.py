@@ -6,9 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS
+from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS, MAX_CONCURRENCY
 
 
 def _items(value: Any) -> list[str]:
@@ -128,8 +126,10 @@ def as_formats(value: Any) -> tuple[str, ...]:
 
 def as_concurrency(value: Any) -> tuple[int, ...]:
     levels = tuple(dict.fromkeys(as_int(v) for v in _items(value)))
-    if not levels or any(level <= 0 for level in levels):
-        raise ValueError(f"expected positive whole numbers like 1,4,16, got {value!r}")
+    if not levels or any(level <= 0 or level > MAX_CONCURRENCY for level in levels):
+        raise ValueError(
+            f"expected whole numbers from 1 to {MAX_CONCURRENCY} like 1,4,16, got {value!r}"
+        )
     return levels
 
 
@@ -139,14 +139,9 @@ def load_yaml_config(
     """Read ``--lm-config``: option keys (``lm_model`` or ``model``) plus named sections."""
     import pytest
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise pytest.UsageError(f"--lm-config: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise pytest.UsageError(f"--lm-config: {path} is not valid YAML{where}") from None
+    from pytest_lmbench.config.yamlfile import read_yaml
+
+    data = read_yaml(path, "--lm-config")
     if data is None:
         return {}, {}
     if not isinstance(data, dict):

@@ -220,6 +220,33 @@ def test_yaml_with_python_tags_is_refused(
     assert lms.engine.load_calls == 0
 
 
+BILLION_LAUGHS = "\n".join(
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+)
+
+
+@pytest.mark.parametrize("option", ["--lm-config", "--lm-gates"])
+def test_a_yaml_alias_bomb_is_one_line_not_gigabytes(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, option: str
+) -> None:
+    bomb = pytester.path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS + "\n")
+    assert len(bomb.read_bytes()) < 1024
+    root = write_suite(pytester.path / "suite", ("q01",))
+    result = pytester.runpytest(
+        f"--lm-suite-dir={root}",
+        f"--lm-model={QWEN}",
+        f"{option}={bomb}",
+        *lmbench_args(lms, pytester.path),
+        plugins=[CloseBackend()],
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = f"ERROR: {option}: *bomb.yaml is not valid YAML at line 2: YAML aliases * not accepted"
+    result.stderr.fnmatch_lines([line])
+    assert lms.engine.load_calls == 0
+
+
 # -- tool calls ----------------------------------------------------------------------------
 
 SHELL_TOOL = {
