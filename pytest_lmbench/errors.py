@@ -19,9 +19,15 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from pytest_lmbench.redaction import scrub
+
 
 class LmbenchError(Exception):
-    """Base class: str(exc) is a complete one-line message."""
+    """Base class: str(exc) is a complete one-line message, with any secret masked."""
+
+    def __init__(self, *args: object) -> None:
+        # A server may echo the Authorization header (or a URL's password) in its error.
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BackendUnreachable(LmbenchError):

@@ -16,6 +16,7 @@ from pytest_lmbench.collection import distribution, selection
 from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile
 from pytest_lmbench.config import options
 from pytest_lmbench.metrics import weights
+from pytest_lmbench.redaction import printable
 from pytest_lmbench.session import results
 from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
 from pytest_lmbench.suites import loader
@@ -172,4 +173,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     lines = format_calibration(report.run.calibration) + format_summary(report, lm.reports.paths)
     failures = [f"gate failed: {f}" for f in lm.gate_failures] + lm.reports.failures
     for line in lines + lm.summary_lines() + failures:
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(printable(line))

@@ -31,6 +31,7 @@ from pytest_lmbench.config.parsers import (
     load_yaml_config,
 )
 from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.redaction import redact, register_secret, scrub, url_secrets
 from pytest_lmbench.vocabulary import BACKENDS, FORMATS
 
 Kind = Literal["value", "list", "flag", "bool"]
@@ -367,9 +368,8 @@ class Settings:
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["lm_api_token_set"] = self.lm_api_token is not None
         if self.lm_db is not None:
-            from pytest_lmbench.config.redaction import redact
-
             out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
+        out["lm_base_url"] = scrub(self.lm_base_url)  # so may a proxy's
         return out
 
 
@@ -448,6 +448,8 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         sources[spec.name] = source if value is not None else "default"
     if values["lm_serve_gguf"] is not None and sources["lm_backend"] == "default":
         values["lm_backend"] = "openai"
+    register_secret(values["lm_api_token"])
+    url_secrets(values["lm_base_url"])
     return Settings(**values, sections=sections, sources=sources)
 
 

@@ -13,6 +13,7 @@ from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, Loade
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
+from pytest_lmbench.redaction import printable
 
 T = TypeVar("T")
 
@@ -82,7 +83,8 @@ def fail_on(problems: list[str]) -> None:
 
 
 def fail(message: str) -> NoReturn:
-    pytest.fail(message, pytrace=False)
+    # Failure messages quote model output: escaped and capped before pytest prints them.
+    pytest.fail(printable(message), pytrace=False)
 
 
 def guarded(action: Callable[[], T]) -> T:

@@ -17,6 +17,7 @@ from pytest_lmbench.collection.distribution import plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import ResultEntry, timing_figure
+from pytest_lmbench.redaction import scrub
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
 _STARTED_KEY = pytest.StashKey[int]()
@@ -105,5 +106,6 @@ def reason(call: pytest.CallInfo[Any], report: pytest.TestReport) -> str:
 
 
 def _first_line(text: str) -> str:
+    text = scrub(text)  # also for errors that are not ours (an httpx or driver message)
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[0].strip() if lines else text.strip()

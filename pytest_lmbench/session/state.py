@@ -22,6 +22,7 @@ from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.redaction import scrub
 from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
@@ -56,7 +57,7 @@ class LmbenchSession:
             id=str(uuid.uuid4()),
             started_at=now_iso(),
             backend=settings.lm_backend,
-            base_url=settings.lm_base_url,
+            base_url=scrub(settings.lm_base_url),
             plugin_version=__version__,
             settings=settings.public(),
         )
@@ -124,7 +125,7 @@ class LmbenchSession:
                 "--lm-serve-gguf cannot be combined with -n: each worker would start its own server"
             )
         base_url = self.server.start() or self.settings.lm_base_url
-        self.run.base_url = base_url
+        self.run.base_url = scrub(base_url)
         if self.server.model_key and not self.model_keys:
             self.model_keys = (self.server.model_key,)
         options = BackendOptions(
