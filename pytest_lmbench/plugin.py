@@ -50,11 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
         resolved = str(Path(folder).resolve())
         if resolved not in config.args:
             config.args.append(resolved)
+    # `pytest my_suites/ --lm-model=...` collects my_suites as --lm-suite-dir would.
+    extra_roots = loader.suite_roots_in(config.args)
     if settings.active:
         # One malformed suite file is reported, and every other suite still runs.
         config.option.continue_on_collection_errors = True
     distribution.configure(config, settings.lm_model)
     lm = LmbenchSession(config, settings)
+    lm.suite_roots = (
+        loader.bundled_root(),
+        *(Path(d).resolve() for d in settings.lm_suite_dir),
+        *extra_roots,
+    )
     config.stash[SESSION_KEY] = lm
     # The session object receives pytest_runtest_logreport (it has no config argument).
     config.pluginmanager.register(lm, "lmbench-session")
@@ -77,8 +84,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     lm = parent.config.stash.get(SESSION_KEY, None)
     if lm is None:
         return None
-    roots = (loader.bundled_root(), *(Path(d).resolve() for d in lm.settings.lm_suite_dir))
-    if not loader.is_suite_file(file_path, roots):
+    if not loader.is_suite_file(file_path, lm.suite_roots):
         return None
     models = lm.model_keys if lm.started else ()
     return SuiteFile.from_parent(

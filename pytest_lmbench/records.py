@@ -58,6 +58,7 @@ class Sample(TypedDict, total=False):
     output_tokens: int | None
     prompt_tokens: int | None
     token_count_estimated: bool
+    token_count_suspect: bool  # the server's count could not be true; ours is used
     chunks: int
     server_ttft_s: float | None
     server_decode_tps: float | None

@@ -79,6 +79,9 @@ class LmbenchSession:
         # Set by pytest_keyboard_interrupt: the run's status must not depend on which
         # exit status a second Ctrl-C (or one during teardown) left behind.
         self.interrupted = False
+        # Where suite files are collected from (bundled, --lm-suite-dir, folders named
+        # on the command line); set by the plugin at configure time.
+        self.suite_roots: tuple[Path, ...] = ()
         self._restore_sigterm: Callable[[], None] = lambda: None
 
     @property

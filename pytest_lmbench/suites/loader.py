@@ -7,6 +7,7 @@ Suite roots are the bundled ``capability_suites`` package and every
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -42,6 +43,24 @@ def is_suite_file(path: Path, roots: tuple[Path, ...]) -> bool:
     # `import capability_suites` finds depends on sys.path, which pytest may change.
     bundled = root.name == "capability_suites" and (root / "__init__.py").is_file()
     return bundled or any(root == r for r in roots)
+
+
+def suite_roots_in(args: Sequence[str]) -> list[Path]:
+    """Suite folders named on the command line (``pytest my_suites/ --lm-model=...``).
+
+    A folder whose capability subfolders hold suite files, a capability folder, or
+    one suite file: each names its suite root, as ``--lm-suite-dir`` would.
+    """
+    roots: list[Path] = []
+    for arg in args:
+        path = Path(arg.split("::", 1)[0])
+        if path.is_file() and path.suffix == ".json" and path.parent.name in CAPABILITIES:
+            roots.append(path.resolve().parent.parent)
+        elif path.is_dir() and path.name in CAPABILITIES and any(path.glob("*.json")):
+            roots.append(path.resolve().parent)
+        elif path.is_dir() and any(any((path / cap).glob("*.json")) for cap in CAPABILITIES):
+            roots.append(path.resolve())
+    return list(dict.fromkeys(roots))
 
 
 @dataclass(frozen=True)

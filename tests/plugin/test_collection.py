@@ -76,3 +76,22 @@ def test_a_throughput_grid_beyond_sane_bounds_is_a_collection_error(
     )
     result.stdout.fnmatch_lines([f"*huge.json: case #0: field {field}: *less than or equal to*"])
     assert result.parseoutcomes()["errors"] == 1
+
+
+@pytest.mark.parametrize("named", ["root", "capability folder", "file"])
+def test_a_suite_folder_named_on_the_command_line_is_collected_without_lm_suite_dir(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path, named: str
+) -> None:
+    target = {
+        "root": suite,
+        "capability folder": suite / "general_text",
+        "file": suite / "general_text" / "qa.json",
+    }[named]
+    result = pytester.runpytest(
+        str(target), "--lm-model=qwen/qwen3-4b", *lmbench_args(lms, pytester.path)
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 2
+    assert "errors" not in outcomes
+    report = json.loads((pytester.path / "out" / "latest.json").read_text())
+    assert len(report["results"]) == outcomes["passed"]
