@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS, MAX_CONCURRENCY
 
@@ -90,6 +91,13 @@ def as_url(value: Any) -> str:
     text = str(value).strip().rstrip("/")
     if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a port that is no number raises here)
+    except ValueError as exc:
+        raise ValueError(f"{exc} in {value!r}") from None
+    if not parts.hostname:
+        raise ValueError(f"no host in {value!r}")
     return text
 
 
