@@ -164,7 +164,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from pytest_lmbench.gates.keeper import junit_session_properties
 
         junit_session_properties(session.config, lm.gate_failures)
-    if (lm.gate_failures or lm.reports.failures) and session.exitstatus == pytest.ExitCode.OK:
+    lost = lm.reports.failures or lm.store.unstored
+    if (lm.gate_failures or lost) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -177,6 +178,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("lmbench")
     report = lm.reports.report
     lines = format_calibration(report.run.calibration) + format_summary(report, lm.reports.paths)
-    failures = [f"gate failed: {f}" for f in lm.gate_failures] + lm.reports.failures
+    failures = [f"gate failed: {f}" for f in lm.gate_failures]
+    failures += lm.reports.failures + lm.store.problems()
     for line in lines + lm.summary_lines() + failures:
         terminalreporter.write_line(printable(line))

@@ -19,7 +19,9 @@ from typing_extensions import TypedDict
 # metadata, the environment, settings): kept as given.
 JSON = dict[str, Any]
 
-RunStatus = Literal["running", "completed", "interrupted", "failed"]
+# "incomplete": every item ran, but some results could not be stored (they are in
+# the JSON report).
+RunStatus = Literal["running", "completed", "interrupted", "failed", "incomplete"]
 Outcome = Literal["passed", "failed", "error", "skipped"]
 ResultKind = Literal["capability", "throughput", "custom"]
 

@@ -57,6 +57,9 @@ class StoreWriter:
         self._run = run
         self.store: Store | None = None
         self.url: str | None = None
+        # Results whose write failed: retried at session end, then said in the terminal.
+        self.unstored: list[ResultEntry] = []
+        self.last_error: str | None = None
 
     def open(self) -> None:
         if self._settings.lm_no_db:
@@ -76,16 +79,40 @@ class StoreWriter:
         try:
             return action(*args)
         except Exception as exc:  # a store hiccup must not cost the measurements
-            log.error("results store: %s failed: %s", what, " ".join(str(exc).split())[:300])
+            self._failed(what, exc)
             return None
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.last_error = " ".join(str(exc).split())[:300]
+        log.error("results store: %s failed: %s", what, self.last_error)
+
+    def _put_result(self, entry: ResultEntry) -> bool:
+        assert self.store is not None
+        try:
+            self.store.add_result(self._run.id, entry)
+        except Exception as exc:  # kept for a retry at session end
+            self._failed("saving a result", exc)
+            return False
+        return True
 
     def save_model(self, entry: ModelEntry) -> None:
         if self.store is not None:
             self._safely("saving model", self.store.save_model, self._run.id, entry)
 
     def add_result(self, entry: ResultEntry) -> None:
-        if self.store is not None:
-            self._safely("saving a result", self.store.add_result, self._run.id, entry)
+        if self.store is not None and not self._put_result(entry):
+            self.unstored.append(entry)
+
+    def problems(self) -> list[str]:
+        """Terminal lines for what the store does not hold (empty: it holds everything)."""
+        if not self.unstored:
+            return []
+        n = len(self.unstored)
+        what = "result" if n == 1 else "results"
+        return [
+            f"{n} {what} could not be stored: {self.last_error} "
+            "(they are in the JSON report; the run is marked incomplete)"
+        ]
 
     def model_fingerprint(self, entry: ModelEntry, run: RunInfo) -> str | None:
         from pytest_lmbench.sampling import fingerprint
@@ -142,6 +169,10 @@ class StoreWriter:
         report.run.environment["models"] = model_environment(report.models)
         if self.store is None:
             return
+        # A database that restarted or a lock held too long may be back by now.
+        self.unstored = [entry for entry in self.unstored if not self._put_result(entry)]
+        if self.unstored and report.run.status == "completed":
+            report.run.status = "incomplete"
         run = report.run
         store = self.store
         self._safely(
