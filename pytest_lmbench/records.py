@@ -216,6 +216,9 @@ class ResultEntry(BaseModel):
     task: str | None = None
     outcome: Outcome
     error: str | None = None
+    # For outcome "error": connection, http, timeout, stream, protocol, model_mismatch,
+    # load (the model could not be asked or its answer read), or hook.
+    error_kind: str | None = None
     prompt: str | None = None
     output: str | None = None
     reference: Any = None

@@ -22,6 +22,7 @@ from pytest_lmbench.errors import (
     AuthError,
     BackendHTTPError,
     BackendUnreachable,
+    RequestTimeout,
     StreamError,
 )
 
@@ -327,7 +328,7 @@ async def iter_stream(
             for event in decoder.feed(chunk, now):
                 yield event
     except httpx.ReadTimeout as exc:
-        raise StreamError(f"{label} stream stalled longer than the timeout") from exc
+        raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
     for event in decoder.flush(time.perf_counter_ns()):
@@ -339,4 +340,6 @@ async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:
     try:
         return await asyncio.wait_for(awaitable, timeout=seconds)
     except asyncio.TimeoutError as exc:
-        raise StreamError(f"{label} request took longer than the timeout ({seconds:g} s)") from exc
+        raise RequestTimeout(
+            f"{label} request took longer than the timeout ({seconds:g} s)"
+        ) from exc

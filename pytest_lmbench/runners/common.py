@@ -87,17 +87,26 @@ def fail(message: str) -> NoReturn:
     pytest.fail(printable(message), pytrace=False)
 
 
-def guarded(action: Callable[[], T]) -> T:
-    """Call ``action``; an LmbenchError becomes a one-line item failure.
+class ItemFault(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """The model could not be asked or its answer could not be read: the item is an
+    error (``error_kind``), not a failure, and never counts in quality or success rate."""
 
-    ``fail`` is called after the ``except`` block, so pytest shows neither a
-    traceback nor the exception chain, only the message.
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(printable(message), pytrace=False)
+        self.kind = kind
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Call ``action``; an LmbenchError ends the item as a one-line error (a fault).
+
+    The raise is after the ``except`` block, so pytest shows neither a traceback
+    nor the exception chain, only the message.
     """
     try:
         return action()
     except LmbenchError as exc:
-        message = str(exc)
-    fail(message)
+        message, kind = str(exc), exc.kind
+    raise ItemFault(message, kind)
 
 
 def run(factory: Callable[[], Any]) -> Any:
