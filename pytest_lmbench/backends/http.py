@@ -95,11 +95,20 @@ class RestClient:
         )
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Status and parsed body, bounded as a whole by the timeout and in size.
+
+        httpx's timeout bounds each read, so a server trickling a byte a second would
+        hold a model list forever; the deadline is checked as each chunk arrives.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        what = f"{self.label} {method} {path}"
         try:
-            response = self._client.request(method, self.base_url + path, json=body)
+            with self._client.stream(method, self.base_url + path, json=body) as response:
+                content = _read_bounded(response, deadline, what, self._timeout_s)
+                status, encoding = response.status_code, response.encoding
         except httpx.TransportError as exc:
             raise unreachable(self.label, self.base_url, exc) from exc
-        return response.status_code, parse_json_body(response)
+        return status, parse_json_bytes(content, encoding)
 
     def checked(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
         """The JSON body, or the server's error (any documented shape) as an exception."""
@@ -208,6 +217,33 @@ def _compact(value: Any) -> str:
     except (TypeError, ValueError):  # circular or otherwise unencodable: never fail on an error
         text = repr(value)
     return _one_line(text)
+
+
+# A REST answer (a model list, a load result) is small; past this it is a broken or
+# hostile server (or a decompression bomb: httpx decodes gzip before we count).
+MAX_REST_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _read_bounded(response: httpx.Response, deadline: float, what: str, timeout_s: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_REST_BODY_BYTES:
+            limit_mib = MAX_REST_BODY_BYTES // (1024 * 1024)
+            raise BackendHTTPError(f"{what} answered more than {limit_mib} MiB; stopped reading")
+        if time.monotonic() > deadline:
+            raise RequestTimeout(f"{what} took longer than the timeout ({timeout_s:g} s)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_bytes(content: bytes, encoding: str | None) -> Any:
+    """JSON when the body is JSON, else its text (an HTML error page, a plain message)."""
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return content.decode(encoding or "utf-8", "replace")
 
 
 def parse_json_body(response: httpx.Response) -> Any:
