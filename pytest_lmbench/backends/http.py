@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -87,6 +88,8 @@ class RestClient:
         self.label = label
         self._token = token
         self._timeout_s = timeout_s
+        # HTTP 429 answers waited out (Retry-After) on REST calls, for the run's record.
+        self.retries_429 = 0
         self._client = httpx.Client(
             headers=auth_headers(token),
             timeout=make_timeout(timeout_s),
@@ -102,13 +105,27 @@ class RestClient:
         """
         deadline = time.monotonic() + self._timeout_s
         what = f"{self.label} {method} {path}"
+        status, headers, body_text = self._once(method, path, body, deadline, what)
+        for _ in range(MAX_429_RETRIES):
+            wait_s = _retry_after_s(status, headers, deadline)
+            if wait_s is None:
+                break
+            self.retries_429 += 1
+            time.sleep(wait_s)
+            status, headers, body_text = self._once(method, path, body, deadline, what)
+        _refuse_redirect(status, headers, what)
+        return status, body_text
+
+    def _once(
+        self, method: str, path: str, body: Any, deadline: float, what: str
+    ) -> tuple[int, httpx.Headers, Any]:
         try:
             with self._client.stream(method, self.base_url + path, json=body) as response:
                 content = _read_bounded(response, deadline, what, self._timeout_s)
-                status, encoding = response.status_code, response.encoding
+                parsed = parse_json_bytes(content, response.encoding)
+                return response.status_code, response.headers, parsed
         except httpx.TransportError as exc:
             raise unreachable(self.label, self.base_url, exc) from exc
-        return status, parse_json_bytes(content, encoding)
 
     def checked(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
         """The JSON body, or the server's error (any documented shape) as an exception."""
@@ -217,6 +234,33 @@ def _compact(value: Any) -> str:
     except (TypeError, ValueError):  # circular or otherwise unencodable: never fail on an error
         text = repr(value)
     return _one_line(text)
+
+
+MAX_429_RETRIES = 3
+
+
+def _retry_after_s(status: int, headers: httpx.Headers, deadline: float) -> float | None:
+    """Seconds to wait before asking again after HTTP 429, or None: do not retry.
+
+    Only a Retry-After in seconds that still fits before the call's deadline is
+    honoured; without one, a short pause (the server said "too many", not "never").
+    """
+    if status != 429:
+        return None
+    raw = headers.get("retry-after", "1")
+    try:
+        wait_s = max(float(raw), 0.0)
+    except ValueError:  # an HTTP date: too rare on local servers to parse
+        wait_s = 1.0
+    return wait_s if time.monotonic() + wait_s < deadline else None
+
+
+def _refuse_redirect(status: int, headers: httpx.Headers, what: str) -> None:
+    # Following a redirect would send the API token to wherever it points.
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        target = urlsplit(location).netloc or location or "an unnamed place"
+        raise BackendHTTPError(f"{what}: HTTP {status} redirect to {target} not followed")
 
 
 # A REST answer (a model list, a load result) is small; past this it is a broken or

@@ -21,8 +21,13 @@ HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\
 class HostileServer:
     """Answers every request with ``head`` then ``body``, ``pause_s`` between its bytes."""
 
-    def __init__(self, head: bytes, body: bytes, pause_s: float = 0.0) -> None:
+    def __init__(
+        self, head: bytes, body: bytes, pause_s: float = 0.0, first: list[bytes] | None = None
+    ) -> None:
         self._head, self._body, self._pause_s = head, body, pause_s
+        # Whole responses for the first connections, before head and body are served.
+        self._first = list(first or [])
+        self.requests = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.2)
         self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
@@ -46,7 +51,11 @@ class HostileServer:
                 continue
             with conn:
                 conn.recv(65536)
+                self.requests += 1
                 try:
+                    if self._first:
+                        conn.sendall(self._first.pop(0))
+                        continue
                     conn.sendall(self._head + b"\r\n")
                     self._send_body(conn)
                 except OSError:
@@ -91,6 +100,42 @@ def test_an_oversized_answer_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -
         backend = OpenAIBackend(server.base_url, timeout_s=5)
         try:
             with pytest.raises(BackendHTTPError, match="answered more than 1 MiB; stopped"):
+                backend.list_models()
+        finally:
+            backend.close()
+
+
+TOO_MANY = (
+    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0.2\r\nContent-Length: 2\r\n"
+    b"Connection: close\r\n\r\n{}"
+)
+MODELS = b'{"data": [{"id": "qwen3"}]}'
+
+
+def test_http_429_is_waited_out_as_retry_after_says() -> None:
+    head = HEAD + f"Content-Length: {len(MODELS)}\r\n".encode()
+    with HostileServer(head, MODELS, first=[TOO_MANY, TOO_MANY]) as server:
+        backend = OpenAIBackend(server.base_url, timeout_s=5)
+        started = time.monotonic()
+        try:
+            assert [m.key for m in backend.list_models()] == ["qwen3"]
+        finally:
+            backend.close()
+        assert server.requests == 3
+    assert time.monotonic() - started >= 0.4  # two waits of Retry-After: 0.2
+
+
+def test_a_redirect_is_not_followed() -> None:
+    redirect = (
+        b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://elsewhere.example:8080/v1/models"
+        b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    with HostileServer(HEAD, b"", first=[redirect]) as server:
+        backend = OpenAIBackend(server.base_url, timeout_s=5)
+        try:
+            with pytest.raises(
+                BackendHTTPError, match=r"HTTP 307 redirect to elsewhere\.example:8080 not followed"
+            ):
                 backend.list_models()
         finally:
             backend.close()
