@@ -153,7 +153,7 @@ def pytest_runtest_teardown(
         lm = item.config.stash.get(SESSION_KEY, None)
         if lm is not None:
             following = selection.model_of(nextitem) if nextitem is not None else None
-            lm.after_item(selection.model_of(item), following)
+            lm.after_item_keeping_its_result(selection.model_of(item), following)
 
 
 # -------------------------------------------------------------------- reporting

@@ -32,6 +32,8 @@ class ModelManager:
     # Computes a model's fingerprint from its entry once the applied load config is known.
     fingerprinter: Callable[[ModelEntry], str | None] | None = None
     states: dict[str, _State] = field(default_factory=dict)
+    # Loads a Ctrl-C cut short: the server may finish them, so they are unloaded at the end.
+    interrupted_loads: list[str] = field(default_factory=list)
 
     def entry(self, key: str) -> ModelEntry:
         return self._state(key).entry
@@ -57,6 +59,9 @@ class ModelManager:
                 self.release(other)
         try:
             state.loaded = self._load(key, state)
+        except KeyboardInterrupt:
+            self.interrupted_loads.append(key)
+            raise
         except LmbenchError as exc:
             state.error = str(exc)
             state.entry.status, state.entry.error = "load_failed", state.error
@@ -117,6 +122,19 @@ class ModelManager:
             warnings.simplefilter("always", LmbenchWarning)
             for key in list(self.states):
                 self.release(key)
+            for key in self.interrupted_loads:
+                self._unload_interrupted(key)
+
+    def _unload_interrupted(self, key: str) -> None:
+        if self.keep_loaded or not self.backend.supports_load:
+            return
+        try:
+            self.backend.unload(key)
+        except LmbenchError as exc:
+            failure = str(exc)
+        else:
+            return
+        warn(f"{key} may still be loading on {self.backend.label}: {failure}")
 
 
 def warn(message: str) -> None:

@@ -79,6 +79,7 @@ class LmbenchSession:
         # Set by pytest_keyboard_interrupt: the run's status must not depend on which
         # exit status a second Ctrl-C (or one during teardown) left behind.
         self.interrupted = False
+        self._interrupt_after_report = False
         # Where suite files are collected from (bundled, --lm-suite-dir, folders named
         # on the command line); set by the plugin at configure time.
         self.suite_roots: tuple[Path, ...] = ()
@@ -185,6 +186,17 @@ class LmbenchSession:
         if self.models is not None and model is not None and next_model != model:
             self.models.release(model)
 
+    def after_item_keeping_its_result(self, model: str | None, next_model: str | None) -> None:
+        """``after_item``; a Ctrl-C during the unload waits until the item's result is in.
+
+        The result travels on the teardown report, which pytest makes after this
+        teardown: interrupting now would lose an item that had finished.
+        """
+        try:
+            self.after_item(model, next_model)
+        except KeyboardInterrupt:
+            self._interrupt_after_report = True
+
     @property
     def sampler(self) -> HardwareSampler:
         if self._sampler is None:
@@ -204,6 +216,14 @@ class LmbenchSession:
         """On the controller (or without xdist): store the record an item's teardown carries."""
         if report.when != "teardown":
             return
+        try:
+            self._keep_result(report)
+        finally:
+            if self._interrupt_after_report:
+                self._interrupt_after_report = False
+                raise KeyboardInterrupt("interrupted while unloading the model")
+
+    def _keep_result(self, report: pytest.TestReport) -> None:
         data = getattr(report, "lmbench_result", None)
         if not isinstance(data, dict) or not self.writes_outputs:
             return

@@ -55,6 +55,14 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def requested(server: LMStudioTestServer, path: str) -> bool:
+    return any(r.path == path for r in server.engine.requests)
+
+
+def unloading(server: LMStudioTestServer) -> bool:
+    return requested(server, "/api/v1/models/unload")
+
+
 def asked(server: LMStudioTestServer, case_id: str) -> bool:
     return any(mark(case_id) in json.dumps(r.json) for r in server.engine.requests)
 
@@ -104,3 +112,52 @@ def test_a_signal_keeps_finished_results_unloads_and_marks_the_run_interrupted(
     assert [r.json for r in unloads] == [{"instance_id": QWEN}]
     assert unloads[0].received_ns > interrupted_ns
     assert lms.engine.loaded == {}
+
+
+def test_ctrl_c_while_unloading_after_the_last_item_keeps_that_items_result(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    root = write_suite(pytester.path / "suite", ("q01", "q02"))
+    answer_suite(lms, root)
+    lms.engine.faults.append(Fault("stall", route="/api/v1/models/unload", seconds=60))
+    args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", *lmbench_args(lms, pytester.path)]
+    process = spawn_pytest([*args, "--lm-timeout=60"], pytester.path)
+    try:
+        wait_for(lambda: unloading(lms), 60, "the unload after the last item")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    report = read_report(pytester.path)
+    assert report["run"]["status"] == "interrupted"
+    assert [(r["case_id"], r["outcome"]) for r in report["results"]] == [
+        ("q01", "passed"),
+        ("q02", "passed"),
+    ]
+    (run,) = stored_runs(db_path(pytester.path)).values()
+    assert len(run.outcomes) == 2
+
+
+def test_ctrl_c_during_a_load_unloads_the_model_or_says_it_may_still_be_loading(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    root = write_suite(pytester.path / "suite", ("q01",))
+    answer_suite(lms, root)
+    lms.engine.script.load_delay_s = 60
+    args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", *lmbench_args(lms, pytester.path)]
+    process = spawn_pytest([*args, "--lm-timeout=90"], pytester.path)
+    try:
+        wait_for(lambda: requested(lms, "/api/v1/models/load"), 60, "the load request")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    unloads = [r for r in lms.engine.requests if r.path == "/api/v1/models/unload"]
+    assert [r.json for r in unloads] == [{"instance_id": QWEN}] or "may still be loading" in output
+    assert read_report(pytester.path)["run"]["status"] == "interrupted"
