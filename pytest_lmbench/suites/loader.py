@@ -202,3 +202,7 @@ def render(template: str, variables: JSON, where: str) -> str:
         raise SuiteError(f"template {where}: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise SuiteError(f"template {where}: line {exc.lineno}: {exc.message}") from None
+    except jinja2.exceptions.SecurityError as exc:
+        raise SuiteError(f"template {where}: not allowed: {exc}") from None
+    except Exception as exc:  # a template is user code: whatever it raises is its error
+        raise SuiteError(f"template {where} raised {type(exc).__name__}: {exc}") from None

@@ -69,3 +69,25 @@ def test_a_deeply_nested_baseline_is_one_line(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(BaselineError, match="nested too deeply"):
         read_baseline(path)
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ 1 // 0 }}", "raised ZeroDivisionError"),
+        ("{{ question.__class__.__mro__ }}", "not allowed"),
+        ("{{ [].append.__self__ }}", "not allowed"),
+    ],
+)
+def test_a_template_that_raises_or_breaks_the_sandbox_is_one_line(
+    tmp_path: Path, template: str, message: str
+) -> None:
+    folder = tmp_path / "general_text"
+    folder.mkdir()
+    (folder / "t.md").write_text(template)
+    case = {"id": "q1", "input": {"question": "?"}, "references": ["x"]}
+    suite = {"capability": "general_text", "task": "qa", "template": "t.md", "cases": [case]}
+    (folder / "s.json").write_text(json.dumps(suite))
+    with pytest.raises(SuiteError, match=f"case q1: template t.md for q1.*{message}") as raised:
+        load_capability_suite(folder / "s.json")
+    assert "\n" not in str(raised.value)
