@@ -155,6 +155,32 @@ class Hardware(TypedDict, total=False):
     limit_exceeded: str
 
 
+@with_config(ConfigDict(extra="allow"))
+class Flags(TypedDict, total=False):
+    """What to know about how a result came about (a hook may add its own keys)."""
+
+    route: str | None  # the server route that answered
+    min_quality: float  # the threshold the item was judged against
+    finish_reason: str | None
+    finish_reason_inferred: bool
+    token_count_estimated: bool  # counted from chunks: the server gave no count
+    token_count_suspect: bool  # the server's count could not be true: ours is used
+    reasoning_chars: int
+    short_generation: bool  # throughput: a request stopped before gen_tokens
+    prompt_tokens_estimated: bool
+    disagreement: bool  # client and server timing differ by more than 10 %
+    gates: list[str]  # the item's gate failures
+    baseline_ref: str
+    baseline_status: str  # compared, missing, refused, no_baseline
+    baseline_refused: str
+    baseline_fingerprints: JSON
+    baseline: list[JSON]  # one comparison per metric
+
+
+# Metric name -> value: a score in [0, 1], a count, a label, or the per-run scores.
+Metrics = dict[str, float | int | str | bool | list[float | None] | None]
+
+
 class HistoryPoint(TypedDict):
     """One earlier run of a model (same fingerprint) in its history chart."""
 
@@ -171,10 +197,12 @@ History = dict[str, list[HistoryPoint]]
 if TYPE_CHECKING:
     TimingField = Timing
     HardwareField = Hardware
+    FlagsField = Flags
+    MetricsField = Metrics
 else:
     # Read leniently: a stored, older or hand-written report keeps its odd values
     # (readers use timing_figure/token_total, which check); producers are typed.
-    TimingField = HardwareField = JSON
+    TimingField = HardwareField = FlagsField = MetricsField = JSON
 
 
 class LoadInfo(BaseModel):
@@ -222,11 +250,11 @@ class ResultEntry(BaseModel):
     prompt: str | None = None
     output: str | None = None
     reference: Any = None
-    metrics: JSON = Field(default_factory=dict)
+    metrics: MetricsField = Field(default_factory=dict)
     timing: TimingField = Field(default_factory=lambda: Timing())
     server_stats: JSON = Field(default_factory=dict)
     hardware: HardwareField = Field(default_factory=lambda: Hardware())
-    flags: JSON = Field(default_factory=dict)
+    flags: FlagsField = Field(default_factory=lambda: Flags())
     duration_s: float | None = None
     finished_at: str | None = None
 
@@ -251,6 +279,19 @@ def finite(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def metric_number(metrics: Mapping[str, Any], name: str) -> float | None:
+    """A metric as a number (``True`` counts 1.0 in a mean), or None for a label or nothing."""
+    value = metrics.get(name)
+    return float(value) if isinstance(value, bool) else finite(value)
+
+
+def run_scores(metrics: Mapping[str, Any]) -> list[float]:
+    """The quality score of each ``--lm-repeat`` run that had one."""
+    values = metrics.get("quality_scores")
+    found = (finite(v) for v in values) if isinstance(values, list) else ()
+    return [v for v in found if v is not None]
 
 
 def timing_figure(timing: Mapping[str, Any], key: str, stat: str = "median") -> float | None:
@@ -301,7 +342,7 @@ def report_json_schema() -> JSON:
     """
     schema = Report.model_json_schema()
     definitions = schema.setdefault("$defs", {})
-    for name, kind in (("timing", Timing), ("hardware", Hardware)):
+    for name, kind in (("timing", Timing), ("hardware", Hardware), ("flags", Flags)):
         typed = TypeAdapter(kind).json_schema(ref_template="#/$defs/{model}")
         definitions.update(typed.pop("$defs", {}))
         definitions[kind.__name__] = typed

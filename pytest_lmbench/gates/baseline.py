@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_lmbench.errors import first_problem
 from pytest_lmbench.metrics.stats import bootstrap_ratio_of_medians, mann_whitney_p, percentile
-from pytest_lmbench.records import Report, ResultEntry, timing_figure
+from pytest_lmbench.records import Report, ResultEntry, metric_number, run_scores, timing_figure
 from pytest_lmbench.reporting.summary import as_number, format_number
 
 Verdict = Literal["regression", "improvement", "unchanged", "untestable"]
@@ -97,11 +97,10 @@ def observe(record: ResultEntry) -> dict[str, Observed]:
     """The compared metrics of one result (empty when nothing was measured)."""
     if record.kind == "throughput":
         return _observe_throughput(record.timing)
-    score = as_number(record.metrics.get("quality_score"))
+    score = metric_number(record.metrics, "quality_score")
     if score is None:
         return {}
-    scores = [as_number(v) for v in record.metrics.get("quality_scores") or []]
-    values = tuple(v for v in scores if v is not None) or (score,)
+    values = tuple(run_scores(record.metrics)) or (score,)
     return {QUALITY.name: Observed(score, values)}
 
 

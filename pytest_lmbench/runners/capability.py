@@ -11,7 +11,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.stats import pass_at_k, pass_hat_k, summarize
 from pytest_lmbench.metrics.timing import request_metrics
-from pytest_lmbench.records import Sample, Timing
+from pytest_lmbench.records import Sample, Timing, metric_number
 from pytest_lmbench.runners.common import (
     ItemContext,
     chat_once,
@@ -147,7 +147,7 @@ def _median_of(values: Iterable[Any]) -> float | None:
 
 def _judge(ctx: ItemContext, threshold: float) -> None:
     metrics = ctx.record.metrics
-    score = metrics.get("quality_score")
+    score = metric_number(metrics, "quality_score")
     if score is not None and score >= threshold:
         return
     shown = {
