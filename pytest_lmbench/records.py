@@ -181,6 +181,52 @@ class Flags(TypedDict, total=False):
 Metrics = dict[str, float | int | str | bool | list[float | None] | None]
 
 
+class Counts(TypedDict):
+    """Outcomes of some results; ``success_rate`` is passed over passed + failed."""
+
+    total_tests: int
+    successful_tests: int
+    failed_tests: int
+    error_tests: int
+    skipped_tests: int
+    success_rate: float | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class CapabilitySummary(Counts, total=False):
+    """One capability of one model; also ``mean_<metric>`` for every numeric metric."""
+
+    avg_latency_s: float | None
+    avg_throughput_tps: float | None
+
+
+class ModelSummary(TypedDict):
+    """One model's figures; speed and TTFT from its single-stream throughput items."""
+
+    status: str | None
+    capabilities: dict[str, CapabilitySummary]
+    totals: Counts
+    decode_tps_median: float | None
+    decode_tps_ci95_low: float | None
+    decode_tps_ci95_high: float | None
+    decode_tps_n: int
+    ttft_s_p50: float | None
+    ttft_s_p95: float | None
+    quality_score_mean: float | None
+    energy_j_total: float | None
+    joules_per_token_mean: float | None
+    tokens_per_sec_per_gb: float | None
+    tokens_per_sec_per_billion_params: float | None
+
+
+@with_config(ConfigDict(extra="allow"))
+class ReportSummary(TypedDict, total=False):
+    """``Report.summary``: built once per session (a hook may add keys)."""
+
+    models: dict[str, ModelSummary]
+    totals: Counts
+
+
 class HistoryPoint(TypedDict):
     """One earlier run of a model (same fingerprint) in its history chart."""
 
@@ -199,10 +245,11 @@ if TYPE_CHECKING:
     HardwareField = Hardware
     FlagsField = Flags
     MetricsField = Metrics
+    SummaryField = ReportSummary
 else:
     # Read leniently: a stored, older or hand-written report keeps its odd values
     # (readers use timing_figure/token_total, which check); producers are typed.
-    TimingField = HardwareField = FlagsField = MetricsField = JSON
+    TimingField = HardwareField = FlagsField = MetricsField = SummaryField = JSON
 
 
 class LoadInfo(BaseModel):
@@ -264,7 +311,7 @@ class Report(BaseModel):
     run: RunInfo
     models: list[ModelEntry] = Field(default_factory=list)
     results: list[ResultEntry] = Field(default_factory=list)
-    summary: JSON = Field(default_factory=dict)
+    summary: SummaryField = Field(default_factory=lambda: ReportSummary())
 
 
 # -- reading timing figures ------------------------------------------------------------
@@ -342,9 +389,16 @@ def report_json_schema() -> JSON:
     """
     schema = Report.model_json_schema()
     definitions = schema.setdefault("$defs", {})
-    for name, kind in (("timing", Timing), ("hardware", Hardware), ("flags", Flags)):
+    typed_fields = (
+        ("ResultEntry", "timing", Timing),
+        ("ResultEntry", "hardware", Hardware),
+        ("ResultEntry", "flags", Flags),
+        ("Report", "summary", ReportSummary),
+    )
+    for owner, name, kind in typed_fields:
         typed = TypeAdapter(kind).json_schema(ref_template="#/$defs/{model}")
         definitions.update(typed.pop("$defs", {}))
         definitions[kind.__name__] = typed
-        definitions["ResultEntry"]["properties"][name] = {"$ref": f"#/$defs/{kind.__name__}"}
+        where = schema if owner == "Report" else definitions[owner]
+        where["properties"][name] = {"$ref": f"#/$defs/{kind.__name__}"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

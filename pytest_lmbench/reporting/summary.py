@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from pytest_lmbench.records import JSON, Report, ResultEntry, timing_figure, timing_summary
-
-COUNT_KEYS: tuple[str, ...] = (
-    "total_tests",
-    "successful_tests",
-    "failed_tests",
-    "error_tests",
-    "skipped_tests",
+from pytest_lmbench.records import (
+    CapabilitySummary,
+    Counts,
+    ModelSummary,
+    Report,
+    ReportSummary,
+    ResultEntry,
+    timing_figure,
+    timing_summary,
 )
 
 # The order of capability_suites/, so every table and chart lists them alike.
@@ -92,22 +94,20 @@ def parse_params_billions(params: Any) -> float | None:
     return billions if billions > 0 else None
 
 
-def outcome_counts(results: Sequence[ResultEntry]) -> dict[str, Any]:
-    counts = dict.fromkeys(COUNT_KEYS, 0)
-    field = {
-        "passed": "successful_tests",
-        "failed": "failed_tests",
-        "error": "error_tests",
-        "skipped": "skipped_tests",
-    }
-    for result in results:
-        counts[field[result.outcome]] += 1
-    counts["total_tests"] = len(results)
+def outcome_counts(results: Sequence[ResultEntry]) -> Counts:
+    outcomes = Counter(result.outcome for result in results)
+    passed, failed = outcomes["passed"], outcomes["failed"]
     # Errors (faults: the model could not be asked or read) say nothing of the model's
     # quality: the rate is over the items that were answered and judged.
-    ran = counts["successful_tests"] + counts["failed_tests"]
-    rate = counts["successful_tests"] / ran if ran else None
-    return {**counts, "success_rate": rate}
+    judged = passed + failed
+    return {
+        "total_tests": len(results),
+        "successful_tests": passed,
+        "failed_tests": failed,
+        "error_tests": outcomes["error"],
+        "skipped_tests": outcomes["skipped"],
+        "success_rate": passed / judged if judged else None,
+    }
 
 
 def _metric_means(results: Sequence[ResultEntry]) -> dict[str, float | None]:
@@ -131,9 +131,10 @@ def _metric_means(results: Sequence[ResultEntry]) -> dict[str, float | None]:
     return {f"mean_{k}": (sums[k] / counts[k] if counts[k] else None) for k in keys}
 
 
-def capability_summary(results: Sequence[ResultEntry]) -> dict[str, Any]:
-    summary = outcome_counts(results)
-    summary.update(_metric_means(results))
+def capability_summary(results: Sequence[ResultEntry]) -> CapabilitySummary:
+    summary = cast(CapabilitySummary, dict(outcome_counts(results)))
+    # mean_<metric> keys come from whatever metrics the results carry.
+    summary.update(cast(CapabilitySummary, _metric_means(results)))
     summary["avg_latency_s"] = mean(timing_figure(r.timing, "e2e_s") for r in results)
     summary["avg_throughput_tps"] = mean(timing_figure(r.timing, "decode_tps") for r in results)
     return summary
@@ -202,17 +203,19 @@ def _hardware_mean(results: Sequence[ResultEntry], key: str) -> float | None:
     return mean(as_number(r.hardware.get(key)) for r in results)
 
 
-def _per_resource(speed: float | None, metadata: Mapping[str, Any]) -> dict[str, float | None]:
+def _per_gb(speed: float | None, metadata: Mapping[str, Any]) -> float | None:
     size = as_number(metadata.get("size_bytes"))
+    return speed / (size / 1e9) if speed is not None and size else None
+
+
+def _per_billion_params(speed: float | None, metadata: Mapping[str, Any]) -> float | None:
     billions = parse_params_billions(metadata.get("params_string"))
-    per_gb = speed / (size / 1e9) if speed is not None and size else None
-    per_b = speed / billions if speed is not None and billions else None
-    return {"tokens_per_sec_per_gb": per_gb, "tokens_per_sec_per_billion_params": per_b}
+    return speed / billions if speed is not None and billions else None
 
 
 def model_summary(
     results: Sequence[ResultEntry], metadata: Mapping[str, Any], status: str | None
-) -> dict[str, Any]:
+) -> ModelSummary:
     by_capability: dict[str, list[ResultEntry]] = {}
     for result in sorted(results, key=lambda r: capability_rank(r.capability)):
         by_capability.setdefault(result.capability, []).append(result)
@@ -232,7 +235,8 @@ def model_summary(
         "quality_score_mean": mean(as_number(r.metrics.get("quality_score")) for r in results),
         "energy_j_total": _sum_or_none(as_number(r.hardware.get("energy_j")) for r in results),
         "joules_per_token_mean": _hardware_mean(results, "joules_per_token"),
-        **_per_resource(decode.median, metadata),
+        "tokens_per_sec_per_gb": _per_gb(decode.median, metadata),
+        "tokens_per_sec_per_billion_params": _per_billion_params(decode.median, metadata),
     }
 
 
@@ -249,7 +253,7 @@ def group_by_model(report: Report) -> dict[str, list[ResultEntry]]:
     return groups
 
 
-def report_summary(report: Report) -> JSON:
+def report_summary(report: Report) -> ReportSummary:
     """The report's summary, built on first use and kept in ``report.summary``.
 
     The gates, the terminal, the hooks and every writer read this one object.
@@ -259,10 +263,10 @@ def report_summary(report: Report) -> JSON:
     return report.summary
 
 
-def build_summary(report: Report) -> dict[str, Any]:
+def build_summary(report: Report) -> ReportSummary:
     """The ``Report.summary`` block; JSON-serialisable, ``None`` for missing values."""
     entries = {m.key: m for m in report.models}
-    models: dict[str, Any] = {}
+    models: dict[str, ModelSummary] = {}
     for key, results in group_by_model(report).items():
         entry = entries.get(key)
         metadata = entry.metadata if entry is not None else {}
