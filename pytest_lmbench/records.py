@@ -64,6 +64,9 @@ class Sample(TypedDict, total=False):
     server_prefill_tps: float | None
     batch: int  # throughput: which round of ``concurrency`` requests
     error: str | None
+    # False: this request opened its connection, so its TTFT holds a connect (and TLS).
+    connection_reused: bool | None
+    connect_s: float | None  # that connect's duration; None on a reused connection
 
 
 # A per-request figure of an item: a Summary over its requests (throughput), or one
@@ -101,6 +104,7 @@ class Timing(TypedDict, total=False):
     aggregate_decode_tps_values: list[float]
     requests_per_s: float | None
     output_tokens_total: int
+    connections_opened_measured: int  # measured requests whose TTFT held a connect
     # against the previous run of the same model fingerprint
     speed_delta_pct: float
     previous_run_decode_tps: float

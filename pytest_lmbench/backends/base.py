@@ -153,6 +153,10 @@ class StreamTimeline:
     end_ns: int | None = None
     # Arrival time of every chunk that carried content or reasoning text.
     token_chunk_ns: list[int] = field(default_factory=list)
+    # False when this request opened its connection (TCP connect, TLS): its TTFT then
+    # holds a handshake. None when the backend's client does not say.
+    connection_reused: bool | None = None
+    connect_ns: int | None = None  # how long that connect (and TLS) took, in ns
 
 
 @dataclass

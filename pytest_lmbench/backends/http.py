@@ -8,6 +8,7 @@ where a parser later looks at them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import ssl
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from pytest_lmbench.backends.base import StreamTimeline
 from pytest_lmbench.errors import (
     AuthError,
     BackendHTTPError,
@@ -44,6 +46,17 @@ def ssl_context() -> ssl.SSLContext:
     async client; a context is safe to share between clients and threads.
     """
     return httpx.create_ssl_context()
+
+
+# httpx's default pool (100 connections, 20 kept alive) silently queued request 101
+# behind the others and closed 80 connections after each wide batch. The runner alone
+# decides how many requests are in flight, so the pool never caps or drops them.
+STREAM_POOL_LIMITS = httpx.Limits(
+    max_connections=None, max_keepalive_connections=None, keepalive_expiry=30.0
+)
+# After the final event, the rest of the body (the terminating chunk) is read so the
+# connection goes back to the pool; a server that keeps the body open longer loses it.
+STREAM_TAIL_TIMEOUT_S = 1.0
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:
@@ -127,6 +140,7 @@ class RestClient:
             headers=auth_headers(self._token),
             timeout=make_timeout(self._timeout_s),
             verify=ssl_context(),
+            limits=STREAM_POOL_LIMITS,
         )
 
     def close(self) -> None:
@@ -310,28 +324,71 @@ def load_event_json(event: StreamEvent, label: str) -> Any:
         ) from exc
 
 
+def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
+    """Request extensions that note on ``timeline`` whether a new connection was opened.
+
+    httpcore reports a TCP connect only for a connection it has to open, so a
+    request that never sees one went out on a pooled connection.
+    """
+
+    connect_started_ns: list[int] = []
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.started":
+            timeline.connection_reused = False
+            connect_started_ns.append(time.perf_counter_ns())
+        elif event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            # TLS completes after TCP: the later stamp wins, so the handshake is included.
+            timeline.connect_ns = time.perf_counter_ns() - connect_started_ns[0]
+        elif event.endswith("send_request_headers.started") and timeline.connection_reused is None:
+            timeline.connection_reused = True
+
+    return {"trace": trace}
+
+
 async def iter_stream(
     response: httpx.Response,
     decoder: SSEDecoder | NDJSONDecoder,
     on_first_byte: Callable[[int], None],
     label: str,
+    *,
+    finished: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[StreamEvent]:
-    """Yield decoded events; a cut connection or a read stall becomes a StreamError."""
+    """Yield decoded events; a cut connection or a read stall becomes a StreamError.
+
+    Once ``finished()`` says the final event was seen, the rest of the body is read
+    (bounded by :data:`STREAM_TAIL_TIMEOUT_S`) and the iteration ends: an unread body
+    makes httpx close the connection instead of pooling it.
+    """
     first = True
+    chunks = response.aiter_raw()
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in chunks:
             now = time.perf_counter_ns()
             if first and chunk:
                 on_first_byte(now)
                 first = False
             for event in decoder.feed(chunk, now):
                 yield event
+            if finished():
+                await _drain(chunks)
+                return
     except httpx.ReadTimeout as exc:
         raise StreamError(f"{label} stream stalled longer than the timeout") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
     for event in decoder.flush(time.perf_counter_ns()):
         yield event
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    async def rest() -> None:
+        async for _ in chunks:
+            pass
+
+    # The answer is complete: a tail that errs or stalls only costs the connection.
+    with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+        await asyncio.wait_for(rest(), STREAM_TAIL_TIMEOUT_S)
 
 
 async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:

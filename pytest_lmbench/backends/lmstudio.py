@@ -221,7 +221,10 @@ class LMStudioBackend:
         ended = False
         try:
             async with client.stream(
-                "POST", self.base_url + V1_CHAT, json=native_body(model, request)
+                "POST",
+                self.base_url + V1_CHAT,
+                json=native_body(model, request),
+                extensions=http.trace_connection(timeline),
             ) as response:
                 if response.status_code >= 400 or "event-stream" not in response.headers.get(
                     "content-type", ""
@@ -232,7 +235,11 @@ class LMStudioBackend:
                 def first_byte(now: int) -> None:
                     timeline.first_byte_ns = now
 
-                async for event in http.iter_stream(response, http.SSEDecoder(), first_byte, LABEL):
+                decoder = http.SSEDecoder()
+                events = http.iter_stream(
+                    response, decoder, first_byte, LABEL, finished=lambda: ended
+                )
+                async for event in events:
                     payload = http.load_event_json(event, LABEL)
                     if isinstance(payload, dict):
                         ended = (

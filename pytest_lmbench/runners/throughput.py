@@ -12,7 +12,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
-from pytest_lmbench.records import timing_figure, timing_summary
+from pytest_lmbench.records import Sample, timing_figure, timing_summary
 from pytest_lmbench.runners.bench import benchmark_info, feed_benchmark
 from pytest_lmbench.runners.common import (
     ItemContext,
@@ -22,6 +22,7 @@ from pytest_lmbench.runners.common import (
     gate_problems,
     run,
 )
+from pytest_lmbench.runners.lanes import ClientLanes
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
@@ -87,9 +88,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
                 _with_prompt(request, unique_prompt(words)) for _ in range(case.concurrency)
             ]
             started = time.perf_counter_ns()
-            results = await asyncio.gather(
-                *(ctx.backend.chat(loop.client, ctx.model.chat_model, r) for r in requests)
-            )
+            results = await asyncio.gather(*(loop.chat(r) for r in requests))
             wall_s = (time.perf_counter_ns() - started) / 1e9
             for result in results:
                 check_model(ctx.model, result, ctx.backend.label)
@@ -109,7 +108,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
 
 
 class ItemLoop:
-    """One event loop and one HTTP client for all rounds of an item.
+    """One event loop and one set of client lanes for all rounds of an item.
 
     Warmup rounds open the connections; measured rounds reuse them, so a TCP
     handshake or client set-up never counts as time to first token.
@@ -117,7 +116,12 @@ class ItemLoop:
 
     def __init__(self, ctx: ItemContext) -> None:
         self._loop = asyncio.new_event_loop()
-        self.client = ctx.backend.async_client()
+        self._ctx = ctx
+        self.lanes = ClientLanes(ctx.backend.async_client)
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        async with self.lanes.lane() as client:
+            return await self._ctx.backend.chat(client, self._ctx.model.chat_model, request)
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
         try:
@@ -131,7 +135,7 @@ class ItemLoop:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._loop.run_until_complete(self.client.aclose())
+            self._loop.run_until_complete(self.lanes.aclose())
             # As asyncio.run() does: finalise stream generators a request left open, or
             # their pending aclose() tasks are logged as destroyed later.
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
@@ -214,6 +218,7 @@ def _record(
             "aggregate_decode_tps_values": decode_tps,
             "requests_per_s": summarize(rps)["median"],
             "output_tokens_total": sum(b.output_tokens for b in batches),
+            "connections_opened_measured": connections_opened(samples),
             "samples": samples,
         }
     )
@@ -239,6 +244,11 @@ def _record(
     )
     if benchmark is not None and hasattr(benchmark, "extra_info"):
         benchmark.extra_info.update(benchmark_info(timing))
+
+
+def connections_opened(samples: Iterable[Sample]) -> int:
+    """Measured requests that opened their connection (their TTFT holds a handshake)."""
+    return sum(s.get("connection_reused") is False for s in samples)
 
 
 def _values(figures: Iterable[float | None]) -> list[float]:
