@@ -64,7 +64,7 @@ class Sample(TypedDict, total=False):
     server_prefill_tps: float | None
     batch: int  # throughput: which round of ``concurrency`` requests
     error: str | None
-    # False: this request opened its connection, so its TTFT holds a connect (and TLS).
+    # False: this request opened its connection (a connect and TLS, before it was sent).
     connection_reused: bool | None
     connect_s: float | None  # that connect's duration; None on a reused connection
     queue_delay_s: float | None  # open loop: its scheduled arrival -> sent
@@ -105,7 +105,7 @@ class Timing(TypedDict, total=False):
     aggregate_decode_tps_values: list[float]
     requests_per_s: float | None
     output_tokens_total: int
-    connections_opened_measured: int  # measured requests whose TTFT held a connect
+    connections_opened_measured: int  # measured requests that opened their connection
     # open-loop (rate) items
     rate_per_s: float
     achieved_rate_per_s: float | None

@@ -325,10 +325,14 @@ def load_event_json(event: StreamEvent, label: str) -> Any:
 
 
 def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
-    """Request extensions that note on ``timeline`` whether a new connection was opened.
+    """Request extensions that stamp when the request went out, and on which connection.
 
-    httpcore reports a TCP connect only for a connection it has to open, so a
-    request that never sees one went out on a pooled connection.
+    ``timeline.start_ns`` moves to the moment the request headers are written:
+    with 200 requests started at once, building and queueing them in the client
+    took up to 130 ms, which is the client's time, not the server's TTFT. httpcore
+    reports a TCP connect only for a connection it has to open, so a request that
+    never sees one went out on a pooled connection; a connect, being before the
+    send, is reported in ``connect_ns`` and never counted in TTFT.
     """
 
     connect_started_ns: list[int] = []
@@ -340,8 +344,10 @@ def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
         elif event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
             # TLS completes after TCP: the later stamp wins, so the handshake is included.
             timeline.connect_ns = time.perf_counter_ns() - connect_started_ns[0]
-        elif event.endswith("send_request_headers.started") and timeline.connection_reused is None:
-            timeline.connection_reused = True
+        elif event.endswith("send_request_headers.started"):
+            timeline.start_ns = time.perf_counter_ns()
+            if timeline.connection_reused is None:
+                timeline.connection_reused = True
 
     return {"trace": trace}
 
