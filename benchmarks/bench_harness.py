@@ -20,6 +20,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_lmbench.backends.base import ChatRequest
@@ -27,6 +29,7 @@ from pytest_lmbench.backends.openai import OpenAIBackend, chat_body
 from pytest_lmbench.metrics.timing import request_metrics
 from pytest_lmbench.runners.calibration import Truth, calibrate_harness
 from pytest_lmbench.runners.lanes import ClientLanes
+from pytest_lmbench.runners.load import new_event_loop
 from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_process
 
 PROFILES = {
@@ -131,11 +134,20 @@ def _figures(rounds: list[Round]) -> tuple[float, float, float]:
     return ttft, cpu_us, aggregate
 
 
+def _run(main: Coroutine[Any, Any, list[Round]]) -> list[Round]:
+    # The loop the throughput runner uses (uvloop when installed), for both readers.
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()
+
+
 def under_load(levels: tuple[int, ...]) -> None:
     with load_server_process(LOAD) as url:
         for concurrency in levels:
-            our_ttft, our_cpu, our_tps = _figures(asyncio.run(ours(url, concurrency)))
-            bare_ttft, bare_cpu, bare_tps = _figures(asyncio.run(bare(url, concurrency)))
+            our_ttft, our_cpu, our_tps = _figures(_run(ours(url, concurrency)))
+            bare_ttft, bare_cpu, bare_tps = _figures(_run(bare(url, concurrency)))
             print(
                 f"c={concurrency:>3}: TTFT median ours {our_ttft * 1000:.1f} ms, "
                 f"bare {bare_ttft * 1000:.1f} ms (delta {(our_ttft - bare_ttft) * 1000:+.2f} ms, "

@@ -59,6 +59,16 @@ class Batch:
         return decoded / span_s if span_s > 0 and decoded > 0 else None
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where it is installed: less client CPU per token under load."""
+    try:
+        import uvloop  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:  # pragma: no cover - depends on the environment
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
 class ItemLoop:
     """One event loop and one set of client lanes for all rounds of an item.
 
@@ -67,7 +77,7 @@ class ItemLoop:
     """
 
     def __init__(self, ctx: ItemContext) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._ctx = ctx
         self.lanes = ClientLanes(ctx.backend.async_client)
 
