@@ -37,7 +37,8 @@ def run_items(
         "no:cacheprovider",
         *args,
     )
-    outcome.assert_outcomes(passed=1 if "--lm-concurrency=sweep" in args else 2)
+    sweeps = {"--lm-concurrency=sweep", "--lm-rate=sweep"}
+    outcome.assert_outcomes(passed=1 if sweeps & set(args) else 2)
     report = json.loads((pytester.path / "out" / "latest.json").read_text())
     return report["results"]  # type: ignore[no-any-return]
 
@@ -93,3 +94,19 @@ def test_concurrency_sweep_finds_the_knee_of_a_16_stream_server(
     tps = [point["aggregate_output_tps"] for point in timing["sweep"]]
     assert tps[4] > 1.5 * tps[3]  # 16 streams still pay...
     assert all(point["ttft_p95_s"] is not None for point in timing["sweep"])
+
+
+def test_rate_sweep_stops_where_the_server_saturates(pytester: pytest.Pytester) -> None:
+    # 4 decode slots, 0.17 s a request: about 23 requests per second at most.
+    script = LoadScript(ttft_s=0.02, token_interval_s=0.01, max_streams=4)
+    with load_server_process(script) as url:
+        [item] = run_items(
+            pytester, url, MODEL, 16, "--lm-rate=sweep", "--lm-rate-duration=2", "--lm-warmup=1"
+        )
+    timing = item["timing"]
+    assert item["case_id"] == "pp16-tg16-rsweep"
+    rates = [point["rate_per_s"] for point in timing["sweep"]]
+    assert rates[:4] == [1, 2, 4, 8]
+    assert timing["knee_rate_per_s"] in (16, 32, 64)
+    assert "less than 5%" in timing["sweep_stop"]
+    assert all(point["achieved_rate_per_s"] is not None for point in timing["sweep"])
