@@ -1,7 +1,8 @@
-"""Issue 16: the open-loop schedule, objectives and goodput, without a server."""
+"""Issue 16: the open-loop schedule, objectives and goodput (and its gate)."""
 
 from __future__ import annotations
 
+import json
 from statistics import fmean, pstdev
 
 import pytest
@@ -11,6 +12,7 @@ from pytest_lmbench.metrics.slo import goodput, meets, objective_report
 from pytest_lmbench.records import Sample
 from pytest_lmbench.runners.openloop import arrival_offsets_s
 from pytest_lmbench.suites.schema import ThroughputCase
+from pytest_lmbench.testing.doubles import DOUBLES
 
 
 def test_poisson_schedule_keeps_the_requested_rate_and_its_randomness() -> None:
@@ -76,3 +78,30 @@ def test_objectives_read_the_items_percentile() -> None:
     assert report["ttft_p95"] == {"limit_s": 2.0, "value_s": 2.5, "met": False}
     assert report["e2e_p95"]["met"] is True
     assert report["itl_p95"] == {"limit_s": 0.1, "value_s": None, "met": False}
+
+
+def test_min_goodput_gates_an_item(pytester: pytest.Pytester) -> None:
+    double = DOUBLES["openai"]()
+    double.server.engine.script.ttft_s = 0.001
+    double.server.engine.script.token_interval_s = 0.001
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True)
+    case = {"prompt_tokens": 8, "gen_tokens": 4, "concurrency": 2, "min_goodput": 100000}
+    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
+    with double.server:
+        outcome = pytester.runpytest(
+            f"--lm-suite-dir={folder.parent}",
+            f"--lm-model={double.text_model}",
+            *double.args,
+            f"--lm-output-dir={pytester.path / 'out'}",
+            "--lm-no-db",
+            "--lm-formats=json",
+            "--lm-runs=2",
+            "--lm-slo=e2e_p95=10s",
+            "-p",
+            "no:cacheprovider",
+        )
+    outcome.assert_outcomes(failed=1)
+    outcome.stdout.fnmatch_lines(["*goodput_per_s value * is below min_goodput_per_s 100000*"])
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    assert item["timing"]["good_requests"] == 4
