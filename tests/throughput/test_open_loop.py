@@ -39,6 +39,8 @@ def run_items(
     )
     sweeps = {"--lm-concurrency=sweep", "--lm-rate=sweep"}
     outcome.assert_outcomes(passed=1 if sweeps & set(args) else 2)
+    # The terminal summary shows each load item's curve or achieved rate.
+    outcome.stdout.fnmatch_lines(["*knee *" if sweeps & set(args) else "*achieved*queue delay*"])
     report = json.loads((pytester.path / "out" / "latest.json").read_text())
     return report["results"]  # type: ignore[no-any-return]
 
