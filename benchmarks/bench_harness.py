@@ -1,16 +1,36 @@
 """Harness floor: our client against a bare streaming reader on the same scripted server.
 
-Prints TTFT error, decode-speed error and per-token overhead, each as measured
-in this one run, with the ratio of our end-to-end time to the bare reader's.
+Single stream (the LM Studio test server): TTFT error, decode-speed error and
+per-token overhead, with the ratio of our end-to-end time to the bare reader's.
 
-    python benchmarks/bench_harness.py [requests]
+Under load (the asyncio load server in its own process, 100 ms to first token,
+100 tok/s per stream), at c=1, 64 and 512: our client (client lanes, the
+OpenAI-compatible backend) against a bare reader at the same concurrency (raw
+asyncio sockets, a prebuilt request, a substring count per read): TTFT delta of
+the medians, client CPU per token (this process's CPU time / tokens) and the
+ratio of aggregate output tok/s.
+
+    python benchmarks/bench_harness.py [requests] [levels]
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import statistics
 import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urlsplit
 
+from pytest_lmbench.backends.base import ChatRequest
+from pytest_lmbench.backends.openai import OpenAIBackend, chat_body
+from pytest_lmbench.metrics.timing import request_metrics
 from pytest_lmbench.runners.calibration import Truth, calibrate_harness
+from pytest_lmbench.runners.lanes import ClientLanes
+from pytest_lmbench.runners.load import new_event_loop
+from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_process
 
 PROFILES = {
     # Realistic pacing: 100 ms to first token, 100 tok/s.
@@ -18,10 +38,13 @@ PROFILES = {
     # A fast stream stresses per-token overhead: 1 ms per token.
     "fast": Truth(ttft_s=0.010, token_interval_s=0.001, tokens=400),
 }
+LOAD = LoadScript(ttft_s=0.100, token_interval_s=0.010)
+LOAD_TOKENS = 64
+LEVELS = (1, 64, 512)
+ROUNDS = 3  # measured rounds per level, after one that opens the connections
 
 
-def main() -> None:
-    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+def single_stream(requests: int) -> None:
     for name, truth in PROFILES.items():
         c = calibrate_harness(requests, truth)
         print(
@@ -33,6 +56,113 @@ def main() -> None:
             f"overhead {c['overhead_per_token_us']:+.1f} µs/token, "
             f"e2e ratio ours/bare {c['e2e_ratio_to_bare']:.4f}"
         )
+
+
+class Round:
+    def __init__(self) -> None:
+        self.ttft_s: list[float] = []
+        self.tokens = 0
+        self.wall_s = 0.0
+        self.cpu_s = 0.0
+
+
+async def ours(url: str, concurrency: int) -> list[Round]:
+    backend = OpenAIBackend(url, timeout_s=120)
+    lanes = ClientLanes(backend.async_client)
+    request = ChatRequest(prompt="bench the harness", max_tokens=LOAD_TOKENS)
+
+    async def one() -> tuple[float | None, int]:
+        async with lanes.lane() as client:
+            sample = request_metrics(await backend.chat(client, MODEL, request))
+        return sample["ttft_s"], sample["output_tokens"] or 0
+
+    rounds = []
+    for _ in range(ROUNDS + 1):
+        rounds.append(await _round([one() for _ in range(concurrency)]))
+    await lanes.aclose()
+    backend.close()
+    return rounds[1:]
+
+
+async def bare(url: str, concurrency: int) -> list[Round]:
+    host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
+    body = json.dumps(chat_body(MODEL, ChatRequest(prompt="bench the harness"))).encode()
+    body = body.replace(b'"stream": true', b'"stream": true, "max_tokens": %d' % LOAD_TOKENS)
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json"
+    message = head % host.encode() + b"\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+    connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
+
+    async def one(index: int) -> tuple[float | None, int]:
+        reader, writer = connections[index]
+        start = time.perf_counter_ns()
+        writer.write(message)
+        first, tokens, tail = None, 0, b""
+        while not tail.endswith(b"0\r\n\r\n"):
+            data = await reader.read(65536)
+            now = time.perf_counter_ns()
+            hits = data.count(b'"content"')
+            if hits:
+                first = first or now
+                tokens += hits
+            tail = (tail + data)[-64:]
+        return (None if first is None else (first - start) / 1e9), tokens
+
+    rounds = []
+    for _ in range(ROUNDS + 1):
+        rounds.append(await _round([one(i) for i in range(concurrency)]))
+    for _, writer in connections:
+        writer.close()
+    return rounds[1:]
+
+
+async def _round(calls: list) -> Round:  # type: ignore[type-arg]
+    result = Round()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for ttft_s, tokens in await asyncio.gather(*calls):
+        if ttft_s is not None:
+            result.ttft_s.append(ttft_s)
+        result.tokens += tokens
+    result.wall_s = time.perf_counter() - wall
+    result.cpu_s = time.process_time() - cpu
+    return result
+
+
+def _figures(rounds: list[Round]) -> tuple[float, float, float]:
+    ttft = statistics.median(t for r in rounds for t in r.ttft_s)
+    cpu_us = sum(r.cpu_s for r in rounds) / sum(r.tokens for r in rounds) * 1e6
+    aggregate = statistics.median(r.tokens / r.wall_s for r in rounds)
+    return ttft, cpu_us, aggregate
+
+
+def _run(main: Coroutine[Any, Any, list[Round]]) -> list[Round]:
+    # The loop the throughput runner uses (uvloop when installed), for both readers.
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()
+
+
+def under_load(levels: tuple[int, ...]) -> None:
+    with load_server_process(LOAD) as url:
+        for concurrency in levels:
+            our_ttft, our_cpu, our_tps = _figures(_run(ours(url, concurrency)))
+            bare_ttft, bare_cpu, bare_tps = _figures(_run(bare(url, concurrency)))
+            print(
+                f"c={concurrency:>3}: TTFT median ours {our_ttft * 1000:.1f} ms, "
+                f"bare {bare_ttft * 1000:.1f} ms (delta {(our_ttft - bare_ttft) * 1000:+.2f} ms, "
+                f"script {LOAD.ttft_s * 1000:.0f}); client CPU ours {our_cpu:.1f} µs/token, "
+                f"bare {bare_cpu:.1f}; aggregate ours/bare {our_tps / bare_tps:.3f} "
+                f"({our_tps:.0f} / {bare_tps:.0f} tok/s, script {concurrency * 100} tok/s "
+                "while decoding)"
+            )
+
+
+def main() -> None:
+    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    levels = tuple(int(v) for v in sys.argv[2].split(",")) if len(sys.argv) > 2 else LEVELS
+    single_stream(requests)
+    under_load(levels)
 
 
 if __name__ == "__main__":

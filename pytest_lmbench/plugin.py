@@ -88,7 +88,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
         return None
     models = lm.model_keys if lm.started else ()
     return SuiteFile.from_parent(
-        parent, path=file_path, models=models, concurrency=lm.settings.lm_concurrency
+        parent,
+        path=file_path,
+        models=models,
+        concurrency=lm.settings.lm_concurrency,
+        rates=lm.settings.lm_rate,
     )
 
 

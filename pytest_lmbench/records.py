@@ -67,6 +67,10 @@ class Sample(TypedDict, total=False):
     server_prefill_tps: float | None
     batch: int  # throughput: which round of ``concurrency`` requests
     error: str | None
+    # False: this request opened its connection (a connect and TLS, before it was sent).
+    connection_reused: bool | None
+    connect_s: float | None  # that connect's duration; None on a reused connection
+    queue_delay_s: float | None  # open loop: its scheduled arrival -> sent
 
 
 # A per-request figure of an item: a Summary over its requests (throughput), or one
@@ -104,6 +108,24 @@ class Timing(TypedDict, total=False):
     aggregate_decode_tps_values: list[float]
     requests_per_s: float | None
     output_tokens_total: int
+    connections_opened_measured: int  # measured requests that opened their connection
+    # open-loop (rate) items
+    rate_per_s: float
+    achieved_rate_per_s: float | None
+    queue_delay_s: Summary
+    requests: int
+    in_flight_max: int
+    # with --lm-slo: each objective against the item's percentile, and goodput
+    objectives: JSON
+    good_requests: int
+    goodput_per_s: float | None
+    measured_wall_s: float  # the measured rounds' wall time, goodput's denominator
+    # sweep items: one point per load level, the knee, why the sweep stopped
+    sweep: list[JSON]
+    knee_concurrency: int
+    knee_rate_per_s: float
+    sweep_stop: str
+    sweep_measured_tokens: int
     # against the previous run of the same model fingerprint
     speed_delta_pct: float
     previous_run_decode_tps: float

@@ -52,6 +52,7 @@ THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
     "min_prefill_tps": ("prefill_tps", "median", "min"),
     "max_ttft_p95_s": ("ttft_s", "p95", "max"),
     "min_aggregate_tps": ("aggregate_output_tps", "value", "min"),
+    "min_goodput": ("goodput_per_s", "value", "min"),
 }
 
 # The most concurrent streams one throughput item may open (suites and --lm-concurrency).

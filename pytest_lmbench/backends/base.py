@@ -146,13 +146,17 @@ class ToolCall:
 class StreamTimeline:
     """Monotonic ``time.perf_counter_ns`` stamps of one streamed request."""
 
-    start_ns: int
+    start_ns: int  # the request went out (its headers written, when the client says)
     first_byte_ns: int | None = None
     first_token_ns: int | None = None  # first non-empty content or reasoning delta
     last_token_ns: int | None = None
     end_ns: int | None = None
     # Arrival time of every chunk that carried content or reasoning text.
     token_chunk_ns: list[int] = field(default_factory=list)
+    # False when this request opened its connection (TCP connect, TLS) before it went
+    # out. None when the backend's client does not say.
+    connection_reused: bool | None = None
+    connect_ns: int | None = None  # how long that connect (and TLS) took, in ns
 
 
 @dataclass

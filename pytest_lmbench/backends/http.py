@@ -8,6 +8,7 @@ where a parser later looks at them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import ssl
@@ -15,10 +16,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
+from pytest_lmbench.backends.base import StreamTimeline
 from pytest_lmbench.errors import (
     AuthError,
     BackendHTTPError,
@@ -28,6 +29,12 @@ from pytest_lmbench.errors import (
 )
 
 T = TypeVar("T")
+
+_fast_loads: Callable[[str], Any] | None
+try:  # orjson parses a stream chunk several times faster, where it is installed
+    from orjson import loads as _fast_loads  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - depends on the environment
+    _fast_loads = None
 
 # How the user starts each kind of server, for the "cannot reach" hint.
 START_HINTS: dict[str, str] = {
@@ -46,6 +53,17 @@ def ssl_context() -> ssl.SSLContext:
     async client; a context is safe to share between clients and threads.
     """
     return httpx.create_ssl_context()
+
+
+# httpx's default pool (100 connections, 20 kept alive) silently queued request 101
+# behind the others and closed 80 connections after each wide batch. The runner alone
+# decides how many requests are in flight, so the pool never caps or drops them.
+STREAM_POOL_LIMITS = httpx.Limits(
+    max_connections=None, max_keepalive_connections=None, keepalive_expiry=30.0
+)
+# After the final event, the rest of the body (the terminating chunk) is read so the
+# connection goes back to the pool; a server that keeps the body open longer loses it.
+STREAM_TAIL_TIMEOUT_S = 1.0
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:
@@ -70,94 +88,6 @@ def unreachable(label: str, base_url: str, exc: Exception) -> BackendUnreachable
     return BackendUnreachable(
         f"cannot reach {label} at {base_url} ({reason}{': ' + detail if detail else ''}); {hint}"
     )
-
-
-class RestClient:
-    """A backend's REST side: one sync client for list/load/unload, and async clients to chat."""
-
-    def __init__(
-        self,
-        base_url: str,
-        label: str,
-        *,
-        token: str | None,
-        timeout_s: float,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.label = label
-        self._token = token
-        self._timeout_s = timeout_s
-        # HTTP 429 answers waited out (Retry-After) on REST calls, for the run's record.
-        self.retries_429 = 0
-        self._client = httpx.Client(
-            headers=auth_headers(token),
-            timeout=make_timeout(timeout_s),
-            verify=ssl_context(),
-            transport=transport,
-        )
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Status and parsed body, bounded as a whole by the timeout and in size.
-
-        httpx's timeout bounds each read, so a server trickling a byte a second would
-        hold a model list forever; the deadline is checked as each chunk arrives.
-        """
-        deadline = time.monotonic() + self._timeout_s
-        what = f"{self.label} {method} {path}"
-        status, headers, body_text = self._once(method, path, body, deadline, what)
-        for _ in range(MAX_429_RETRIES):
-            wait_s = _retry_after_s(status, headers, deadline)
-            if wait_s is None:
-                break
-            self.retries_429 += 1
-            time.sleep(wait_s)
-            status, headers, body_text = self._once(method, path, body, deadline, what)
-        _refuse_redirect(status, headers, what)
-        return status, body_text
-
-    def _once(
-        self, method: str, path: str, body: Any, deadline: float, what: str
-    ) -> tuple[int, httpx.Headers, Any]:
-        try:
-            with self._client.stream(method, self.base_url + path, json=body) as response:
-                content = _read_bounded(response, deadline, what, self._timeout_s)
-                parsed = parse_json_bytes(content, response.encoding)
-                return response.status_code, response.headers, parsed
-        except httpx.TransportError as exc:
-            raise unreachable(self.label, self.base_url, exc) from exc
-
-    def checked(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
-        """The JSON body, or the server's error (any documented shape) as an exception."""
-        status, payload = self.request(method, path, body)
-        err = error_from_body(status, payload, label=self.label, what=what)
-        if err is not None:
-            raise err
-        return payload
-
-    def checked_object(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
-        status, payload = self.request(method, path, body)
-        err = error_from_body(status, payload, label=self.label, what=what)
-        if err is not None:
-            raise err
-        if not isinstance(payload, dict):
-            # Every REST route answers an object; anything else is a broken or foreign server.
-            raise BackendHTTPError(
-                f"{self.label} {what} answered HTTP {status} with a body that is not a JSON "
-                f"object: {snippet(payload)}",
-                status=status,
-            )
-        return payload
-
-    def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            headers=auth_headers(self._token),
-            timeout=make_timeout(self._timeout_s),
-            verify=ssl_context(),
-        )
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def error_from_body(status: int, body: Any, *, label: str, what: str) -> BackendHTTPError | None:
@@ -236,60 +166,6 @@ def _compact(value: Any) -> str:
     return _one_line(text)
 
 
-MAX_429_RETRIES = 3
-
-
-def _retry_after_s(status: int, headers: httpx.Headers, deadline: float) -> float | None:
-    """Seconds to wait before asking again after HTTP 429, or None: do not retry.
-
-    Only a Retry-After in seconds that still fits before the call's deadline is
-    honoured; without one, a short pause (the server said "too many", not "never").
-    """
-    if status != 429:
-        return None
-    raw = headers.get("retry-after", "1")
-    try:
-        wait_s = max(float(raw), 0.0)
-    except ValueError:  # an HTTP date: too rare on local servers to parse
-        wait_s = 1.0
-    return wait_s if time.monotonic() + wait_s < deadline else None
-
-
-def _refuse_redirect(status: int, headers: httpx.Headers, what: str) -> None:
-    # Following a redirect would send the API token to wherever it points.
-    if 300 <= status < 400:
-        location = headers.get("location", "")
-        target = urlsplit(location).netloc or location or "an unnamed place"
-        raise BackendHTTPError(f"{what}: HTTP {status} redirect to {target} not followed")
-
-
-# A REST answer (a model list, a load result) is small; past this it is a broken or
-# hostile server (or a decompression bomb: httpx decodes gzip before we count).
-MAX_REST_BODY_BYTES = 64 * 1024 * 1024
-
-
-def _read_bounded(response: httpx.Response, deadline: float, what: str, timeout_s: float) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_REST_BODY_BYTES:
-            limit_mib = MAX_REST_BODY_BYTES // (1024 * 1024)
-            raise BackendHTTPError(f"{what} answered more than {limit_mib} MiB; stopped reading")
-        if time.monotonic() > deadline:
-            raise RequestTimeout(f"{what} took longer than the timeout ({timeout_s:g} s)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json_bytes(content: bytes, encoding: str | None) -> Any:
-    """JSON when the body is JSON, else its text (an HTML error page, a plain message)."""
-    try:
-        return json.loads(content)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return content.decode(encoding or "utf-8", "replace")
-
-
 def parse_json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -297,7 +173,7 @@ def parse_json_body(response: httpx.Response) -> Any:
         return response.text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamEvent:
     """One SSE event (``event`` may be None) or one NDJSON line (``event`` None)."""
 
@@ -315,6 +191,10 @@ class SSEDecoder:
         self._data: list[str] = []
 
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
+        if not self._buffer and not self._data and self._event is None:
+            one = _lone_data_event(chunk, arrived_ns)
+            if one is not None:
+                return [one]
         self._buffer += chunk
         events: list[StreamEvent] = []
         while True:
@@ -359,6 +239,18 @@ class SSEDecoder:
         return None
 
 
+def _lone_data_event(chunk: bytes, arrived_ns: int) -> StreamEvent | None:
+    """The common read, ``data: {...}\n\n`` and nothing else, without the line machinery.
+
+    Per token this is most of the decoder's work at 512 streams; anything else
+    (comments, named events, CR, several events) takes the general path.
+    """
+    lone = chunk.startswith(b"data: ") and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 2
+    if lone and b"\r" not in chunk:
+        return StreamEvent(None, chunk[6:-2].decode("utf-8", "replace"), arrived_ns)
+    return None
+
+
 class NDJSONDecoder:
     """Newline-delimited JSON (Ollama streams)."""
 
@@ -382,13 +274,50 @@ def _ndjson_event(raw: bytes, arrived_ns: int) -> StreamEvent | None:
     return StreamEvent(None, text, arrived_ns) if text.strip() else None
 
 
+def _loads(text: str) -> Any:
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(text)
+        except ValueError:
+            pass  # NaN, integers past 64 bits...: json decides, as without orjson
+    return json.loads(text)
+
+
 def load_event_json(event: StreamEvent, label: str) -> Any:
     try:
-        return json.loads(event.data)
+        return _loads(event.data)
     except json.JSONDecodeError as exc:
         raise StreamError(
             f"{label} sent malformed JSON in the stream: {snippet(event.data)}"
         ) from exc
+
+
+def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
+    """Request extensions that stamp when the request went out, and on which connection.
+
+    ``timeline.start_ns`` moves to the moment the request headers are written:
+    with 200 requests started at once, building and queueing them in the client
+    took up to 130 ms, which is the client's time, not the server's TTFT. httpcore
+    reports a TCP connect only for a connection it has to open, so a request that
+    never sees one went out on a pooled connection; a connect, being before the
+    send, is reported in ``connect_ns`` and never counted in TTFT.
+    """
+
+    connect_started_ns: list[int] = []
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.started":
+            timeline.connection_reused = False
+            connect_started_ns.append(time.perf_counter_ns())
+        elif event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            # TLS completes after TCP: the later stamp wins, so the handshake is included.
+            timeline.connect_ns = time.perf_counter_ns() - connect_started_ns[0]
+        elif event.endswith("send_request_headers.started"):
+            timeline.start_ns = time.perf_counter_ns()
+            if timeline.connection_reused is None:
+                timeline.connection_reused = True
+
+    return {"trace": trace}
 
 
 async def iter_stream(
@@ -396,23 +325,44 @@ async def iter_stream(
     decoder: SSEDecoder | NDJSONDecoder,
     on_first_byte: Callable[[int], None],
     label: str,
+    *,
+    finished: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[StreamEvent]:
-    """Yield decoded events; a cut connection or a read stall becomes a StreamError."""
+    """Yield decoded events; a cut connection or a read stall becomes a StreamError.
+
+    Once ``finished()`` says the final event was seen, the rest of the body is read
+    (bounded by :data:`STREAM_TAIL_TIMEOUT_S`) and the iteration ends: an unread body
+    makes httpx close the connection instead of pooling it.
+    """
     first = True
+    chunks = response.aiter_raw()
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in chunks:
             now = time.perf_counter_ns()
             if first and chunk:
                 on_first_byte(now)
                 first = False
             for event in decoder.feed(chunk, now):
                 yield event
+            if finished():
+                await _drain(chunks)
+                return
     except httpx.ReadTimeout as exc:
         raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
     for event in decoder.flush(time.perf_counter_ns()):
         yield event
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    async def rest() -> None:
+        async for _ in chunks:
+            pass
+
+    # The answer is complete: a tail that errs or stalls only costs the connection.
+    with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+        await asyncio.wait_for(rest(), STREAM_TAIL_TIMEOUT_S)
 
 
 async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http
+from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -74,7 +74,7 @@ class LMStudioBackend:
         # Whether v0 streams carry stats or usage; None until the first v0 chat says.
         self._v0_stream_stats: bool | None = None
         self._lms = lms_path if lms_path is not None else shutil.which("lms")
-        self._rest = http.RestClient(base_url, LABEL, token=token, timeout_s=timeout_s)
+        self._rest = rest.RestClient(base_url, LABEL, token=token, timeout_s=timeout_s)
         self._loader = Loader(self._rest, self.base_url, self._lms, timeout_s)
 
     # -- REST helpers -------------------------------------------------------------------
@@ -221,7 +221,10 @@ class LMStudioBackend:
         ended = False
         try:
             async with client.stream(
-                "POST", self.base_url + V1_CHAT, json=native_body(model, request)
+                "POST",
+                self.base_url + V1_CHAT,
+                json=native_body(model, request),
+                extensions=http.trace_connection(timeline),
             ) as response:
                 if response.status_code >= 400 or "event-stream" not in response.headers.get(
                     "content-type", ""
@@ -232,7 +235,11 @@ class LMStudioBackend:
                 def first_byte(now: int) -> None:
                     timeline.first_byte_ns = now
 
-                async for event in http.iter_stream(response, http.SSEDecoder(), first_byte, LABEL):
+                decoder = http.SSEDecoder()
+                events = http.iter_stream(
+                    response, decoder, first_byte, LABEL, finished=lambda: ended
+                )
+                async for event in events:
                     payload = http.load_event_json(event, LABEL)
                     if isinstance(payload, dict):
                         ended = (

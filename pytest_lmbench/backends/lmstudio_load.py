@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_lmbench.backends import http
+from pytest_lmbench.backends import rest
 from pytest_lmbench.backends.base import JSON, LoadConfig, LoadResult
 from pytest_lmbench.backends.stream import as_float
 from pytest_lmbench.errors import LoadFailed
@@ -76,7 +76,7 @@ def _model_of(instance_id: str) -> str:
 class Loader:
     """The load half of the LM Studio backend."""
 
-    def __init__(self, rest: http.RestClient, base_url: str, lms: str | None, timeout_s: float):
+    def __init__(self, rest: rest.RestClient, base_url: str, lms: str | None, timeout_s: float):
         self._rest = rest
         self._base_url = base_url
         self._lms = lms

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http
+from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -66,7 +66,7 @@ class OllamaBackend:
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
         self._keep_alive = keep_alive
-        self._rest = http.RestClient(
+        self._rest = rest.RestClient(
             base_url, LABEL, token=token, timeout_s=timeout_s, transport=transport
         )
 
@@ -187,7 +187,12 @@ class OllamaBackend:
         acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
         done = False
         try:
-            async with client.stream("POST", self.base_url + CHAT_ROUTE, json=body) as response:
+            async with client.stream(
+                "POST",
+                self.base_url + CHAT_ROUTE,
+                json=body,
+                extensions=http.trace_connection(timeline),
+            ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise await self._chat_error(client, response, str(body["model"]))
@@ -196,7 +201,10 @@ class OllamaBackend:
                     timeline.first_byte_ns = now
 
                 decoder = http.NDJSONDecoder()
-                async for event in http.iter_stream(response, decoder, first_byte, LABEL):
+                events = http.iter_stream(
+                    response, decoder, first_byte, LABEL, finished=lambda: done
+                )
+                async for event in events:
                     payload = http.load_event_json(event, LABEL)
                     if isinstance(payload, dict):
                         done = apply_line(acc, payload, event.arrived_ns) or done

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http
+from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -145,7 +145,9 @@ async def stream_chat_completions(
     timeline = StreamTimeline(start_ns=time.perf_counter_ns())
     acc = StreamAccumulator(route=route, timeline=timeline)
     try:
-        async with client.stream("POST", base_url + route, json=body) as response:
+        async with client.stream(
+            "POST", base_url + route, json=body, extensions=http.trace_connection(timeline)
+        ) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _http_error(response, label)
@@ -158,10 +160,14 @@ async def stream_chat_completions(
             def first_byte(now: int) -> None:
                 timeline.first_byte_ns = now
 
-            async for event in http.iter_stream(response, decoder, first_byte, label):
+            end_ns: int | None = None
+            stream = http.iter_stream(response, decoder, first_byte, label, finished=lambda: done)
+            async for event in stream:
+                if done:
+                    continue  # after [DONE]: nothing more to fold in
                 if event.data.strip() == "[DONE]":
-                    done = True
-                    break
+                    done, end_ns = True, event.arrived_ns
+                    continue
                 payload = http.load_event_json(event, label)
                 if isinstance(payload, dict):
                     _apply_chunk(acc, payload, event.arrived_ns, label, on_chunk)
@@ -171,7 +177,8 @@ async def stream_chat_completions(
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             raise http.unreachable(label, base_url, exc) from exc
         raise StreamError(f"{label} connection failed mid-request ({type(exc).__name__})") from exc
-    return acc.result(time.perf_counter_ns())
+    # The answer ends at [DONE]; reading the body's tail for the pool is not its time.
+    return acc.result(end_ns or time.perf_counter_ns())
 
 
 def _http_error(response: httpx.Response, label: str) -> Exception:
@@ -237,7 +244,7 @@ class OpenAIBackend:
         # Settings the server was started with, known only when the session started it
         # (--lm-serve-gguf): then they are applied facts, not guesses.
         self.launch_config = dict(launch_config or {})
-        self._rest = http.RestClient(
+        self._rest = rest.RestClient(
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pytest
 
@@ -21,6 +21,10 @@ from pytest_lmbench.suites.loader import (
     load_throughput_suite,
 )
 from pytest_lmbench.suites.schema import ThroughputCase
+
+Level = TypeVar("Level", int, float)
+# Load levels from the command line: a list, "sweep", or None (the grid's own).
+Levels = tuple[Level, ...] | Literal["sweep"] | None
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,17 @@ class LmbenchItem(pytest.Function):
 
 class SuiteFile(pytest.File):
     def __init__(
-        self, *, models: tuple[str, ...], concurrency: tuple[int, ...] | None, **kwargs: Any
+        self,
+        *,
+        models: tuple[str, ...],
+        concurrency: Levels[int],
+        rates: Levels[float] = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.models = models
         self.concurrency = concurrency
+        self.rates = rates
 
     def collect(self) -> Iterator[pytest.Item]:
         if not self.models:
@@ -86,7 +96,8 @@ class SuiteFile(pytest.File):
     def _specs(self) -> Iterator[dict[str, Any]]:
         capability = self.path.parent.name
         if capability == "throughput":
-            for case in _with_concurrency(load_throughput_suite(self.path), self.concurrency):
+            cases = load_throughput_suite(self.path)
+            for case in with_load_levels(cases, self.concurrency, self.rates):
                 yield {
                     "capability": capability,
                     "case_id": case.id,
@@ -119,15 +130,32 @@ class SuiteFile(pytest.File):
         return item
 
 
-def _with_concurrency(
-    cases: list[ThroughputCase], levels: tuple[int, ...] | None
+def with_load_levels(
+    cases: list[ThroughputCase], concurrency: Levels[int], rates: Levels[float]
 ) -> list[ThroughputCase]:
-    """``--lm-concurrency`` replaces each grid point's level, without duplicates."""
-    if not levels:
+    """``--lm-concurrency`` and ``--lm-rate`` replace each grid point's load, without duplicates.
+
+    Given both, each grid point runs at every concurrency and at every rate.
+    """
+    if not concurrency and not rates:
         return cases
     out: dict[str, ThroughputCase] = {}
     for case in cases:
-        for level in levels:
-            changed = case.model_copy(update={"concurrency": level})
+        for changed in _loads(case, concurrency, rates):
             out.setdefault(changed.id, changed)
     return list(out.values())
+
+
+def _loads(
+    case: ThroughputCase, concurrency: Levels[int], rates: Levels[float]
+) -> Iterator[ThroughputCase]:
+    if concurrency == "sweep":
+        yield case.model_copy(update={"sweep": "concurrency"})
+    elif concurrency:
+        for level in concurrency:
+            yield case.model_copy(update={"concurrency": level})
+    if rates == "sweep":
+        yield case.model_copy(update={"sweep": "rate"})
+    elif rates:
+        for rate in rates:
+            yield case.model_copy(update={"rate": rate})

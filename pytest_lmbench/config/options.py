@@ -25,6 +25,8 @@ from pytest_lmbench.config.parsers import (
     as_formats,
     as_gpu_offload,
     as_int,
+    as_rates,
+    as_slo,
     as_str,
     as_strings,
     as_url,
@@ -96,6 +98,10 @@ def _backend_name(value: Any) -> str:
         raise ValueError(f"expected a server type name ({', '.join(BACKENDS)}), got {value!r}")
     return text
 
+
+_RATE_HELP = "open-loop request rates per second (Poisson arrivals), e.g. 1,2,4,8, or sweep"
+_DURATION_HELP = "seconds of arrivals per rate item (instead of --lm-rate-requests)"
+_SLO_HELP = "latency objectives for goodput and sweeps, e.g. ttft_p95=2s,itl_p95=100ms,e2e_p95=30s"
 
 SPECS: tuple[Spec, ...] = (
     Spec(
@@ -208,11 +214,17 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "lm_concurrency",
-        "override throughput concurrency levels, e.g. 1,4,16",
+        "override throughput concurrency levels, e.g. 1,4,16, or sweep (up to the knee)",
         as_concurrency,
         None,
         metavar="LIST",
     ),
+    Spec("lm_rate", _RATE_HELP, as_rates, None, metavar="LIST"),
+    Spec(
+        "lm_rate_requests", "measured requests per rate item", _positive(as_int), 100, metavar="N"
+    ),
+    Spec("lm_rate_duration", _DURATION_HELP, _positive(as_float), None, metavar="S"),
+    Spec("lm_slo", _SLO_HELP, as_slo, None, metavar="LIST"),
     Spec("lm_calibrate", "measure the harness's own timing floor first", as_bool, False, "flag"),
     Spec(
         "lm_repeat",
@@ -331,7 +343,11 @@ class Settings:
     lm_config: str | None
     lm_runs: int
     lm_warmup: int
-    lm_concurrency: tuple[int, ...] | None
+    lm_concurrency: tuple[int, ...] | Literal["sweep"] | None
+    lm_rate: tuple[float, ...] | Literal["sweep"] | None
+    lm_rate_requests: int
+    lm_rate_duration: float | None
+    lm_slo: dict[str, float] | None
     lm_calibrate: bool
     lm_repeat: int
     lm_min_quality: float | None

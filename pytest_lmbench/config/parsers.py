@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS, MAX_CONCURRENCY
@@ -132,13 +133,58 @@ def as_formats(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def as_concurrency(value: Any) -> tuple[int, ...]:
+SWEEP: Literal["sweep"] = "sweep"
+
+
+def as_concurrency(value: Any) -> tuple[int, ...] | Literal["sweep"]:
+    if _is_sweep(value):
+        return SWEEP
     levels = tuple(dict.fromkeys(as_int(v) for v in _items(value)))
     if not levels or any(level <= 0 or level > MAX_CONCURRENCY for level in levels):
         raise ValueError(
-            f"expected whole numbers from 1 to {MAX_CONCURRENCY} like 1,4,16, got {value!r}"
+            f"expected whole numbers from 1 to {MAX_CONCURRENCY} like 1,4,16, or sweep, "
+            f"got {value!r}"
         )
     return levels
+
+
+def as_rates(value: Any) -> tuple[float, ...] | Literal["sweep"]:
+    """Requests per second like 1,2,4,8 (open loop), or ``sweep``."""
+    if _is_sweep(value):
+        return SWEEP
+    rates = tuple(dict.fromkeys(as_float(v) for v in _items(value)))
+    if not rates or any(rate <= 0 for rate in rates):
+        raise ValueError(f"expected request rates per second like 1,2,4,8 or sweep, got {value!r}")
+    return rates
+
+
+def _is_sweep(value: Any) -> bool:
+    return _items(value) == [SWEEP]
+
+
+_SLO_KEY = re.compile(r"(ttft|itl|e2e)_p(50|90|95|99)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s)?")
+
+
+def as_slo(value: Any) -> dict[str, float]:
+    """``ttft_p95=2s,itl_p95=100ms,e2e_p95=30s``: latency objectives, in seconds."""
+    objectives: dict[str, float] = {}
+    for item in _items(value):
+        key, sep, limit = item.partition("=")
+        key, limit = key.strip(), limit.strip()
+        duration = _DURATION.fullmatch(limit)
+        if not sep or not _SLO_KEY.fullmatch(key) or duration is None:
+            raise ValueError(
+                f"expected objectives like ttft_p95=2s,itl_p95=100ms,e2e_p95=30s, got {item!r}"
+            )
+        number = float(duration.group(1))
+        seconds = number / 1000.0 if duration.group(2) == "ms" else number
+        if seconds <= 0:
+            raise ValueError(f"an objective must be above 0, got {item!r}")
+        objectives[key] = seconds
+    if not objectives:
+        raise ValueError(f"expected objectives like ttft_p95=2s, got {value!r}")
+    return objectives
 
 
 def load_yaml_config(

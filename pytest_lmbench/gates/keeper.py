@@ -80,6 +80,7 @@ class ThroughputLimits(_Strict):
     min_prefill_tps: float | None = Field(default=None, gt=0.0)
     max_ttft_p95_s: float | None = Field(default=None, gt=0.0)
     min_aggregate_tps: float | None = Field(default=None, gt=0.0)
+    min_goodput: float | None = Field(default=None, gt=0.0)
 
 
 class ThroughputGate(ThroughputLimits):

@@ -53,6 +53,8 @@ def request_metrics(result: ChatResult) -> Sample:
         "token_count_estimated": result.token_count_estimated,
         "token_count_suspect": result.token_count_suspect,
         "chunks": len(t.token_chunk_ns),
+        "connection_reused": t.connection_reused,
+        "connect_s": None if t.connect_ns is None else t.connect_ns / 1e9,
     }
     stats = result.server_stats
     sample["server_ttft_s"] = _server_figure(stats, "server_ttft_s")

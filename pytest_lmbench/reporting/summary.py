@@ -149,8 +149,18 @@ def capability_rank(capability: str) -> tuple[int, str]:
 
 
 def _headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
-    """Throughput items at the lowest concurrency: single-stream speed when measured."""
-    items = [r for r in results if r.kind == "throughput" and r.timing]
+    """Throughput items at the lowest concurrency: single-stream speed when measured.
+
+    Rate and sweep items report their own percentiles under load, never the headline.
+    """
+    items = [
+        r
+        for r in results
+        if r.kind == "throughput"
+        and r.timing
+        and "rate_per_s" not in r.timing
+        and "sweep" not in r.timing
+    ]
     levels = [c for c in (as_number(r.timing.get("concurrency")) for r in items) if c is not None]
     if not levels:
         return items

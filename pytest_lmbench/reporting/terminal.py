@@ -158,8 +158,34 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
                 lines.append(f"  load error: {errors[key]}")
     else:
         lines.append("no models were benchmarked")
+    for result in report.results:
+        lines.extend(
+            f"  {result.case_id} [{result.model}] {text}" for text in load_lines(result.timing)
+        )
     lines.extend(f"lmbench report: {path}" for path in paths)
     return lines
+
+
+def load_lines(timing: Mapping[str, Any]) -> list[str]:
+    """A sweep's curve and knee, or a rate item's achieved rate and lateness."""
+    if "sweep" in timing:
+        unit = "rate_per_s" if "knee_rate_per_s" in timing else "concurrency"
+        label = "r" if unit == "rate_per_s" else "c"
+        points = " · ".join(
+            f"{label}={format_number(p.get(unit))} {format_number(p.get('aggregate_output_tps'))}"
+            f" tok/s (TTFT p95 {format_ms(p.get('ttft_p95_s'))})"
+            for p in timing["sweep"]
+        )
+        knee = format_number(timing.get(f"knee_{unit}"))
+        return [f"sweep: {points}", f"knee {label}={knee}: {timing.get('sweep_stop')}"]
+    if "rate_per_s" in timing:
+        delay = timing.get("queue_delay_s") or {}
+        return [
+            f"rate {format_number(timing['rate_per_s'])}/s: achieved "
+            f"{format_number(timing.get('achieved_rate_per_s'))}/s, queue delay p95 "
+            f"{format_ms(delay.get('p95'))}, goodput {format_number(timing.get('goodput_per_s'))}/s"
+        ]
+    return []
 
 
 def format_calibration(calibration: Mapping[str, Any] | None) -> list[str]:

@@ -2,70 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from pytest_lmbench.backends.base import ChatRequest, ChatResult
-from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.backends.base import ChatRequest
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
-from pytest_lmbench.records import timing_figure, timing_summary
+from pytest_lmbench.records import JSON, Sample, timing_figure, timing_summary
 from pytest_lmbench.runners.bench import benchmark_info, feed_benchmark
-from pytest_lmbench.runners.common import (
-    ItemContext,
-    check_model,
-    fail,
-    fail_on,
-    gate_problems,
-    run,
+from pytest_lmbench.runners.common import ItemContext, fail_on, gate_problems, run
+from pytest_lmbench.runners.load import (
+    Batch,
+    ItemLoop,
+    closed_batch,
+    objectives_into,
+    produced_no_tokens,
 )
+from pytest_lmbench.runners.openloop import run_open_loop
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
+from pytest_lmbench.runners.sweep import run_sweep
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
 
 NO_TOKENS = "no tokens: the stream ended before its first token"
-
-
-def produced_no_tokens(result: ChatResult) -> bool:
-    """A stream that ended without a first token or with 0 tokens failed (e.g. a server
-    that ends one stream when another request arrives); it must not pass as measured."""
-    return result.timeline.first_token_ns is None or result.output_tokens == 0
-
-
-@dataclass
-class Batch:
-    results: list[ChatResult]
-    wall_s: float
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(r.output_tokens or 0 for r in self.results)
-
-    @property
-    def silent(self) -> int:
-        return sum(produced_no_tokens(r) for r in self.results)
-
-    def aggregate_output_tps(self) -> float | None:
-        """All output tokens / wall time of the batch (prefill waits included)."""
-        return self.output_tokens / self.wall_s if self.wall_s > 0 else None
-
-    def aggregate_decode_tps(self) -> float | None:
-        """(All output tokens - c) / (last token - first token across the batch).
-
-        Each stream's first token closes its prefill, so it is left out like in
-        ``decode_tps``; None unless every stream has a first and a last token.
-        """
-        firsts = [r.timeline.first_token_ns for r in self.results]
-        lasts = [r.timeline.last_token_ns for r in self.results]
-        counts = [r.output_tokens for r in self.results]
-        if not self.results or None in firsts or None in lasts or None in counts:
-            return None
-        span_s = (max(t for t in lasts if t) - min(t for t in firsts if t)) / 1e9
-        decoded = sum(c for c in counts if c) - len(self.results)
-        return decoded / span_s if span_s > 0 and decoded > 0 else None
 
 
 def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None) -> None:
@@ -74,73 +33,38 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
     words = calibration.words_for(case.prompt_tokens)
     ctx.record.prompt = unique_prompt(words)[:400] + " …"
 
-    request = ChatRequest(
+    template = ChatRequest(
         prompt="",  # replaced per request: every request gets its own unique prefix
         max_tokens=case.gen_tokens,
         temperature=settings.lm_temperature,
         seed=settings.lm_seed,
     )
+    extra: JSON = {}
     with ItemLoop(ctx) as loop:
+        if case.sweep is not None:
+            batches, extra = run_sweep(ctx, loop, case, template, words)
+        elif case.rate is not None:
+            batches, extra = run_open_loop(ctx, loop, case.rate, template, words)
+        else:
 
-        async def batch() -> Batch:
-            requests = [
-                _with_prompt(request, unique_prompt(words)) for _ in range(case.concurrency)
-            ]
-            started = time.perf_counter_ns()
-            results = await asyncio.gather(
-                *(ctx.backend.chat(loop.client, ctx.model.chat_model, r) for r in requests)
-            )
-            wall_s = (time.perf_counter_ns() - started) / 1e9
-            for result in results:
-                check_model(ctx.model, result, ctx.backend.label)
-            return Batch(list(results), wall_s)
+            async def batch() -> Batch:
+                return await closed_batch(ctx, loop, template, words, case.concurrency)
 
-        batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
+            batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
     _record(ctx, case, batches, calibration, benchmark)
+    ctx.record.timing.update(extra)  # type: ignore[typeddict-item]
+    objectives_into(ctx.record.timing, batches, settings.lm_slo)
     problems = silent_requests(batches)
     # pytest-benchmark's rounds: the end-to-end time of every measured request.
     seconds = _values(s["e2e_s"] for s in ctx.record.timing["samples"])
     feed_benchmark(benchmark, seconds, failed=bool(problems))
-    # Only the measured batches' tokens: the energy is the measured window's too.
-    ctx.finish_hardware(sum(b.output_tokens for b in batches))
+    # Only the measured batches' tokens: the energy is the measured window's too
+    # (a sweep's window holds every level).
+    tokens = extra.get("sweep_measured_tokens", sum(b.output_tokens for b in batches))
+    ctx.finish_hardware(tokens)
     problems += gate_problems(ctx)
     problems += _limit_problems(ctx, case)
     fail_on(problems)
-
-
-class ItemLoop:
-    """One event loop and one HTTP client for all rounds of an item.
-
-    Warmup rounds open the connections; measured rounds reuse them, so a TCP
-    handshake or client set-up never counts as time to first token.
-    """
-
-    def __init__(self, ctx: ItemContext) -> None:
-        self._loop = asyncio.new_event_loop()
-        self.client = ctx.backend.async_client()
-
-    def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
-        try:
-            return self._loop.run_until_complete(factory())
-        except LmbenchError as exc:
-            message = str(exc)
-        fail(message)
-
-    def __enter__(self) -> ItemLoop:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._loop.run_until_complete(self.client.aclose())
-            # As asyncio.run() does: finalise stream generators a request left open, or
-            # their pending aclose() tasks are logged as destroyed later.
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        finally:
-            self._loop.close()
-
-
-def _with_prompt(request: ChatRequest, prompt: str) -> ChatRequest:
-    return replace(request, prompt=prompt)
 
 
 def _calibration(ctx: ItemContext) -> PromptCalibration:
@@ -185,10 +109,13 @@ def _record(
 ) -> None:
     samples = []
     for index, batch in enumerate(batches):
-        for result in batch.results:
+        for position, result in enumerate(batch.results):
             sample = request_metrics(result)
             sample["batch"] = index
             sample["error"] = None
+            if batch.due_ns is not None:
+                late_ns = result.timeline.start_ns - batch.due_ns[position]
+                sample["queue_delay_s"] = late_ns / 1e9
             if produced_no_tokens(result):
                 # A failed stream has no token count, not a count of 0.
                 sample["output_tokens"], sample["error"] = None, NO_TOKENS
@@ -214,9 +141,12 @@ def _record(
             "aggregate_decode_tps_values": decode_tps,
             "requests_per_s": summarize(rps)["median"],
             "output_tokens_total": sum(b.output_tokens for b in batches),
+            "connections_opened_measured": connections_opened(samples),
             "samples": samples,
         }
     )
+    if case.rate is not None or case.sweep is not None:
+        del timing["concurrency"]  # open loop has no fixed level; a sweep names its knee
     ctx.record.timing = timing
     last = batches[-1].results[-1] if batches and batches[-1].results else None
     check = disagreement(timing)
@@ -240,6 +170,11 @@ def _record(
     )
     if benchmark is not None and hasattr(benchmark, "extra_info"):
         benchmark.extra_info.update(benchmark_info(timing))
+
+
+def connections_opened(samples: Iterable[Sample]) -> int:
+    """Measured requests that opened their connection (their TTFT holds a handshake)."""
+    return sum(s.get("connection_reused") is False for s in samples)
 
 
 def _values(figures: Iterable[float | None]) -> list[float]:

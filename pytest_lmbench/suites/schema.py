@@ -75,21 +75,34 @@ MAX_TOKENS = 1_048_576  # no local model has a longer context today
 
 
 class ThroughputCase(_Strict):
-    """``pp{prompt_tokens}-tg{gen_tokens}-c{concurrency}``, with optional thresholds."""
+    """``pp{prompt_tokens}-tg{gen_tokens}-c{concurrency}``, with optional thresholds.
+
+    A ``rate`` (requests per second, open loop) makes it ``...-r{rate}``; a
+    ``sweep`` raises concurrency or rate until throughput stops growing
+    (``...-csweep``, ``...-rsweep``).
+    """
 
     # Bounds a real model can honour: a typo (an extra zero or three) is a collection
     # error naming the case, not an hour of requests or a thousand stuck streams.
     prompt_tokens: int = Field(gt=0, le=MAX_TOKENS)
     gen_tokens: int = Field(gt=0, le=MAX_TOKENS)
     concurrency: int = Field(default=1, gt=0, le=MAX_CONCURRENCY)
+    rate: float | None = Field(default=None, gt=0)
+    sweep: Literal["concurrency", "rate"] | None = None
     min_decode_tps: float | None = None
     max_ttft_p95_s: float | None = None
     min_aggregate_tps: float | None = None
     min_prefill_tps: float | None = None
+    min_goodput: float | None = None
 
     @property
     def id(self) -> str:
-        return f"pp{self.prompt_tokens}-tg{self.gen_tokens}-c{self.concurrency}"
+        size = f"pp{self.prompt_tokens}-tg{self.gen_tokens}"
+        if self.sweep is not None:
+            return f"{size}-{self.sweep[0]}sweep"
+        if self.rate is not None:
+            return f"{size}-r{self.rate:g}"
+        return f"{size}-c{self.concurrency}"
 
 
 class ThroughputSuite(_Strict):

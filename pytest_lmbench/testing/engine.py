@@ -139,6 +139,8 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     received_ns: int
+    # Which client connection carried it (1 = the server's first), so tests can see reuse.
+    connection: int = 0
 
 
 @dataclass

@@ -59,7 +59,14 @@ class Exchange:
         self.headers_sent = False
 
     def record(self) -> RecordedRequest:
-        return RecordedRequest(self.method, self.path, self.headers, self.json, self.received_ns)
+        return RecordedRequest(
+            self.method,
+            self.path,
+            self.headers,
+            self.json,
+            self.received_ns,
+            self._handler.connection_serial,
+        )
 
     def _head(self, status: int, content_type: str, extra: dict[str, str]) -> None:
         handler = self._handler
@@ -171,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Small SSE writes must leave at once; Nagle plus delayed ACKs would hold them ~40 ms.
     disable_nagle_algorithm = True
+    connection_serial = 0
 
     @property
     def owner(self) -> FakeHTTPServer:
@@ -180,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.owner.track(self.connection, add=True)
+        self.connection_serial = self.owner.track(self.connection, add=True)
 
     def finish(self) -> None:
         try:
@@ -224,6 +232,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops SYNs when hundreds of streams connect at once, and a
+    # retransmitted SYN lands a whole second in the client's TTFT.
+    request_queue_size = 4096
 
     def __init__(self, owner: FakeHTTPServer, port: int = 0) -> None:
         self.owner = owner
@@ -245,6 +256,7 @@ class FakeHTTPServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._connections_opened = 0
         self._lock = threading.Lock()
         self._base_url: str | None = None
 
@@ -296,12 +308,21 @@ class FakeHTTPServer:
         with self._lock:
             return len(self._connections)
 
-    def track(self, conn: socket.socket, *, add: bool) -> None:
+    @property
+    def connections_opened(self) -> int:
+        """Client connections accepted since start: a client that does not reuse them shows here."""
+        with self._lock:
+            return self._connections_opened
+
+    def track(self, conn: socket.socket, *, add: bool) -> int:
+        """Note a connection opening (its serial number, from 1) or closing (0)."""
         with self._lock:
             if add:
                 self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
+                self._connections_opened += 1
+                return self._connections_opened
+            self._connections.discard(conn)
+            return 0
 
     def handle(self, exchange: Exchange) -> None:
         raise NotImplementedError

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_lmbench.backends import http
+from pytest_lmbench.backends import rest
 from pytest_lmbench.backends.openai import OpenAIBackend
 from pytest_lmbench.errors import BackendHTTPError, RequestTimeout
 
@@ -93,7 +93,7 @@ def test_a_trickling_model_list_stops_at_the_timeout(trickling: HostileServer) -
 
 
 def test_an_oversized_answer_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "MAX_REST_BODY_BYTES", 1024 * 1024)
+    monkeypatch.setattr(rest, "MAX_REST_BODY_BYTES", 1024 * 1024)
     bomb = gzip.compress(b" " * (8 * 1024 * 1024))  # 8 MiB of spaces in a few KiB
     head = HEAD + f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n".encode()
     with HostileServer(head, bomb) as server:

@@ -186,3 +186,36 @@ def test_serve_gguf_is_the_embedded_default(pytester: pytest.Pytester) -> None:
     assert report["models"][0]["key"] == "SmolLM2-135M-Instruct.Q4_1"
     assert len(report["results"]) == 2
     assert Path(pytester.path / "out" / "latest.html").exists()
+
+
+def test_rate_item_and_short_sweep(pytester: pytest.Pytester, llama: ManagedLlamaServer) -> None:
+    # Issue 16 on a real server: llama-cpp-python decodes one request at a time, so
+    # open-loop requests queue in the server and a concurrency sweep stops at once.
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True)
+    grid = folder / "grid.json"
+    args = (
+        f"--lm-suite-dir={folder.parent}",
+        "--lm-backend=openai",
+        f"--lm-base-url={llama.base_url}",
+        f"--lm-model={llama.model_key}",
+        f"--lm-output-dir={pytester.path / 'out'}",
+        "--lm-no-db",
+        "--lm-runs=1",
+        "--lm-warmup=1",
+        "--lm-slo=ttft_p95=30s,e2e_p95=60s",
+        "-p",
+        "no:cacheprovider",
+    )
+    case = {"prompt_tokens": 32, "gen_tokens": 8}
+    rate = _run_grid(pytester, grid, case, (*args, "--lm-rate=2", "--lm-rate-requests=6"))
+    assert rate["rate_per_s"] == 2
+    assert rate["requests"] == 6
+    assert rate["achieved_rate_per_s"] is not None
+    assert rate["queue_delay_s"]["n"] == 6
+    assert all(s["error"] is None for s in rate["samples"])
+    assert rate["good_requests"] == 6
+    sweep = _run_grid(pytester, grid, case, (*args, "--lm-concurrency=sweep"))
+    assert 2 <= len(sweep["sweep"]) <= 11
+    assert sweep["knee_concurrency"] >= 1
+    assert sweep["sweep_stop"]

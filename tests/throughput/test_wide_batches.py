@@ -1,0 +1,94 @@
+"""Issue 16: no silent concurrency cap, and 200 streams measured like one.
+
+httpx's default pool (100 connections) queued request 101 behind the others:
+against a 0.3 s TTFT server, c=101 gave a TTFT max of 1.03 s. The server here is
+the asyncio load server in its own process, so its pacing is not the client's
+interpreter's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_process
+
+pytestmark = pytest.mark.timing
+
+SCRIPT = LoadScript(ttft_s=0.300, token_interval_s=0.050)
+# What a loaded 2-core machine holds with client and server sharing its cores (c=101
+# measured +27 to +53 ms, c=200 +44 to +82 ms: the client's per-token CPU, not a
+# queue); a pool cap would add a whole request (at least 0.65 s) to the last ones.
+TTFT_MAX_EXCESS_S = {101: 0.100, 200: 0.150}
+
+
+def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True)
+    case = {"prompt_tokens": 16, "gen_tokens": 8}
+    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
+    with load_server_process(SCRIPT) as url:
+        outcome = pytester.runpytest(
+            f"--lm-suite-dir={folder.parent}",
+            f"--lm-model={MODEL}",
+            "--lm-backend=openai",
+            f"--lm-base-url={url}",
+            f"--lm-output-dir={pytester.path / 'out'}",
+            "--lm-no-db",
+            "--lm-formats=json",
+            "--lm-concurrency=101,200",
+            "--lm-runs=2",
+            "--lm-warmup=1",
+            "-p",
+            "no:cacheprovider",
+        )
+    outcome.assert_outcomes(passed=2)
+    results = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    for item in results:
+        timing = item["timing"]
+        concurrency = timing["concurrency"]
+        excess_s = timing["ttft_s"]["max"] - SCRIPT.ttft_s
+        print(f"c={concurrency}: TTFT max {timing['ttft_s']['max']:.4f} s")
+        assert 0 <= excess_s < TTFT_MAX_EXCESS_S[concurrency], concurrency
+        assert timing["connections_opened_measured"] == 0
+        assert timing["ttft_s"]["n"] == 2 * concurrency
+
+
+def test_a_thousand_streams_on_warm_connections(pytester: pytest.Pytester) -> None:
+    # Bounded: 2 rounds of 1,000 six-token streams, loopback only.
+    script = LoadScript(ttft_s=0.500, token_interval_s=0.100)
+    folder = pytester.path / "suite" / "throughput"
+    folder.mkdir(parents=True)
+    case = {"prompt_tokens": 8, "gen_tokens": 6, "concurrency": 1000}
+    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
+    started = time.perf_counter()
+    with load_server_process(script) as url:
+        outcome = pytester.runpytest(
+            f"--lm-suite-dir={folder.parent}",
+            f"--lm-model={MODEL}",
+            "--lm-backend=openai",
+            f"--lm-base-url={url}",
+            f"--lm-output-dir={pytester.path / 'out'}",
+            "--lm-no-db",
+            "--lm-formats=json",
+            "--lm-runs=1",
+            "--lm-warmup=1",
+            "-p",
+            "no:cacheprovider",
+        )
+    assert time.perf_counter() - started < 60
+    outcome.assert_outcomes(passed=1)
+    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    timing = item["timing"]
+    assert timing["connections_opened_measured"] == 0
+    assert all(s["error"] is None and s["output_tokens"] == 6 for s in timing["samples"])
+    print(
+        f"c=1000: TTFT median {timing['ttft_s']['median']:.4f} s, "
+        f"ITL median {timing['itl_s']['median']:.4f} s, "
+        f"aggregate decode {timing['aggregate_decode_tps']:.0f} tok/s"
+    )
+    # Not asserted against the script: at 1,000 streams our client falls behind (TTFT
+    # median 0.97 s for 0.5 s, tokens read in bunches; README, harness speed), which
+    # the load server's own pacing test rules out as the server's doing.
