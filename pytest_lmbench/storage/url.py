@@ -56,13 +56,16 @@ class StoreError(LmbenchError):
     """The results database cannot be used; ``str(exc)`` is one actionable line."""
 
 
-def default_db_url() -> str:
+def default_db_url(*, create_folder: bool = True) -> str:
     """SQLite under ``$XDG_DATA_HOME/pytest-lmbench/`` (``~/.local/share`` when unset).
 
-    The folder is created so the URL is usable as returned.
+    The folder is created so the URL is usable as returned, unless the caller
+    only reads (``create_folder=False``): a reader must leave no trace.
     """
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     folder = Path(base).expanduser() / "pytest-lmbench"
+    if not create_folder:
+        return f"sqlite:///{folder.absolute() / 'results.db'}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
