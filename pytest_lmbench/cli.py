@@ -356,5 +356,7 @@ def _main(argv: list[str] | None) -> int:
         return _fail(str(exc), 2)
     except StoreError as exc:
         return _fail(str(exc), 1)
+    except BrokenPipeError:
+        raise  # not a file error: main ends quietly
     except OSError as exc:  # e.g. an unwritable report folder
         return _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
