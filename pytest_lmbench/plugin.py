@@ -13,7 +13,7 @@ import pytest
 
 from pytest_lmbench import fixtures, hookspecs
 from pytest_lmbench.collection import distribution, selection
-from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile
+from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile, suite_file_id
 from pytest_lmbench.config import options
 from pytest_lmbench.metrics import weights
 from pytest_lmbench.session import results
@@ -81,7 +81,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
         return None
     models = lm.model_keys if lm.started else ()
     return SuiteFile.from_parent(
-        parent, path=file_path, models=models, concurrency=lm.settings.lm_concurrency
+        parent,
+        path=file_path,
+        nodeid=suite_file_id(parent.config, file_path),
+        models=models,
+        concurrency=lm.settings.lm_concurrency,
     )
 
 
