@@ -16,11 +16,11 @@ The decision rule, one for every metric:
   run of a capability case;
 - verdict: ``regression`` (or ``improvement``) only when the effect is beyond
   ``--lm-max-regression`` percent in the bad (good) direction *and* significant.
-  With a single repetition on either side there is no spread to test, so nothing
-  can be significant: a change beyond the percentage is ``untestable`` (shown,
-  never failing). A capability's quality is also compared as a whole, over its
-  cases, with a paired test (:mod:`pytest_lmbench.gates.quality`), which needs no
-  repetitions.
+  With a single repetition on either side there is no spread to test, and with
+  too few (2 vs 2: the smallest possible p is 1/6) nothing can reach ``alpha``:
+  a change beyond the percentage is then ``untestable`` (shown, never failing).
+  A capability's quality is also compared as a whole, over its cases, with a
+  paired test (:mod:`pytest_lmbench.gates.quality`), which needs no repetitions.
 
 The rank test is exact for small samples without ties and ignores how far an
 outlier (one stalled request) lies. The bootstrap interval of the ratio of
@@ -349,7 +349,11 @@ def compare(
             current.values, baseline.values, "greater" if delta > 0 else "less"
         )
     beyond = delta is not None and abs(delta) > max_regression
-    verdict = decide(beyond, better, p_value, alpha, testable=min(n_cur, n_base) >= 2)
+    # Two runs against two can never reach alpha: calling their change "unchanged"
+    # would claim evidence the sizes cannot give.
+    underpowered = min(n_cur, n_base) >= 2 and min_p_value(n_cur, n_base) > alpha
+    testable = min(n_cur, n_base) >= 2 and not underpowered
+    verdict = decide(beyond, better, p_value, alpha, testable=testable)
     low, high = _ratio_interval(current, baseline, alpha)
     return Comparison(
         metric=metric,
@@ -363,7 +367,7 @@ def compare(
         n_baseline=n_base,
         verdict=verdict,
         limit_pct=max_regression,
-        underpowered=min(n_cur, n_base) >= 2 and min_p_value(n_cur, n_base) > alpha,
+        underpowered=underpowered,
     )
 
 

@@ -58,9 +58,9 @@ def baseline_lines(
 
 
 _UNTESTABLE = (
-    "note: an untestable change is beyond the limit but has a single repetition on one "
-    "side, so it cannot be significant and does not fail; raise --lm-runs (speed) or "
-    "--lm-repeat (quality) to test it. Capability quality is tested over its cases."
+    "note: an untestable change is beyond the limit but has too few repetitions (one, or "
+    "too few to ever reach alpha) to be significant, and does not fail; raise --lm-runs "
+    "(speed) or --lm-repeat (quality) to test it. Capability quality is tested over its cases."
 )
 
 

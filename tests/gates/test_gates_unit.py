@@ -168,10 +168,13 @@ def test_three_runs_each_can_reach_alpha_005() -> None:
     assert not c.underpowered
 
 
-def test_two_runs_each_are_underpowered() -> None:
+def test_two_runs_each_are_underpowered_so_a_big_change_is_untestable() -> None:
     c = compare(DECODE, obs(35.0, 35.1), obs(50.0, 50.1), 10, 0.05)
     assert c.underpowered
-    assert c.verdict == "unchanged"
+    assert c.verdict == "untestable"  # -30 %: not "unchanged", which would claim evidence
+    # The case: TTFT -73 % with 2 vs 2 repetitions.
+    assert compare(TTFT, obs(0.027, 0.028), obs(0.1, 0.101), 10, 0.05).verdict == "untestable"
+    assert compare(DECODE, obs(49.0, 49.1), obs(50.0, 50.1), 10, 0.05).verdict == "unchanged"
 
 
 def test_single_run_quality_cannot_be_significant() -> None:
@@ -515,7 +518,7 @@ def test_capability_comparison_uses_only_cases_scored_on_both_sides() -> None:
     assert c is not None
     assert (c.current, c.baseline, c.n_current) == (0.0, 1.0, 2)
     assert c.underpowered  # two pairs reach p = 0.25 at best
-    assert c.verdict == "unchanged"
+    assert c.verdict == "untestable"
 
 
 def test_a_refused_baseline_is_not_compared_per_capability(tmp_path: Path) -> None:
