@@ -13,6 +13,7 @@ from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, Loade
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
+from pytest_lmbench.runners.progress import ProgressSink
 
 T = TypeVar("T")
 
@@ -49,6 +50,8 @@ class ItemContext:
     gates: Gates | None = None
     # Per-model facts shared by items, e.g. the prompt-length calibration.
     model_cache: dict[str, Any] = field(default_factory=dict)
+    # Where a long item shows how far it is (None: nowhere, e.g. -q or an xdist worker).
+    progress: ProgressSink | None = None
 
     def begin_measured(self) -> None:
         """Energy per token covers only what runs between this and ``end_measured``."""

@@ -22,6 +22,7 @@ from pytest_lmbench.runners.common import (
     gate_problems,
     run,
 )
+from pytest_lmbench.runners.progress import ThroughputTally, with_ticks
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
@@ -80,22 +81,31 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
         temperature=settings.lm_temperature,
         seed=settings.lm_seed,
     )
-    with ItemLoop(ctx) as loop:
+    tally = ThroughputTally(
+        ctx.record.nodeid, settings.lm_warmup, settings.lm_runs, case.concurrency
+    )
+    with ItemLoop(ctx, tally) as loop:
+
+        async def counted(one: ChatRequest) -> ChatResult:
+            result = await ctx.backend.chat(loop.client, ctx.model.chat_model, one)
+            tally.request_done(result.output_tokens)
+            return result
 
         async def batch() -> Batch:
             requests = [
                 _with_prompt(request, unique_prompt(words)) for _ in range(case.concurrency)
             ]
+            tally.batch += 1
             started = time.perf_counter_ns()
-            results = await asyncio.gather(
-                *(ctx.backend.chat(loop.client, ctx.model.chat_model, r) for r in requests)
-            )
+            results = await asyncio.gather(*(counted(r) for r in requests))
             wall_s = (time.perf_counter_ns() - started) / 1e9
             for result in results:
                 check_model(ctx.model, result, ctx.backend.label)
             return Batch(list(results), wall_s)
 
         batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
+    if ctx.progress is not None:
+        ctx.progress.done(tally.line())
     _record(ctx, case, batches, calibration, benchmark)
     problems = silent_requests(batches)
     # pytest-benchmark's rounds: the end-to-end time of every measured request.
@@ -115,13 +125,16 @@ class ItemLoop:
     handshake or client set-up never counts as time to first token.
     """
 
-    def __init__(self, ctx: ItemContext) -> None:
+    def __init__(self, ctx: ItemContext, tally: ThroughputTally | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self.client = ctx.backend.async_client()
+        self._progress = ctx.progress
+        self._tally = tally
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
         try:
-            return self._loop.run_until_complete(factory())
+            work = with_ticks(factory(), self._progress, self._tally)
+            return self._loop.run_until_complete(work)
         except LmbenchError as exc:
             message = str(exc)
         fail(message)
