@@ -300,6 +300,13 @@ SPECS: tuple[Spec, ...] = (
         None,
         metavar="PATH",
     ),
+    Spec(
+        "lm_threads",
+        "decode threads of the --lm-serve-gguf server (default: physical cores)",
+        _positive(as_int),
+        None,
+        metavar="N",
+    ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 SECTIONS = ("thresholds", "weights", "gates")
@@ -349,6 +356,7 @@ class Settings:
     lm_alpha: float
     lm_update_baseline: str | None
     lm_serve_gguf: str | None
+    lm_threads: int | None
     sections: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -448,6 +456,9 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         sources[spec.name] = source if value is not None else "default"
     if values["lm_serve_gguf"] is not None and sources["lm_backend"] == "default":
         values["lm_backend"] = "openai"
+    if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:
+        # Only the server the session starts takes a thread count: never silently ignored.
+        raise pytest.UsageError(f"--lm-threads ({sources['lm_threads']}) needs --lm-serve-gguf")
     return Settings(**values, sections=sections, sources=sources)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
@@ -23,6 +23,7 @@ from pytest_lmbench.runners.common import (
     run,
 )
 from pytest_lmbench.runners.progress import ThroughputTally, with_ticks
+from pytest_lmbench.runners.prompt_tokens import fill_prompt_tokens
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
 from pytest_lmbench.runners.thresholds import throughput_limits
 from pytest_lmbench.suites.schema import ThroughputCase
@@ -40,6 +41,7 @@ def produced_no_tokens(result: ChatResult) -> bool:
 class Batch:
     results: list[ChatResult]
     wall_s: float
+    prompts: list[str] = field(default_factory=list)  # the requests', in results' order
 
     @property
     def output_tokens(self) -> int:
@@ -101,12 +103,14 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
             wall_s = (time.perf_counter_ns() - started) / 1e9
             for result in results:
                 check_model(ctx.model, result, ctx.backend.label)
-            return Batch(list(results), wall_s)
+            return Batch(list(results), wall_s, [r.prompt for r in requests])
 
         batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
     if ctx.progress is not None:
         ctx.progress.done(tally.line())
+    batches, source = _count_prompts(ctx, batches)
     _record(ctx, case, batches, calibration, benchmark)
+    ctx.record.flags["prompt_tokens_source"] = source
     problems = silent_requests(batches)
     # pytest-benchmark's rounds: the end-to-end time of every measured request.
     seconds = _values(s["e2e_s"] for s in ctx.record.timing["samples"])
@@ -150,6 +154,18 @@ class ItemLoop:
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
             self._loop.close()
+
+
+def _count_prompts(ctx: ItemContext, batches: list[Batch]) -> tuple[list[Batch], str | None]:
+    """Prompt token counts from the server's tokenizer where its stream brought none."""
+    counted, sources = [], set()
+    for batch in batches:
+        results, source = fill_prompt_tokens(ctx.backend, batch.results, batch.prompts)
+        counted.append(replace(batch, results=results))
+        sources.add(source)
+    if None in sources or not sources:
+        return batches, None
+    return counted, "tokenizer" if "tokenizer" in sources else "server"
 
 
 def _with_prompt(request: ChatRequest, prompt: str) -> ChatRequest:

@@ -122,6 +122,13 @@ def test_serve_gguf_switches_default_backend(pytester: pytest.Pytester) -> None:
     assert s.active
 
 
+def test_threads_need_a_managed_server(pytester: pytest.Pytester) -> None:
+    assert settings_for(pytester, "--lm-serve-gguf=smollm2", "--lm-threads=3").lm_threads == 3
+    result = pytester.runpytest("--lm-model=m", "--lm-threads=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lm-threads (command line) needs --lm-serve-gguf*"])
+
+
 def test_help_lists_the_lmbench_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(
