@@ -137,6 +137,9 @@ class Hardware(TypedDict, total=False):
     ram_gb: SignalStats
     server_cpu_pct: SignalStats
     server_rss_gb: SignalStats
+    other_cpu_pct: SignalStats  # every process but the server and the harness; 100 = one core
+    # Its mean over the measured rounds (the whole item when none are marked).
+    measured_other_cpu_pct: float | None
     energy_j: float | None  # the whole item
     energy_source: str | None  # "nvml_counter" or "power_integral"
     n_samples: int

@@ -292,6 +292,13 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "lm_alpha", "significance level of regression tests", _between(1e-6, 0.5), 0.05, metavar="P"
     ),
+    Spec(
+        "lm_allow_contention",
+        "compare with a baseline even when other processes took CPU during either run",
+        as_bool,
+        False,
+        "flag",
+    ),
     Spec("lm_update_baseline", "write a baseline file for this run", as_str, None, metavar="PATH"),
     Spec(
         "lm_serve_gguf",
@@ -354,6 +361,7 @@ class Settings:
     lm_baseline_any_env: bool
     lm_max_regression: float
     lm_alpha: float
+    lm_allow_contention: bool
     lm_update_baseline: str | None
     lm_serve_gguf: str | None
     lm_threads: int | None

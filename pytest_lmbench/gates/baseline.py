@@ -34,7 +34,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -180,6 +180,8 @@ class BaselineItem(_Model):
     kind: str
     metrics: dict[str, Any] = Field(default_factory=dict)
     timing: dict[str, MetricValues] = Field(default_factory=dict)
+    # Other processes took CPU while it was measured (older files: not known, False).
+    contended: bool = False
 
     def observed(self) -> dict[str, Observed]:
         found: dict[str, Observed] = {}
@@ -212,7 +214,9 @@ def baseline_from_report(report: Report) -> BaselineFile:
             continue
         observed = observe(record)
         if observed:
-            items[item_key(record)] = _item_of(record.kind, observed)
+            item = _item_of(record.kind, observed)
+            item.contended = record.flags.get("contended") is True
+            items[item_key(record)] = item
     return BaselineFile(
         created_at=report.run.finished_at or datetime.now(timezone.utc).isoformat(),
         run_id=report.run.id,
@@ -369,6 +373,11 @@ def compare(
         limit_pct=max_regression,
         underpowered=underpowered,
     )
+
+
+def as_contended(comparisons: list[Comparison]) -> list[Comparison]:
+    """Contended measurements say nothing about the model: every verdict is untestable."""
+    return [replace(c, verdict="untestable") for c in comparisons]
 
 
 def decide(

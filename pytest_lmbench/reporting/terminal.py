@@ -17,6 +17,7 @@ from pytest_lmbench.reporting.summary import (
     format_percent,
     report_summary,
 )
+from pytest_lmbench.sampling.contention import CONTENDED_OTHER_CPU_PCT
 from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
 _HEADER = (
@@ -138,6 +139,10 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return [line(row) for row in rows]
 
 
+# Beyond this many, one line counts the rest: the JSON has every item's flag.
+_CONTENDED_SHOWN = 5
+
+
 def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
     """Summary lines: header, one row per model with its quality line, then the paths."""
     summary = report_summary(report)
@@ -156,7 +161,23 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
                 lines.append(f"  load error: {errors[key]}")
     else:
         lines.append("no models were benchmarked")
+    lines.extend(contention_lines(report))
     lines.extend(f"lmbench report: {path}" for path in paths)
+    return lines
+
+
+def contention_lines(report: Report, shown: int = _CONTENDED_SHOWN) -> list[str]:
+    """Items whose speed another process disturbed, named so nobody trusts them blindly."""
+    contended = [r for r in report.results if r.flags.get("contended") is True]
+    lines = []
+    for record in contended[:shown]:
+        other = as_number(record.flags.get("contention_other_cpu_pct"))
+        lines.append(
+            f"contended: {record.nodeid}: other processes used {format_number(other)} % of a "
+            f"core while it was measured (limit {CONTENDED_OTHER_CPU_PCT:g} %)"
+        )
+    if len(contended) > shown:
+        lines.append(f"contended: {len(contended) - shown} more items (flags.contended)")
     return lines
 
 

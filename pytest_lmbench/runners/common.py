@@ -14,6 +14,7 @@ from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
 from pytest_lmbench.runners.progress import ProgressSink
+from pytest_lmbench.sampling.contention import contention
 
 T = TypeVar("T")
 
@@ -69,6 +70,9 @@ class ItemContext:
             self.hardware.finish(output_tokens)
         finally:
             self.record.hardware = self.hardware.result or {}
+            contended, other_pct = contention(self.record.hardware)
+            self.record.flags["contended"] = contended
+            self.record.flags["contention_other_cpu_pct"] = other_pct
 
 
 def gate_problems(ctx: ItemContext) -> list[str]:

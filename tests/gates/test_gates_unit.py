@@ -372,6 +372,29 @@ def keeper(tmp_path: Path, baseline: Report, **changes: Any) -> GateKeeper:
     return GateKeeper.from_settings(settings(lm_baseline=str(path), **changes), None)
 
 
+def _contended(record: ResultEntry) -> ResultEntry:
+    record.flags.update({"contended": True, "contention_other_cpu_pct": 98.0})
+    return record
+
+
+@pytest.mark.parametrize("side", ["current", "baseline"])
+def test_a_contended_comparison_is_untestable_unless_allowed(tmp_path: Path, side: str) -> None:
+    before = throughput([50.0, 50.2, 49.8, 50.1, 49.9])
+    gates = keeper(tmp_path, report([_contended(before) if side == "baseline" else before]))
+    record = throughput([35.0, 35.2, 34.8, 35.1, 34.9])
+    if side == "current":
+        _contended(record)
+    assert gates.check_item(record, FP) == []
+    assert {flag["verdict"] for flag in record.flags["baseline"]} == {"untestable"}
+    lines = gates.summary_lines(report([record]))
+    assert any(
+        line.startswith("note: other processes took more than half a core") for line in lines
+    )
+    allowed = keeper(tmp_path / "allowed", report([before]), lm_allow_contention=True)
+    again = _contended(throughput([35.0, 35.2, 34.8, 35.1, 34.9]))
+    assert len(allowed.check_item(again, FP)) == 2  # decode_tps and aggregate_output_tps
+
+
 def test_item_regression_fails_with_a_full_message(tmp_path: Path) -> None:
     gates = keeper(tmp_path, report([throughput([50.0, 50.2, 49.8, 50.1, 49.9])]))
     record = throughput([35.0, 35.2, 34.8, 35.1, 34.9])
