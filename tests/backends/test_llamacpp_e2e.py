@@ -216,7 +216,7 @@ def test_extra_missing_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     import pytest_lmbench.backends.llamacpp as llamacpp
 
     monkeypatch.setattr(llamacpp, "extra_installed", lambda: False)
-    with pytest.raises(LlamaServerError, match=r"pip install 'pytest-lmbench\[llamacpp\]'"):
+    with pytest.raises(LlamaServerError, match=r"pip install 'llama-cpp-python\[server\]>=0.3'"):
         ManagedLlamaServer(tmp_path / "x.gguf").start()
 
 
