@@ -171,10 +171,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     lm = config.stash.get(SESSION_KEY, None)
     if lm is None or lm.reports.report is None:
         return
-    from pytest_lmbench.reporting.terminal import format_calibration, format_summary
+    from pytest_lmbench.reporting.terminal import (
+        format_calibration,
+        format_summary,
+        hardware_lines,
+    )
 
     terminalreporter.section("lmbench")
     report = lm.reports.report
     lines = format_calibration(report.run.calibration) + format_summary(report, lm.reports.paths)
+    lines += hardware_lines()
     for line in lines + lm.summary_lines() + [f"gate failed: {f}" for f in lm.gate_failures]:
         terminalreporter.write_line(line)

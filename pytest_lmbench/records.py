@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 # A JSON object whose keys the server or the user chooses (server stats, model
 # metadata, the environment, settings): kept as given.
@@ -162,6 +162,7 @@ class HistoryPoint(TypedDict):
     started_at: str | None
     decode_tps_median: float | None  # its single-stream throughput items' median
     quality_score_mean: float | None
+    status: NotRequired[str]  # "completed" or "interrupted" (older callers: absent)
 
 
 # model key -> its runs, oldest first

@@ -308,11 +308,7 @@ SPECS: tuple[Spec, ...] = (
         metavar="PATH",
     ),
     Spec(
-        "lm_threads",
-        "decode threads of the --lm-serve-gguf server (default: physical cores)",
-        _positive(as_int),
-        None,
-        metavar="N",
+        "lm_threads", "threads of the --lm-serve-gguf server", _positive(as_int), None, metavar="N"
     ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
@@ -382,6 +378,8 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["lm_api_token_set"] = self.lm_api_token is not None
+        if self.lm_serve_gguf is not None and self.sources.get("lm_base_url") == "default":
+            out["lm_base_url"] = None  # never used: the managed server's URL is the run's
         if self.lm_db is not None:
             from pytest_lmbench.config.redaction import redact
 
@@ -464,8 +462,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         sources[spec.name] = source if value is not None else "default"
     if values["lm_serve_gguf"] is not None and sources["lm_backend"] == "default":
         values["lm_backend"] = "openai"
-    if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:
-        # Only the server the session starts takes a thread count: never silently ignored.
+    if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:  # never ignored
         raise pytest.UsageError(f"--lm-threads ({sources['lm_threads']}) needs --lm-serve-gguf")
     return Settings(**values, sections=sections, sources=sources)
 

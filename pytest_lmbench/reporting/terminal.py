@@ -19,6 +19,7 @@ from pytest_lmbench.reporting.summary import (
     report_summary,
 )
 from pytest_lmbench.sampling.contention import CONTENDED_OTHER_CPU_PCT
+from pytest_lmbench.sampling.notices import summary_notices
 from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
 _HEADER = (
@@ -178,6 +179,11 @@ def skip_lines(report: Report) -> list[str]:
             reason = _CONTROL.sub("?", record.error or "no reason given")
             reasons[reason] = reasons.get(reason, 0) + 1
     return [f"skipped: {n} item{'s' * (n != 1)}: {why}" for why, n in reasons.items()]
+
+
+def hardware_lines() -> list[str]:
+    """Why hardware figures are null (no GPU found) or incomplete (a sampler failed)."""
+    return [f"lmbench hardware: {message}" for message in summary_notices()]
 
 
 def contention_lines(report: Report, shown: int = _CONTENDED_SHOWN) -> list[str]:

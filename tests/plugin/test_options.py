@@ -170,3 +170,11 @@ def test_suite_dir_from_yaml_is_checked_too(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: --lm-suite-dir (--lm-config): ./missing: no such directory"]
     )
+
+
+def test_the_unused_default_url_is_not_shown_for_a_managed_server(
+    pytester: pytest.Pytester,
+) -> None:
+    assert settings_for(pytester, "--lm-serve-gguf=smollm2").public()["lm_base_url"] is None
+    chosen = settings_for(pytester, "--lm-base-url=http://h:9")
+    assert chosen.public()["lm_base_url"] == "http://h:9"
