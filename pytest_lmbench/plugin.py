@@ -107,6 +107,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         models = lm.models
         infos = {key: models.info(key) for key in lm.model_keys} if models is not None else {}
         selection.organize(config, items, lm.settings, infos)
+        lm.plan_progress(items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
