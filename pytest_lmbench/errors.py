@@ -6,6 +6,7 @@ LmbenchError
  │    ├── AuthError          401/403: names LM_API_TOKEN
  │    └── ModelNotFound      lists the models the server has
  ├── StreamError             cut, malformed or stalled stream; HTTP 200 with an error body
+ │    └── RequestTimeout     a request or a stream gap took longer than --lm-timeout
  ├── ModelMismatch           another model answered than the one requested
  ├── LoadFailed              a model could not be loaded (or is refused, e.g. embeddings)
  └── SuiteError              a suite file or case is malformed
@@ -19,16 +20,30 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from pytest_lmbench.redaction import scrub
+
 
 class LmbenchError(Exception):
-    """Base class: str(exc) is a complete one-line message."""
+    """Base class: str(exc) is a complete one-line message, with any secret masked.
+
+    ``kind`` is the result's ``error_kind`` when this ends an item: the model could
+    not be asked, or its answer could not be read (a fault, not a low score).
+    """
+
+    kind = "protocol"
+
+    def __init__(self, *args: object) -> None:
+        # A server may echo the Authorization header (or a URL's password) in its error.
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class BackendUnreachable(LmbenchError):
-    pass
+    kind = "connection"
 
 
 class BackendHTTPError(LmbenchError):
+    kind = "http"
+
     def __init__(
         self,
         message: str,
@@ -52,15 +67,19 @@ class ModelNotFound(BackendHTTPError):
 
 
 class StreamError(LmbenchError):
-    pass
+    kind = "stream"
+
+
+class RequestTimeout(StreamError):
+    kind = "timeout"
 
 
 class ModelMismatch(LmbenchError):
-    pass
+    kind = "model_mismatch"
 
 
 class LoadFailed(LmbenchError):
-    pass
+    kind = "load"
 
 
 class SuiteError(LmbenchError):

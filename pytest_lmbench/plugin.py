@@ -16,6 +16,7 @@ from pytest_lmbench.collection import distribution, selection
 from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile, suite_file_id
 from pytest_lmbench.config import options
 from pytest_lmbench.metrics import weights
+from pytest_lmbench.redaction import printable
 from pytest_lmbench.session import results
 from pytest_lmbench.session.lifecycle import keep_warnings_as_warnings
 from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
@@ -51,11 +52,18 @@ def pytest_configure(config: pytest.Config) -> None:
         resolved = str(Path(folder).resolve())
         if resolved not in config.args:
             config.args.append(resolved)
+    # `pytest my_suites/ --lm-model=...` collects my_suites as --lm-suite-dir would.
+    extra_roots = loader.suite_roots_in(config.args)
     if settings.active:
         # One malformed suite file is reported, and every other suite still runs.
         config.option.continue_on_collection_errors = True
     distribution.configure(config, settings.lm_model)
     lm = LmbenchSession(config, settings)
+    lm.suite_roots = (
+        loader.bundled_root(),
+        *(Path(d).resolve() for d in settings.lm_suite_dir),
+        *extra_roots,
+    )
     config.stash[SESSION_KEY] = lm
     # The session object receives pytest_runtest_logreport (it has no config argument).
     config.pluginmanager.register(lm, "lmbench-session")
@@ -78,8 +86,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     lm = parent.config.stash.get(SESSION_KEY, None)
     if lm is None:
         return None
-    roots = (loader.bundled_root(), *(Path(d).resolve() for d in lm.settings.lm_suite_dir))
-    if not loader.is_suite_file(file_path, roots):
+    if not loader.is_suite_file(file_path, lm.suite_roots):
         return None
     models = lm.model_keys if lm.started else ()
     return SuiteFile.from_parent(
@@ -138,6 +145,11 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    return results.teststatus(report)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(
     item: pytest.Item, nextitem: pytest.Item | None
@@ -164,7 +176,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from pytest_lmbench.gates.keeper import junit_session_properties
 
         junit_session_properties(session.config, lm.gate_failures)
-    if lm.gate_failures and session.exitstatus == pytest.ExitCode.OK:
+    lost = lm.reports.failures or lm.store.unstored
+    if (lm.gate_failures or lost) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -182,5 +195,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     report = lm.reports.report
     lines = format_calibration(report.run.calibration) + format_summary(report, lm.reports.paths)
     lines += hardware_lines()
-    for line in lines + lm.summary_lines() + [f"gate failed: {f}" for f in lm.gate_failures]:
-        terminalreporter.write_line(line)
+    failures = [f"gate failed: {f}" for f in lm.gate_failures]
+    failures += lm.reports.failures + lm.store.problems()
+    for line in lines + lm.summary_lines() + failures:
+        terminalreporter.write_line(printable(line))

@@ -19,7 +19,9 @@ from typing_extensions import NotRequired, TypedDict
 # metadata, the environment, settings): kept as given.
 JSON = dict[str, Any]
 
-RunStatus = Literal["running", "completed", "interrupted", "failed"]
+# "incomplete": every item ran, but some results could not be stored (they are in
+# the JSON report).
+RunStatus = Literal["running", "completed", "interrupted", "failed", "incomplete"]
 Outcome = Literal["passed", "failed", "error", "skipped"]
 ResultKind = Literal["capability", "throughput", "custom"]
 
@@ -58,6 +60,7 @@ class Sample(TypedDict, total=False):
     output_tokens: int | None
     prompt_tokens: int | None
     token_count_estimated: bool
+    token_count_suspect: bool  # the server's count could not be true; ours is used
     chunks: int
     server_ttft_s: float | None
     server_decode_tps: float | None
@@ -217,6 +220,9 @@ class ResultEntry(BaseModel):
     task: str | None = None
     outcome: Outcome
     error: str | None = None
+    # For outcome "error": connection, http, timeout, stream, protocol, model_mismatch,
+    # load (the model could not be asked or its answer read), or hook.
+    error_kind: str | None = None
     prompt: str | None = None
     output: str | None = None
     reference: Any = None

@@ -54,6 +54,9 @@ THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
     "min_aggregate_tps": ("aggregate_output_tps", "value", "min"),
 }
 
+# The most concurrent streams one throughput item may open (suites and --lm-concurrency).
+MAX_CONCURRENCY = 4096
+
 # Report file formats (pytest_lmbench.reporting.writer writes each).
 FORMATS: tuple[str, ...] = ("json", "html", "csv")
 

@@ -170,6 +170,9 @@ class ChatResult:
     timeline: StreamTimeline
     # True when the server gave no finish reason and it was deduced (e.g. a full budget).
     finish_reason_inferred: bool = False
+    # True when the server's token count could not be true (far more than streamed):
+    # output_tokens is then our own count, and token_count_estimated is True too.
+    token_count_suspect: bool = False
 
 
 class Backend(Protocol):

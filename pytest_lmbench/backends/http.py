@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +23,7 @@ from pytest_lmbench.errors import (
     AuthError,
     BackendHTTPError,
     BackendUnreachable,
+    RequestTimeout,
     StreamError,
 )
 
@@ -86,6 +88,8 @@ class RestClient:
         self.label = label
         self._token = token
         self._timeout_s = timeout_s
+        # HTTP 429 answers waited out (Retry-After) on REST calls, for the run's record.
+        self.retries_429 = 0
         self._client = httpx.Client(
             headers=auth_headers(token),
             timeout=make_timeout(timeout_s),
@@ -94,11 +98,34 @@ class RestClient:
         )
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Status and parsed body, bounded as a whole by the timeout and in size.
+
+        httpx's timeout bounds each read, so a server trickling a byte a second would
+        hold a model list forever; the deadline is checked as each chunk arrives.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        what = f"{self.label} {method} {path}"
+        status, headers, body_text = self._once(method, path, body, deadline, what)
+        for _ in range(MAX_429_RETRIES):
+            wait_s = _retry_after_s(status, headers, deadline)
+            if wait_s is None:
+                break
+            self.retries_429 += 1
+            time.sleep(wait_s)
+            status, headers, body_text = self._once(method, path, body, deadline, what)
+        _refuse_redirect(status, headers, what)
+        return status, body_text
+
+    def _once(
+        self, method: str, path: str, body: Any, deadline: float, what: str
+    ) -> tuple[int, httpx.Headers, Any]:
         try:
-            response = self._client.request(method, self.base_url + path, json=body)
+            with self._client.stream(method, self.base_url + path, json=body) as response:
+                content = _read_bounded(response, deadline, what, self._timeout_s)
+                parsed = parse_json_bytes(content, response.encoding)
+                return response.status_code, response.headers, parsed
         except httpx.TransportError as exc:
             raise unreachable(self.label, self.base_url, exc) from exc
-        return response.status_code, parse_json_body(response)
 
     def checked(self, method: str, path: str, body: Any = None, *, what: str) -> Any:
         """The JSON body, or the server's error (any documented shape) as an exception."""
@@ -207,6 +234,60 @@ def _compact(value: Any) -> str:
     except (TypeError, ValueError):  # circular or otherwise unencodable: never fail on an error
         text = repr(value)
     return _one_line(text)
+
+
+MAX_429_RETRIES = 3
+
+
+def _retry_after_s(status: int, headers: httpx.Headers, deadline: float) -> float | None:
+    """Seconds to wait before asking again after HTTP 429, or None: do not retry.
+
+    Only a Retry-After in seconds that still fits before the call's deadline is
+    honoured; without one, a short pause (the server said "too many", not "never").
+    """
+    if status != 429:
+        return None
+    raw = headers.get("retry-after", "1")
+    try:
+        wait_s = max(float(raw), 0.0)
+    except ValueError:  # an HTTP date: too rare on local servers to parse
+        wait_s = 1.0
+    return wait_s if time.monotonic() + wait_s < deadline else None
+
+
+def _refuse_redirect(status: int, headers: httpx.Headers, what: str) -> None:
+    # Following a redirect would send the API token to wherever it points.
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        target = urlsplit(location).netloc or location or "an unnamed place"
+        raise BackendHTTPError(f"{what}: HTTP {status} redirect to {target} not followed")
+
+
+# A REST answer (a model list, a load result) is small; past this it is a broken or
+# hostile server (or a decompression bomb: httpx decodes gzip before we count).
+MAX_REST_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _read_bounded(response: httpx.Response, deadline: float, what: str, timeout_s: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_REST_BODY_BYTES:
+            limit_mib = MAX_REST_BODY_BYTES // (1024 * 1024)
+            raise BackendHTTPError(f"{what} answered more than {limit_mib} MiB; stopped reading")
+        if time.monotonic() > deadline:
+            raise RequestTimeout(f"{what} took longer than the timeout ({timeout_s:g} s)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_bytes(content: bytes, encoding: str | None) -> Any:
+    """JSON when the body is JSON, else its text (an HTML error page, a plain message)."""
+    try:
+        return json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return content.decode(encoding or "utf-8", "replace")
 
 
 def parse_json_body(response: httpx.Response) -> Any:
@@ -327,7 +408,7 @@ async def iter_stream(
             for event in decoder.feed(chunk, now):
                 yield event
     except httpx.ReadTimeout as exc:
-        raise StreamError(f"{label} stream stalled longer than the timeout") from exc
+        raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
     for event in decoder.flush(time.perf_counter_ns()):
@@ -339,4 +420,6 @@ async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:
     try:
         return await asyncio.wait_for(awaitable, timeout=seconds)
     except asyncio.TimeoutError as exc:
-        raise StreamError(f"{label} request took longer than the timeout ({seconds:g} s)") from exc
+        raise RequestTimeout(
+            f"{label} request took longer than the timeout ({seconds:g} s)"
+        ) from exc

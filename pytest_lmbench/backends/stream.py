@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +19,23 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def as_int(value: Any) -> int | None:
-    """A JSON number as an int; anything else (booleans included) is unknown."""
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def as_float(value: Any) -> float | None:
-    """A JSON number as a float; anything else (booleans included) is unknown."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite JSON number as a float; anything else (booleans, NaN, 1e400) is unknown."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def as_int(value: Any) -> int | None:
+    """A count or size: a finite, non-negative JSON number as an int, else unknown."""
+    number = as_float(value)
+    return int(number) if number is not None and number >= 0 else None
+
+
+# A server count this many times the token chunks we saw cannot be true (a chunk
+# rarely carries more than one or two tokens).
+SUSPECT_TOKENS_PER_CHUNK = 4
 
 
 @dataclass
@@ -89,12 +99,14 @@ class StreamAccumulator:
 
     def result(self, end_ns: int) -> ChatResult:
         self.timeline.end_ns = end_ns
-        estimated = self.output_tokens is None
-        output_tokens = (
-            self.output_tokens
-            if self.output_tokens is not None
-            else len(self.timeline.token_chunk_ns)
+        chunks = len(self.timeline.token_chunk_ns)
+        reported = self.output_tokens
+        suspect = (
+            reported is not None and chunks > 0 and reported > SUSPECT_TOKENS_PER_CHUNK * chunks
         )
+        estimated = reported is None or suspect
+        # A count that cannot be true is replaced by the one we made, and flagged.
+        output_tokens = chunks if estimated else reported
         calls = [
             ToolCall(name=c.name, arguments_json="".join(c.arguments), id=c.id)
             for _, c in sorted(self.calls.items())
@@ -112,4 +124,5 @@ class StreamAccumulator:
             server_stats=self.server_stats,
             timeline=self.timeline,
             finish_reason_inferred=self.finish_reason_inferred,
+            token_count_suspect=suspect,
         )

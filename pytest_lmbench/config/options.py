@@ -31,6 +31,7 @@ from pytest_lmbench.config.parsers import (
     load_yaml_config,
 )
 from pytest_lmbench.config.sections import check_sections
+from pytest_lmbench.redaction import redact, register_secret, scrub, url_secrets
 from pytest_lmbench.vocabulary import BACKENDS, FORMATS
 
 Kind = Literal["value", "list", "flag", "bool"]
@@ -378,12 +379,11 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["lm_api_token_set"] = self.lm_api_token is not None
+        if self.lm_db is not None:
+            out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
+        out["lm_base_url"] = scrub(self.lm_base_url)  # so may a proxy's
         if self.lm_serve_gguf is not None and self.sources.get("lm_base_url") == "default":
             out["lm_base_url"] = None  # never used: the managed server's URL is the run's
-        if self.lm_db is not None:
-            from pytest_lmbench.config.redaction import redact
-
-            out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
         return out
 
 
@@ -464,6 +464,8 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         values["lm_backend"] = "openai"
     if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:  # never ignored
         raise pytest.UsageError(f"--lm-threads ({sources['lm_threads']}) needs --lm-serve-gguf")
+    register_secret(values["lm_api_token"])
+    url_secrets(values["lm_base_url"])
     return Settings(**values, sections=sections, sources=sources)
 
 

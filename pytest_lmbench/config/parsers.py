@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import yaml
-
-from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS
+from pytest_lmbench.vocabulary import CAPABILITIES, FORMATS, MAX_CONCURRENCY
 
 
 def _items(value: Any) -> list[str]:
@@ -92,6 +91,13 @@ def as_url(value: Any) -> str:
     text = str(value).strip().rstrip("/")
     if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
         raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a port that is no number raises here)
+    except ValueError as exc:
+        raise ValueError(f"{exc} in {value!r}") from None
+    if not parts.hostname:
+        raise ValueError(f"no host in {value!r}")
     return text
 
 
@@ -128,8 +134,10 @@ def as_formats(value: Any) -> tuple[str, ...]:
 
 def as_concurrency(value: Any) -> tuple[int, ...]:
     levels = tuple(dict.fromkeys(as_int(v) for v in _items(value)))
-    if not levels or any(level <= 0 for level in levels):
-        raise ValueError(f"expected positive whole numbers like 1,4,16, got {value!r}")
+    if not levels or any(level <= 0 or level > MAX_CONCURRENCY for level in levels):
+        raise ValueError(
+            f"expected whole numbers from 1 to {MAX_CONCURRENCY} like 1,4,16, got {value!r}"
+        )
     return levels
 
 
@@ -139,14 +147,9 @@ def load_yaml_config(
     """Read ``--lm-config``: option keys (``lm_model`` or ``model``) plus named sections."""
     import pytest
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise pytest.UsageError(f"--lm-config: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise pytest.UsageError(f"--lm-config: {path} is not valid YAML{where}") from None
+    from pytest_lmbench.config.yamlfile import read_yaml
+
+    data = read_yaml(path, "--lm-config")
     if data is None:
         return {}, {}
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ only the metrics layer knows (plugins register more), so
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -133,6 +134,13 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 50
+_SHORT.maxlist = _SHORT.maxdict = 4
+_SHORT.maxlevel = 2
+
+
 def _shown(error: ErrorDetails) -> str:
-    text = repr(error["input"])
+    # reprlib stops early: a huge value is never turned into text whole first.
+    text = _SHORT.repr(error["input"])
     return text if len(text) <= 60 else text[:57] + "..."

@@ -262,6 +262,8 @@ def read_baseline(path: Path) -> BaselineFile:
         raise BaselineError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BaselineError(f"{path} is not a baseline: JSON nested too deeply") from None
     if not isinstance(data, dict) or data.get("kind") != BASELINE_KIND:
         raise BaselineError(
             f"{path} is not an lmbench baseline file (write one with --lm-update-baseline)"

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pytest_lmbench.config.options import Settings
+from pytest_lmbench.config.yamlfile import read_yaml
 from pytest_lmbench.errors import first_problem
 from pytest_lmbench.gates.baseline import (
     BaselineError,
@@ -145,14 +145,7 @@ def load_gates(settings: Settings) -> GatesFile:
     if settings.lm_gates:
         path = Path(settings.lm_gates)
         where = f"--lm-gates: {path}"
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise pytest.UsageError(f"--lm-gates: cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            raise pytest.UsageError(f"{where} is not valid YAML{line}") from None
+        data = read_yaml(path, "--lm-gates")
     else:
         data = settings.sections.get("gates")
         where = f"--lm-config: {settings.lm_config}: gates"

@@ -51,6 +51,7 @@ def request_metrics(result: ChatResult) -> Sample:
         "output_tokens": tokens,
         "prompt_tokens": result.prompt_tokens,
         "token_count_estimated": result.token_count_estimated,
+        "token_count_suspect": result.token_count_suspect,
         "chunks": len(t.token_chunk_ns),
     }
     stats = result.server_stats

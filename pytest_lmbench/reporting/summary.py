@@ -103,7 +103,9 @@ def outcome_counts(results: Sequence[ResultEntry]) -> dict[str, Any]:
     for result in results:
         counts[field[result.outcome]] += 1
     counts["total_tests"] = len(results)
-    ran = counts["total_tests"] - counts["skipped_tests"]
+    # Errors (faults: the model could not be asked or read) say nothing of the model's
+    # quality: the rate is over the items that were answered and judged.
+    ran = counts["successful_tests"] + counts["failed_tests"]
     rate = counts["successful_tests"] / ran if ran else None
     return {**counts, "success_rate": rate}
 

@@ -80,9 +80,11 @@ def _quality_line(model: Mapping[str, Any]) -> str:
 
 
 def _counts(c: Mapping[str, Any]) -> str:
+    # Out of the items that were answered and judged: errors (faults) are counted apart.
+    passed, failed = c.get("successful_tests", 0), c.get("failed_tests", 0)
     text = (
-        f"{c.get('successful_tests', 0)}/{c.get('total_tests', 0)} passed"
-        f" ({format_percent(c.get('success_rate'))}), {c.get('failed_tests', 0)} failed"
+        f"{passed}/{passed + failed} passed"
+        f" ({format_percent(c.get('success_rate'))}), {failed} failed"
     )
     errors, skipped = c.get("error_tests", 0), c.get("skipped_tests", 0)
     if errors:

@@ -120,6 +120,7 @@ def _record(
             "finish_reason": last.finish_reason,
             "finish_reason_inferred": last.finish_reason_inferred,
             "token_count_estimated": last.token_count_estimated,
+            "token_count_suspect": last.token_count_suspect,
             "reasoning_chars": len(last.reasoning),
         }
     )

@@ -13,6 +13,7 @@ from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, Loade
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
+from pytest_lmbench.redaction import printable
 from pytest_lmbench.runners.progress import ProgressSink
 from pytest_lmbench.sampling.contention import contention
 
@@ -89,20 +90,30 @@ def fail_on(problems: list[str]) -> None:
 
 
 def fail(message: str) -> NoReturn:
-    pytest.fail(message, pytrace=False)
+    # Failure messages quote model output: escaped and capped before pytest prints them.
+    pytest.fail(printable(message), pytrace=False)
+
+
+class ItemFault(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """The model could not be asked or its answer could not be read: the item is an
+    error (``error_kind``), not a failure, and never counts in quality or success rate."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(printable(message), pytrace=False)
+        self.kind = kind
 
 
 def guarded(action: Callable[[], T]) -> T:
-    """Call ``action``; an LmbenchError becomes a one-line item failure.
+    """Call ``action``; an LmbenchError ends the item as a one-line error (a fault).
 
-    ``fail`` is called after the ``except`` block, so pytest shows neither a
-    traceback nor the exception chain, only the message.
+    The raise is after the ``except`` block, so pytest shows neither a traceback
+    nor the exception chain, only the message.
     """
     try:
         return action()
     except LmbenchError as exc:
-        message = str(exc)
-    fail(message)
+        message, kind = str(exc), exc.kind
+    raise ItemFault(message, kind)
 
 
 def run(factory: Callable[[], Any]) -> Any:

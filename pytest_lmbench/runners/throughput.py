@@ -261,6 +261,7 @@ def _record(
         {
             "short_generation": bool(short),
             "token_count_estimated": any(s["token_count_estimated"] for s in samples),
+            "token_count_suspect": any(s["token_count_suspect"] for s in samples),
             "prompt_tokens_estimated": calibration.estimated,
             "disagreement": check["disagreement"],
             "route": last.route if last else None,

@@ -31,13 +31,22 @@ MODEL_FACTS = (
 )
 
 
-def check_output_dir(path: Path) -> None:
+def check_output_dir(path: Path, option: str = "--lm-output-dir") -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise pytest.UsageError(f"--lm-output-dir: cannot create {path}: {exc.strerror}") from None
+        raise pytest.UsageError(f"{option}: cannot create {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise pytest.UsageError(f"--lm-output-dir: {path} is not writable")
+        raise pytest.UsageError(f"{option}: {path} is not writable")
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse at start a file the run could not write at its end (after hours of work)."""
+    if path.is_dir():
+        raise pytest.UsageError(f"{option}: {path} is a folder, not a file")
+    check_output_dir(path.parent, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise pytest.UsageError(f"{option}: {path} is not writable")
 
 
 class StoreWriter:
@@ -48,6 +57,9 @@ class StoreWriter:
         self._run = run
         self.store: Store | None = None
         self.url: str | None = None
+        # Results whose write failed: retried at session end, then said in the terminal.
+        self.unstored: list[ResultEntry] = []
+        self.last_error: str | None = None
 
     def open(self) -> None:
         if self._settings.lm_no_db:
@@ -67,16 +79,40 @@ class StoreWriter:
         try:
             return action(*args)
         except Exception as exc:  # a store hiccup must not cost the measurements
-            log.error("results store: %s failed: %s", what, " ".join(str(exc).split())[:300])
+            self._failed(what, exc)
             return None
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.last_error = " ".join(str(exc).split())[:300]
+        log.error("results store: %s failed: %s", what, self.last_error)
+
+    def _put_result(self, entry: ResultEntry) -> bool:
+        assert self.store is not None
+        try:
+            self.store.add_result(self._run.id, entry)
+        except Exception as exc:  # kept for a retry at session end
+            self._failed("saving a result", exc)
+            return False
+        return True
 
     def save_model(self, entry: ModelEntry) -> None:
         if self.store is not None:
             self._safely("saving model", self.store.save_model, self._run.id, entry)
 
     def add_result(self, entry: ResultEntry) -> None:
-        if self.store is not None:
-            self._safely("saving a result", self.store.add_result, self._run.id, entry)
+        if self.store is not None and not self._put_result(entry):
+            self.unstored.append(entry)
+
+    def problems(self) -> list[str]:
+        """Terminal lines for what the store does not hold (empty: it holds everything)."""
+        if not self.unstored:
+            return []
+        n = len(self.unstored)
+        what = "result" if n == 1 else "results"
+        return [
+            f"{n} {what} could not be stored: {self.last_error} "
+            "(they are in the JSON report; the run is marked incomplete)"
+        ]
 
     def model_fingerprint(self, entry: ModelEntry, run: RunInfo) -> str | None:
         from pytest_lmbench.sampling import fingerprint
@@ -133,6 +169,10 @@ class StoreWriter:
         report.run.environment["models"] = model_environment(report.models)
         if self.store is None:
             return
+        # A database that restarted or a lock held too long may be back by now.
+        self.unstored = [entry for entry in self.unstored if not self._put_result(entry)]
+        if self.unstored and report.run.status == "completed":
+            report.run.status = "incomplete"
         run = report.run
         store = self.store
         self._safely(
@@ -159,6 +199,7 @@ class ReportWriter:
         self._settings = settings
         self.paths: list[Path] = []
         self.report: Report | None = None
+        self.failures: list[str] = []  # one line per report not written, for the terminal
 
     def write(self, report: Report, store: StoreWriter) -> None:
         from pytest_lmbench.reporting.writer import write_reports
@@ -170,5 +211,10 @@ class ReportWriter:
             # One format failing (a full disk, a template bug) must not cost the others.
             try:
                 self.paths += write_reports(report, folder, (fmt,), history=history)
+            except KeyboardInterrupt:  # a second Ctrl-C: skip this one, no traceback
+                self.failures.append(f"the {fmt} report was not written: interrupted")
             except Exception as exc:
-                log.error("writing the %s report failed: %s", fmt, " ".join(str(exc).split())[:300])
+                reason = " ".join(str(exc).split())[:300]
+                self.failures.append(f"the {fmt} report was not written: {reason}")
+        for failure in self.failures:
+            log.error("%s", failure)

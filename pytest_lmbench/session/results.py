@@ -17,11 +17,24 @@ from pytest_lmbench.collection.distribution import plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import ResultEntry, timing_figure
+from pytest_lmbench.redaction import scrub
+from pytest_lmbench.runners.common import ItemFault
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
 _STARTED_KEY = pytest.StashKey[int]()
 REPORT_ATTR = "lmbench_result"
 MODEL_ATTR = "lmbench_model"
+# On a call report: the item failed because of a fault, so it is counted as an error.
+FAULT_ATTR = "lmbench_fault"
+
+
+def teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """pytest counts a failed call as a failure; a faulted item is an error (``E``)."""
+    if report.when == "call" and report.failed and getattr(report, FAULT_ATTR, False):
+        return "error", "E", "ERROR"
+    return None
+
+
 # Small figures JUnit XML carries to CI dashboards (record_property).
 PROPERTIES = ("quality_score",)
 
@@ -51,14 +64,19 @@ def on_report(
     if report.when == "setup" and not report.passed:
         record.outcome = "skipped" if report.skipped else "error"
         record.error = reason(call, report)
+        record.error_kind = None if report.skipped else error_kind(call)
     elif report.when == "call":
         if not report.passed:
-            record.outcome = "skipped" if report.skipped else "failed"
-            record.error = reason(call, report)
+            kind = None if report.skipped else error_kind(call)
+            # A fault (the model could not be asked or read) is an error, a low score a failure.
+            record.outcome = "skipped" if report.skipped else "error" if kind else "failed"
+            record.error, record.error_kind = reason(call, report), kind
+            setattr(report, FAULT_ATTR, kind is not None)
         _add_properties(item, record)
     elif report.when == "teardown":
         if report.failed and record.outcome == "passed":
             record.outcome, record.error = "error", reason(call, report)
+            record.error_kind = error_kind(call)
         started = item.stash.get(_STARTED_KEY, None)
         if started is not None:
             record.duration_s = (time.perf_counter_ns() - started) / 1e9
@@ -69,11 +87,18 @@ def on_report(
     return None
 
 
+def error_kind(call: pytest.CallInfo[Any]) -> str | None:
+    """The fault's kind when an LmbenchError (or the runners' ItemFault) ended the phase."""
+    value = call.excinfo.value if call.excinfo is not None else None
+    kind = getattr(value, "kind", None) if isinstance(value, (LmbenchError, ItemFault)) else None
+    return kind if isinstance(kind, str) else None
+
+
 def _user_hook(item: pytest.Item, record: ResultEntry) -> None:
     try:
         item.config.hook.pytest_lmbench_result(record=record, item=item)
     except Exception as exc:  # a user's hook must not cost the result, nor the session
-        record.outcome = "error"
+        record.outcome, record.error_kind = "error", "hook"
         record.error = _first_line(f"pytest_lmbench_result hook raised {type(exc).__name__}: {exc}")
 
 
@@ -105,5 +130,6 @@ def reason(call: pytest.CallInfo[Any], report: pytest.TestReport) -> str:
 
 
 def _first_line(text: str) -> str:
+    text = scrub(text)  # also for errors that are not ours (an httpx or driver message)
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[0].strip() if lines else text.strip()

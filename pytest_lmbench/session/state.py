@@ -10,6 +10,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,21 @@ from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.redaction import scrub
 from pytest_lmbench.reporting.progress import ModelProgress, terminal_progress
 from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.session.hardware import session_sampler
 from pytest_lmbench.session.lifecycle import ModelManager
-from pytest_lmbench.session.outputs import ReportWriter, StoreWriter, check_output_dir
+from pytest_lmbench.session.outputs import (
+    ReportWriter,
+    StoreWriter,
+    check_output_dir,
+    check_output_file,
+)
 from pytest_lmbench.session.server import ManagedServer
+from pytest_lmbench.session.signals import handle_sigterm
 
 log = logging.getLogger("pytest_lmbench")
 SESSION_KEY = pytest.StashKey["LmbenchSession"]()
@@ -52,7 +60,7 @@ class LmbenchSession:
             id=str(uuid.uuid4()),
             started_at=now_iso(),
             backend=settings.lm_backend,
-            base_url=settings.lm_base_url,
+            base_url=scrub(settings.lm_base_url),
             plugin_version=__version__,
             settings=settings.public(),
         )
@@ -72,6 +80,13 @@ class LmbenchSession:
         self.gate_failures: list[str] = []
         self._sampler: HardwareSampler | None = None
         self.progress: ModelProgress | None = None
+        # Set by pytest_keyboard_interrupt: the run's status must not depend on which
+        # exit status a second Ctrl-C (or one during teardown) left behind.
+        self.interrupted = False
+        # Where suite files are collected from (bundled, --lm-suite-dir, folders named
+        # on the command line); set by the plugin at configure time.
+        self.suite_roots: tuple[Path, ...] = ()
+        self._restore_sigterm: Callable[[], None] = lambda: None
 
     @property
     def writes_outputs(self) -> bool:
@@ -89,6 +104,7 @@ class LmbenchSession:
 
     def _abandon(self) -> None:
         """pytest skips pytest_sessionfinish when sessionstart raises: clean up here."""
+        self._restore_sigterm()
         if self.backend is not None:
             self.backend.close()
         if self.gates is not None:
@@ -101,6 +117,7 @@ class LmbenchSession:
             self.store.store.close()
 
     def _start(self) -> None:
+        self._restore_sigterm = handle_sigterm()
         if self.collect_only:
             if not self.model_keys:
                 self.model_keys = self.server.planned_keys()
@@ -108,12 +125,14 @@ class LmbenchSession:
             return
         if self.writes_outputs:
             check_output_dir(Path(self.settings.lm_output_dir))
+            if self.settings.lm_update_baseline:
+                check_output_file(Path(self.settings.lm_update_baseline), "--lm-update-baseline")
         if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):
             raise pytest.UsageError(
                 "--lm-serve-gguf cannot be combined with -n: each worker would start its own server"
             )
         base_url = self.server.start() or self.settings.lm_base_url
-        self.run.base_url = base_url
+        self.run.base_url = scrub(base_url)
         if self.server.model_key and not self.model_keys:
             self.model_keys = (self.server.model_key,)
         options = BackendOptions(
@@ -179,6 +198,10 @@ class LmbenchSession:
     def cache_for(self, model: str) -> JSON:
         return self.model_cache.setdefault(model, {})
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C or SIGTERM (as the session object is a plugin, it gets this hook)."""
+        self.interrupted = True
+
     # -- results --------------------------------------------------------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -228,6 +251,7 @@ class LmbenchSession:
         try:
             self._finish(exitstatus)
         finally:
+            self._restore_sigterm()
             if self.gates is not None:
                 self.gates.close()
 
@@ -240,7 +264,7 @@ class LmbenchSession:
         if not (self.started and self.writes_outputs):
             return
         self.run.finished_at = now_iso()
-        self.run.status = _status(exitstatus)
+        self.run.status = "interrupted" if self.interrupted else _status(exitstatus)
         report = self.build_report()
         self.store.finish(report)
         if self.gates is not None:

@@ -67,7 +67,7 @@ __all__ = [
 T = TypeVar("T")
 # Retries on top of busy_timeout, for the cases SQLite reports as busy at once.
 LOCK_RETRIES = 6
-_FINISHED = ("completed", "interrupted")
+_FINISHED = ("completed", "interrupted", "incomplete")
 _NO_DATA = ("skipped", "error")  # outcomes that measured nothing worth comparing to
 
 runs_t = cast(Table, m.Run.__table__)

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from pytest_lmbench.config.redaction import CREDENTIALS, redact
 from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.redaction import CREDENTIALS, redact
 
 __all__ = [
     "TESTED_BACKENDS",

@@ -7,6 +7,7 @@ Suite roots are the bundled ``capability_suites`` package and every
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -44,6 +45,24 @@ def is_suite_file(path: Path, roots: tuple[Path, ...]) -> bool:
     return bundled or any(root == r for r in roots)
 
 
+def suite_roots_in(args: Sequence[str]) -> list[Path]:
+    """Suite folders named on the command line (``pytest my_suites/ --lm-model=...``).
+
+    A folder whose capability subfolders hold suite files, a capability folder, or
+    one suite file: each names its suite root, as ``--lm-suite-dir`` would.
+    """
+    roots: list[Path] = []
+    for arg in args:
+        path = Path(arg.split("::", 1)[0])
+        if path.is_file() and path.suffix == ".json" and path.parent.name in CAPABILITIES:
+            roots.append(path.resolve().parent.parent)
+        elif path.is_dir() and path.name in CAPABILITIES and any(path.glob("*.json")):
+            roots.append(path.resolve().parent)
+        elif path.is_dir() and any(any((path / cap).glob("*.json")) for cap in CAPABILITIES):
+            roots.append(path.resolve())
+    return list(dict.fromkeys(roots))
+
+
 @dataclass(frozen=True)
 class CapabilityCase:
     suite: CapabilitySuite
@@ -64,7 +83,8 @@ class CapabilityCase:
         if self.case.image is None:
             return ()
         path = contained(self.folder, self.case.image, self.case.id)
-        return (ImageInput(data=path.read_bytes(), name=path.name),)
+        data = path.read_bytes()
+        return (ImageInput(data=data, mime=image_mime(data) or "image/png", name=path.name),)
 
 
 def load_capability_suite(path: Path) -> list[CapabilityCase]:
@@ -75,7 +95,7 @@ def load_capability_suite(path: Path) -> list[CapabilityCase]:
             f"{path}: capability {suite.capability!r} but the file is in {path.parent.name}/"
         )
     template_path = contained(path.parent, suite.template, None)
-    template = template_path.read_text(encoding="utf-8")
+    template = _read_text(template_path)
     cases = []
     seen: set[str] = set()
     for index, raw in enumerate(suite.cases):
@@ -100,6 +120,8 @@ def _check_case(item: CapabilityCase, path: Path) -> None:
         image = contained(item.folder, item.case.image, item.case.id)
         if not image.is_file():
             raise SuiteError(f"{where}: field image: {item.case.image} does not exist")
+        if image_mime(image.read_bytes()[:16]) is None:
+            raise SuiteError(f"{where}: field image: {item.case.image} is not a PNG, JPEG or WebP")
     if item.suite.capability == "tooling" and item.case.expected_calls is None:
         raise SuiteError(f"{where}: field expected_calls: required for tooling ([] for no call)")
     if item.suite.capability == "tooling" and not item.tools:
@@ -116,11 +138,31 @@ def load_throughput_suite(path: Path) -> list[ThroughputCase]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise SuiteError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise SuiteError(f"{path}: JSON nested too deeply") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+# What vision cases may send: the formats every vision-capable server here accepts.
+_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def image_mime(data: bytes) -> str | None:
+    """``image/png``, ``image/jpeg`` or ``image/webp`` from the file's own bytes, else None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for sig, mime in _IMAGE_SIGNATURES.items() if data.startswith(sig)), None)
 
 
 def _validate(model: type[Any], data: Any, path: Path, case: str | None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pytest_lmbench.records import JSON
-from pytest_lmbench.vocabulary import TASKS
+from pytest_lmbench.vocabulary import MAX_CONCURRENCY, TASKS
 
 CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
 
@@ -71,12 +71,17 @@ class CapabilitySuite(_Strict):
         return value
 
 
+MAX_TOKENS = 1_048_576  # no local model has a longer context today
+
+
 class ThroughputCase(_Strict):
     """``pp{prompt_tokens}-tg{gen_tokens}-c{concurrency}``, with optional thresholds."""
 
-    prompt_tokens: int = Field(gt=0)
-    gen_tokens: int = Field(gt=0)
-    concurrency: int = Field(default=1, gt=0)
+    # Bounds a real model can honour: a typo (an extra zero or three) is a collection
+    # error naming the case, not an hour of requests or a thousand stuck streams.
+    prompt_tokens: int = Field(gt=0, le=MAX_TOKENS)
+    gen_tokens: int = Field(gt=0, le=MAX_TOKENS)
+    concurrency: int = Field(default=1, gt=0, le=MAX_CONCURRENCY)
     min_decode_tps: float | None = None
     max_ttft_p95_s: float | None = None
     min_aggregate_tps: float | None = None

@@ -74,6 +74,9 @@ def test_token_from_env_is_never_public(pytester: pytest.Pytester) -> None:
         (["--lm-concurrency=1,x"], "expected a whole number"),
         (["--lm-formats=pdf"], "unknown format pdf"),
         (["--lm-temperature=3"], "must be between 0 and 2"),
+        (["--lm-base-url=http://[::1"], "Invalid IPv6 URL"),
+        (["--lm-base-url=http://host:port"], "Port could not be cast"),
+        (["--lm-concurrency=1,5000"], "from 1 to 4096"),
     ],
 )
 def test_invalid_values_are_one_line_usage_errors(

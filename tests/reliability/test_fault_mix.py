@@ -37,6 +37,7 @@ FAULTS = {
     "q08": (Fault("malformed", after_tokens=1), "LM Studio sent malformed JSON in the stream"),
     "t01": (Fault("wrong_model", model=GEMMA), f"but {GEMMA} answered"),
 }
+KINDS = {"q02": "stream", "q04": "timeout", "q06": "http", "q08": "stream", "t01": "model_mismatch"}
 
 
 def test_twelve_items_five_faults_bounded_all_stored_exit_1(
@@ -62,14 +63,15 @@ def test_twelve_items_five_faults_bounded_all_stored_exit_1(
 
     assert elapsed < 30, elapsed
     assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
-    assert "5 failed, 7 passed" in output
+    assert "7 passed, 5 errors" in output
 
     report = read_report(pytester.path)
     assert len(report["results"]) == 12
     assert report["run"]["status"] == "completed"
     for record in report["results"]:
         if record["case_id"] in FAULTS:
-            assert record["outcome"] == "failed"
+            assert record["outcome"] == "error"  # a fault, not a low score
+            assert record["error_kind"] == KINDS[record["case_id"]]
             assert FAULTS[record["case_id"]][1] in record["error"]
             assert "\n" not in record["error"]
             # Bounded by --lm-timeout=1, not by the server's 30 s stall.

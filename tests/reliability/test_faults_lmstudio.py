@@ -66,9 +66,9 @@ def test_server_dies_mid_session(pytester: pytest.Pytester, lms: LMStudioTestSer
     root = suite(pytester, lms)
     inject(lms, "q02", Fault("die", after_tokens=1))
     session = run_session(pytester, lms, root, [QWEN, GEMMA])
-    check_fault(session, "q02", "failed", "LM Studio closed the stream mid-response (*Error)")
+    check_fault(session, "q02", "error", "LM Studio closed the stream mid-response (*Error)")
     # What comes after cannot reach the server: each item says so at once, none hangs.
-    check_fault(session, "q03", "failed", "cannot reach LM Studio at *`lms server start`*")
+    check_fault(session, "q03", "error", "cannot reach LM Studio at *`lms server start`*")
     for case_id in QA:
         check_fault(
             session,
@@ -88,8 +88,8 @@ def test_stream_cut_mid_response(pytester: pytest.Pytester, lms: LMStudioTestSer
     inject(lms, "q02", Fault("cut", after_tokens=2))
     inject(lms, "t01", Fault("cut", after_tokens=1))  # the OpenAI-compatible route (tools)
     session = run_session(pytester, lms, root, [QWEN])
-    check_fault(session, "q02", "failed", "LM Studio closed the stream mid-response (*)")
-    check_fault(session, "t01", "failed", "LM Studio closed the stream mid-response (*)")
+    check_fault(session, "q02", "error", "LM Studio closed the stream mid-response (*)")
+    check_fault(session, "t01", "error", "LM Studio closed the stream mid-response (*)")
     check_session(session, {name("q02"), name("t01")}, items=4)
 
 
@@ -99,7 +99,7 @@ def test_stall_longer_than_the_timeout(pytester: pytest.Pytester, lms: LMStudioT
     inject(lms, "q03", Fault("stall", after_tokens=2, seconds=6))  # mid-answer
     session = run_session(pytester, lms, root, [QWEN], "--lm-timeout=1")
     for case_id in ("q02", "q03"):
-        record = check_fault(session, case_id, "failed", "LM Studio * longer than the timeout*")
+        record = check_fault(session, case_id, "error", "LM Studio * longer than the timeout*")
         assert 0.9 < record["duration_s"] < 2.5, record["duration_s"]
     check_session(session, {name("q02"), name("q03")}, items=4, timeout_s=1)
 
@@ -241,7 +241,7 @@ def test_http_4xx_and_5xx_in_every_documented_error_shape(
         inject(lms, case_id, Fault("http_error", status=status, body=body))
     session = run_session(pytester, lms, root, [QWEN])
     for case_id, (_, _, line) in ERROR_SHAPES.items():
-        check_fault(session, case_id, "failed", line)
+        check_fault(session, case_id, "error", line)
     check_session(session, {name(c) for c in ERROR_SHAPES}, items=len(qa) + 2)
 
 
@@ -258,13 +258,13 @@ def test_http_200_with_an_error_body(pytester: pytest.Pytester, lms: LMStudioTes
     check_fault(
         session,
         "q01",
-        "failed",
+        "error",
         "LM Studio chat failed (HTTP 200): Unexpected endpoint or method. (POST /api/v1/chat)",
     )
-    check_fault(session, "q02", "failed", "LM Studio chat failed (HTTP 200, unknown): boom")
-    check_fault(session, "q03", "failed", "LM Studio chat stream failed (HTTP 200*): *")
-    check_fault(session, "t01", "failed", "LM Studio chat failed (HTTP 200): Model crashed")
-    check_fault(session, "t02", "failed", "LM Studio stream failed (HTTP 200*): *")
+    check_fault(session, "q02", "error", "LM Studio chat failed (HTTP 200, unknown): boom")
+    check_fault(session, "q03", "error", "LM Studio chat stream failed (HTTP 200*): *")
+    check_fault(session, "t01", "error", "LM Studio chat failed (HTTP 200): Model crashed")
+    check_fault(session, "t02", "error", "LM Studio stream failed (HTTP 200*): *")
     check_session(session, {name(c) for c in ("q01", "q02", "q03", "t01", "t02")}, items=6)
 
 
@@ -273,8 +273,8 @@ def test_malformed_sse_and_json(pytester: pytest.Pytester, lms: LMStudioTestServ
     inject(lms, "q02", Fault("malformed", after_tokens=1))  # native v1 SSE
     inject(lms, "t01", Fault("malformed", after_tokens=1))  # OpenAI-compatible SSE
     session = run_session(pytester, lms, root, [QWEN])
-    check_fault(session, "q02", "failed", "LM Studio sent malformed JSON in the stream: '*'")
-    check_fault(session, "t01", "failed", "LM Studio sent malformed JSON in the stream: '*'")
+    check_fault(session, "q02", "error", "LM Studio sent malformed JSON in the stream: '*'")
+    check_fault(session, "t01", "error", "LM Studio sent malformed JSON in the stream: '*'")
     check_session(session, {name("q02"), name("t01")}, items=4)
 
 
@@ -324,7 +324,7 @@ def test_answer_from_another_model(pytester: pytest.Pytester, lms: LMStudioTestS
     check_fault(
         session,
         "q02",
-        "failed",
+        "error",
         f"asked LM Studio for {QWEN} but {GEMMA} answered; "
         "another model is loaded or the key is wrong",
     )
@@ -382,7 +382,7 @@ def test_401_mid_session_names_lm_api_token(
     inject(lms, "q02", Fault("http_error", status=401, body=body))
     session = run_session(pytester, lms, root, [QWEN])
     record = check_fault(
-        session, "q02", "failed", "LM Studio chat failed (HTTP 401, invalid_api_key): *"
+        session, "q02", "error", "LM Studio chat failed (HTTP 401, invalid_api_key): *"
     )
     assert "set LM_API_TOKEN" in record["error"]
     check_session(session, {name("q02")}, items=3)
@@ -412,7 +412,7 @@ def test_every_error_line_is_one_line(pytester: pytest.Pytester, lms: LMStudioTe
     inject(lms, "q01", Fault("http_error", status=500, body={"error": "line one\nline two\n"}))
     session = run_session(pytester, lms, root, [QWEN])
     record = check_fault(
-        session, "q01", "failed", "LM Studio chat failed (HTTP 500): line one line two"
+        session, "q01", "error", "LM Studio chat failed (HTTP 500): line one line two"
     )
     check_one_line(record["error"])
     check_session(session, {name("q01")}, items=2)

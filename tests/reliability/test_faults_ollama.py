@@ -57,8 +57,8 @@ def test_ollama_dies_mid_session(pytester: pytest.Pytester, ollama: OllamaTestSe
     root = suite(pytester, ollama)
     inject(ollama, "q02", Fault("die", after_tokens=1))
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN])
-    fault_of(session, "q02", "failed", "Ollama closed the stream mid-response (*)")
-    fault_of(session, "q03", "failed", "cannot reach Ollama at *`ollama serve`")
+    fault_of(session, "q02", "error", "Ollama closed the stream mid-response (*)")
+    fault_of(session, "q03", "error", "cannot reach Ollama at *`ollama serve`")
     check_session(session, {name("q02", OLLAMA_QWEN), name("q03", OLLAMA_QWEN)}, items=3)
 
 
@@ -66,7 +66,7 @@ def test_ollama_stream_cut(pytester: pytest.Pytester, ollama: OllamaTestServer) 
     root = suite(pytester, ollama)
     inject(ollama, "q02", Fault("cut", after_tokens=2))
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN])
-    fault_of(session, "q02", "failed", "Ollama closed the stream mid-response (*)")
+    fault_of(session, "q02", "error", "Ollama closed the stream mid-response (*)")
     check_session(session, {name("q02", OLLAMA_QWEN)}, items=3)
 
 
@@ -76,7 +76,7 @@ def test_ollama_stall_longer_than_the_timeout(
     root = suite(pytester, ollama)
     inject(ollama, "q02", Fault("stall", after_tokens=1, seconds=6))
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN], "--lm-timeout=1")
-    record = fault_of(session, "q02", "failed", "Ollama * longer than the timeout*")
+    record = fault_of(session, "q02", "error", "Ollama * longer than the timeout*")
     assert 0.9 < record["duration_s"] < 2.5
     check_session(session, {name("q02", OLLAMA_QWEN)}, items=3, timeout_s=1)
 
@@ -87,9 +87,9 @@ def test_ollama_http_errors(pytester: pytest.Pytester, ollama: OllamaTestServer)
     inject(ollama, "q02", Fault("http_error", status=400, body={"error": "invalid options"}))
     inject(ollama, "q03", Fault("http_error", status=502, body="Bad\nGateway"))
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN])
-    fault_of(session, "q01", "failed", "Ollama chat failed (HTTP 500): llama runner exited")
-    fault_of(session, "q02", "failed", "Ollama chat failed (HTTP 400): invalid options")
-    fault_of(session, "q03", "failed", "Ollama chat failed (HTTP 502): Bad Gateway")
+    fault_of(session, "q01", "error", "Ollama chat failed (HTTP 500): llama runner exited")
+    fault_of(session, "q02", "error", "Ollama chat failed (HTTP 400): invalid options")
+    fault_of(session, "q03", "error", "Ollama chat failed (HTTP 502): Bad Gateway")
     check_session(session, {name(c, OLLAMA_QWEN) for c in ("q01", "q02", "q03")}, items=4)
 
 
@@ -98,8 +98,8 @@ def test_ollama_200_with_an_error(pytester: pytest.Pytester, ollama: OllamaTestS
     inject(ollama, "q01", Fault("error_200", body={"error": "model runner crashed"}))
     inject(ollama, "q02", Fault("error_event", after_tokens=2))  # an error line mid-stream
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN])
-    fault_of(session, "q01", "failed", "Ollama chat stream failed (HTTP 200): model runner crashed")
-    fault_of(session, "q02", "failed", "Ollama chat stream failed (HTTP 200): *")
+    fault_of(session, "q01", "error", "Ollama chat stream failed (HTTP 200): model runner crashed")
+    fault_of(session, "q02", "error", "Ollama chat stream failed (HTTP 200): *")
     check_session(session, {name("q01", OLLAMA_QWEN), name("q02", OLLAMA_QWEN)}, items=3)
 
 
@@ -107,7 +107,7 @@ def test_ollama_malformed_json_line(pytester: pytest.Pytester, ollama: OllamaTes
     root = suite(pytester, ollama)
     inject(ollama, "q02", Fault("malformed", after_tokens=1))
     session = run_session(pytester, ollama, root, [OLLAMA_QWEN])
-    fault_of(session, "q02", "failed", "Ollama sent malformed JSON in the stream: '*'")
+    fault_of(session, "q02", "error", "Ollama sent malformed JSON in the stream: '*'")
     check_session(session, {name("q02", OLLAMA_QWEN)}, items=3)
 
 
@@ -131,7 +131,7 @@ def test_ollama_answer_from_another_model(
     fault_of(
         session,
         "q02",
-        "failed",
+        "error",
         f"asked Ollama for {OLLAMA_QWEN} but {OLLAMA_GEMMA} answered; *",
     )
     check_session(session, {name("q02", OLLAMA_QWEN)}, items=3)

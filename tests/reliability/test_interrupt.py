@@ -2,8 +2,9 @@
 
 A real ``pytest`` process runs against the test server; the third item stalls
 for a minute, and once the first two results are in the store the process gets
-SIGINT (what Ctrl-C sends). It must stop at once, keep both finished results in
-the store and the reports, mark the run ``interrupted`` and unload the model.
+SIGINT (what Ctrl-C sends) or SIGTERM (what a cancelled CI job gets). It must
+stop at once, keep both finished results in the store and the reports, mark the
+run ``interrupted`` and unload the model.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def asked(server: LMStudioTestServer, case_id: str) -> bool:
     return any(mark(case_id) in json.dumps(r.json) for r in server.engine.requests)
 
 
-def test_sigint_keeps_finished_results_unloads_and_marks_the_run_interrupted(
-    pytester: pytest.Pytester, lms: LMStudioTestServer
+# SIGINT is Ctrl-C; SIGTERM is a cancelled CI job, ``docker stop`` or Kubernetes.
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_keeps_finished_results_unloads_and_marks_the_run_interrupted(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, signum: signal.Signals
 ) -> None:
     root = write_suite(pytester.path / "suite", ("q01", "q02", "q03", "q04"))
     answer_suite(lms, root)
@@ -70,7 +73,7 @@ def test_sigint_keeps_finished_results_unloads_and_marks_the_run_interrupted(
         wait_for(lambda: stored_results(db_path(pytester.path)) >= 2, 60, "the first results")
         wait_for(lambda: asked(lms, "q03"), 30, "the stalled request")
         interrupted_ns = time.perf_counter_ns()  # the test server stamps requests on this clock
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         output, _ = process.communicate(timeout=30)
     finally:
         if process.poll() is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_lmbench.redaction import printable
 from pytest_lmbench.testing import AnswerRule, Fault, LMStudioTestServer
 
 from .conftest import (
@@ -82,6 +83,61 @@ def test_api_token_never_appears_in_store_reports_logs_or_terminal(
     settings = session.report["run"]["settings"]
     assert settings["lm_api_token_set"] is True
     assert "lm_api_token" not in settings
+
+
+ECHO = {"error": {"message": f"request headers were: Authorization: Bearer {TOKEN}"}}
+
+
+def test_a_token_the_server_echoes_back_is_masked_everywhere(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy or debug server that quotes the request headers in its error body."""
+    monkeypatch.setenv("LM_API_TOKEN", TOKEN)
+    lms.engine.script.auth_token = TOKEN
+    root = write_suite(pytester.path / "suite", ("q01", "q02"))
+    answer_suite(lms, root)
+    lms.engine.faults.append(Fault("http_error", match=mark("q02"), status=500, body=ECHO))
+    session = run_session(
+        pytester, lms, root, [QWEN], "--lm-formats=json,html,csv", "-rA", "--tb=long"
+    )
+    assert "request headers were: Authorization: Bearer ***" in str(session.item("q02")["error"])
+    for name, data in written_files(pytester.path).items():
+        assert SECRET.encode() not in data, name
+    for stream in (session.result.stdout.str(), session.result.stderr.str()):
+        assert SECRET not in stream
+
+
+def test_a_token_echoed_at_session_start_is_masked(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    lms.engine.faults.append(Fault("http_error", route="/api/v1/models", status=401, body=ECHO))
+    root = write_suite(pytester.path / "suite", ("q01",))
+    result = pytester.runpytest(
+        f"--lm-suite-dir={root}",
+        f"--lm-model={QWEN}",
+        f"--lm-api-token={TOKEN}",
+        *lmbench_args(lms, pytester.path),
+        plugins=[CloseBackend()],
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*request headers were: Authorization: Bearer ****"])
+    assert SECRET not in result.stdout.str() + result.stderr.str()
+
+
+def test_credentials_in_the_base_url_are_masked_in_reports(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    root = write_suite(pytester.path / "suite", ("q01",))
+    answer_suite(lms, root)
+    with_password = lms.base_url.replace("http://", "http://bench:PROXYPASS99@")
+    session = run_session(pytester, lms, root, [QWEN], f"--lm-base-url={with_password}")
+    assert session.item("q01")["outcome"] == "passed"
+    run = session.report["run"]
+    assert run["base_url"] == lms.base_url.replace("http://", "http://bench:***@")
+    assert run["settings"]["lm_base_url"] == run["base_url"]
+    for name, data in written_files(pytester.path).items():
+        assert b"PROXYPASS99" not in data, name
+    assert "PROXYPASS99" not in session.result.stdout.str() + session.result.stderr.str()
 
 
 def test_a_refused_token_is_not_echoed(pytester: pytest.Pytester, lms: LMStudioTestServer) -> None:
@@ -218,6 +274,57 @@ def test_yaml_with_python_tags_is_refused(
     result.stderr.fnmatch_lines([f"ERROR: {option}: *evil.yaml is not valid YAML at line 1"])
     assert not marker.exists()
     assert lms.engine.load_calls == 0
+
+
+BILLION_LAUGHS = "\n".join(
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+)
+
+
+@pytest.mark.parametrize("option", ["--lm-config", "--lm-gates"])
+def test_a_yaml_alias_bomb_is_one_line_not_gigabytes(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, option: str
+) -> None:
+    bomb = pytester.path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS + "\n")
+    assert len(bomb.read_bytes()) < 1024
+    root = write_suite(pytester.path / "suite", ("q01",))
+    result = pytester.runpytest(
+        f"--lm-suite-dir={root}",
+        f"--lm-model={QWEN}",
+        f"{option}={bomb}",
+        *lmbench_args(lms, pytester.path),
+        plugins=[CloseBackend()],
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = f"ERROR: {option}: *bomb.yaml is not valid YAML at line 2: YAML aliases * not accepted"
+    result.stderr.fnmatch_lines([line])
+    assert lms.engine.load_calls == 0
+
+
+def test_model_output_cannot_drive_the_terminal_and_long_failures_are_capped(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    root = write_suite(pytester.path / "suite", ("q01", "q02"))
+    hostile = "\x1b]0;pwned\x07\x1b[2J\rwrong answer"
+    lms.engine.answers[:] = [
+        AnswerRule(mark("q01"), content=hostile),
+        AnswerRule(mark("q02"), content="no " * 40_000),
+    ]
+    result = run_session(pytester, lms, root, [QWEN], "--lm-min-quality=0.9", "-rA").result
+    out = result.stdout.str() + result.stderr.str()
+    for control in ("\x1b", "\x07", "\r"):
+        assert control not in out
+    assert "\\x1b]0;pwned\\x07" in out  # shown, escaped
+    assert max(len(line) for line in result.stdout.lines) < 10_000
+
+
+def test_a_failure_message_is_capped() -> None:
+    calls = "; ".join(f"call {i}: unexpected tool" for i in range(100_000))
+    shown = printable(calls)
+    assert len(shown) < 2100
+    assert shown.endswith(f"… ({len(calls) - 2000:,} more characters)")
 
 
 # -- tool calls ----------------------------------------------------------------------------

@@ -144,3 +144,14 @@ def test_a_session_stopped_at_start_leaves_no_unfinished_run(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     runs = stored_runs(db_path(pytester.path)) if db_path(pytester.path).exists() else {}
     assert all(run.status != "running" for run in runs.values()), runs
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_an_unwritable_update_baseline_is_refused_before_the_run(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, where: str
+) -> None:
+    blocker = a_file(pytester)
+    target = blocker / "baseline.json" if where == "under a file" else pytester.path
+    result = start(pytester, lms, f"--lm-update-baseline={target}", closer=CloseBackend())
+    check_stopped_at_start(result, lms, pytester, "ERROR: --lm-update-baseline: *")
+    assert lms.engine.requests == []

@@ -64,7 +64,7 @@ def _hand_built() -> Report:
     )
 
 
-def test_counts_and_success_rate_exclude_skipped() -> None:
+def test_counts_and_success_rate_exclude_skipped_and_errors() -> None:
     summary = build_summary(_hand_built())
     text = summary["models"]["m"]["capabilities"]["general_text"]
     assert text["total_tests"] == 4
@@ -75,7 +75,7 @@ def test_counts_and_success_rate_exclude_skipped() -> None:
     assert text["success_rate"] == pytest.approx(2 / 3)
     totals = summary["models"]["m"]["totals"]
     assert (totals["total_tests"], totals["error_tests"]) == (5, 1)
-    assert totals["success_rate"] == pytest.approx(2 / 4)
+    assert totals["success_rate"] == pytest.approx(2 / 3)  # the error is a fault, not a miss
     assert summary["totals"]["total_tests"] == 5
 
 
@@ -91,7 +91,7 @@ def test_means_skip_missing_values_instead_of_counting_zero() -> None:
 def test_metric_missing_everywhere_has_a_none_mean() -> None:
     reasoning = build_summary(_hand_built())["models"]["m"]["capabilities"]["reasoning"]
     assert reasoning["mean_accuracy"] is None
-    assert reasoning["success_rate"] == 0.0
+    assert reasoning["success_rate"] is None  # its one item errored: nothing was judged
     assert reasoning["avg_latency_s"] is None
 
 

@@ -47,7 +47,7 @@ def test_capability_lines_show_counts_and_metric_means(report: Report) -> None:
     assert shown == expected
     # scoring metrics in the order of the scoring tables, health last
     assert list(shown) == ["exact_match", "f1", "rouge1", "rouge2", "rougeL", "repetition_ratio"]
-    assert "    reasoning: 0/1 passed (0%), 0 failed, 1 error, avg latency 30.0 s, avg — tok/s" in (
+    assert "    reasoning: 0/0 passed (—), 0 failed, 1 error, avg latency 30.0 s, avg — tok/s" in (
         lines
     )
     assert "      means: accuracy —" in lines
