@@ -4,8 +4,8 @@ and every throughput item gets a prefill speed (its prompt counted by the server
 from __future__ import annotations
 
 import json
-import statistics
-import time
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +33,44 @@ def _plugin_item(pytester: pytest.Pytester) -> tuple[dict[str, Any], dict[str, A
     return report["results"][0], report["models"][0]
 
 
-def _direct_decode_tps(gguf: Path, prompt: str) -> float:
-    """llama-cpp-python in this process, one thread per core: (tokens - 1) / decode time."""
-    from llama_cpp import Llama
+# A separate process: llama-cpp-python in this one would leave /dev/null open at exit.
+_DIRECT = """
+import json, statistics, sys, time
+from llama_cpp import Llama
+gguf, threads, prompt, tokens = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+llm = Llama(model_path=gguf, n_ctx=4096, n_threads=threads, verbose=False)
+speeds = []
+for _ in range(3):
+    stamps = []
+    for chunk in llm.create_chat_completion(
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=tokens, temperature=0.0, stream=True,
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            stamps.append(time.perf_counter())
+    speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
+print(json.dumps(statistics.median(speeds)))
+"""
 
-    llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=physical_cores(), verbose=False)
-    speeds = []
-    for _ in range(3):
-        stamps = []
-        stream = llm.create_chat_completion(
-            messages=[{"role": "user", "content": prompt}],
-            max_tokens=CASE["gen_tokens"],
-            temperature=0.0,
-            stream=True,
-        )
-        for chunk in stream:
-            if chunk["choices"][0]["delta"].get("content"):  # type: ignore[index, union-attr]
-                stamps.append(time.perf_counter())
-        speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-    return statistics.median(speeds)
+
+def _direct_decode_tps(gguf: Path, prompt: str) -> float:
+    """llama-cpp-python itself, one thread per core: (tokens - 1) / decode time."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DIRECT,
+            str(gguf),
+            str(physical_cores()),
+            prompt,
+            str(CASE["gen_tokens"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return float(json.loads(done.stdout))
 
 
 def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
@@ -64,6 +83,10 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     item, model = _plugin_item(pytester)
     applied = model["load"]["applied"]
     assert applied["threads"] == physical_cores()  # recorded as applied
+    if item["flags"]["contended"]:
+        # Another process held the CPU: no speed comparison can pass or fail on that.
+        other = item["flags"]["contention_other_cpu_pct"]
+        pytest.skip(f"contended: other processes used {other:.0f} % of a core")
     served = item["timing"]["decode_tps"]["median"]
     gguf = default_gguf()
     assert gguf is not None
