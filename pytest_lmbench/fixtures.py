@@ -14,6 +14,7 @@ import pytest
 from pytest_lmbench.backends.base import LoadedModel
 from pytest_lmbench.collection.items import SPEC_KEY, ItemSpec
 from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.reporting.progress import terminal_progress
 from pytest_lmbench.runners.client import LMClient
 from pytest_lmbench.runners.common import ItemContext
 from pytest_lmbench.session.hardware import HardwareHandle
@@ -94,6 +95,7 @@ def lmbench_context(
         hardware=lm_hardware,
         gates=lm_session.gates,
         model_cache=lm_session.cache_for(lm_model.key),
+        progress=terminal_progress(request.config),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 # A JSON object whose keys the server or the user chooses (server stats, model
 # metadata, the environment, settings): kept as given.
@@ -162,6 +162,9 @@ class Hardware(TypedDict, total=False):
     ram_gb: SignalStats
     server_cpu_pct: SignalStats
     server_rss_gb: SignalStats
+    other_cpu_pct: SignalStats  # every process but the server and the harness; 100 = one core
+    # Its mean over the measured rounds (the whole item when none are marked).
+    measured_other_cpu_pct: float | None
     energy_j: float | None  # the whole item
     energy_source: str | None  # "nvml_counter" or "power_integral"
     n_samples: int
@@ -191,6 +194,10 @@ class Flags(TypedDict, total=False):
     short_generation: bool  # throughput: a request stopped before gen_tokens
     prompt_tokens_estimated: bool
     disagreement: bool  # client and server timing differ by more than 10 %
+    prompt_tokens_source: str | None  # "server" (usage), "tokenizer", or None: unknown
+    contended: bool | None  # other processes took > half a core while measured (None: unknown)
+    contention_other_cpu_pct: float | None
+    baseline_contended: bool  # its baseline comparison was untestable for contention
     gates: list[str]  # the item's gate failures
     baseline_ref: str
     baseline_status: str  # compared, missing, refused, no_baseline
@@ -256,6 +263,7 @@ class HistoryPoint(TypedDict):
     started_at: str | None
     decode_tps_median: float | None  # its single-stream throughput items' median
     quality_score_mean: float | None
+    status: NotRequired[str]  # "completed" or "interrupted" (older callers: absent)
 
 
 # model key -> its runs, oldest first

@@ -24,10 +24,12 @@ from pytest_lmbench.backends.base import (
     StreamTimeline,
 )
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
-from pytest_lmbench.errors import StreamError
+from pytest_lmbench.errors import LmbenchError, StreamError
 
 CHAT_ROUTE = "/v1/chat/completions"
 LLAMA_CPP_PYTHON_TITLE = "llama.cpp Python API"  # llama_cpp.server's FastAPI title
+# Tokenizer routes: llama-cpp-python's (which streams no usage) and llama.cpp's server.
+TOKENIZE_ROUTES = (("/extras/tokenize/count", "input"), ("/tokenize", "content"))
 # Reads what a server adds to the OpenAI chunks (LM Studio v0: stats, runtime).
 ChunkHook = Callable[[StreamAccumulator, JSON], None]
 
@@ -247,6 +249,7 @@ class OpenAIBackend:
         self._rest = rest.RestClient(
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
+        self._no_tokenizer: set[str] = set()
 
     def _get(self, path: str) -> Any:
         return self._rest.checked("GET", path, what=f"GET {path}")
@@ -324,8 +327,36 @@ class OpenAIBackend:
             self.label,
         )
 
+    def count_prompt_tokens(self, text: str) -> int | None:
+        """``text``'s length in the server's own tokens, for streams that bring no usage.
+
+        The chat template's few tokens around the prompt are not counted. None when
+        the server has no tokenizer route (it is then not asked again).
+        """
+        for path, field in TOKENIZE_ROUTES:
+            if path in self._no_tokenizer:
+                continue
+            try:
+                status, body = self._rest.request("POST", path, {field: text})
+            except LmbenchError:
+                return None
+            count = _token_count(body) if status == 200 else None
+            if count is not None:
+                return count
+            self._no_tokenizer.add(path)
+        return None
+
     def close(self) -> None:
         self._rest.close()
+
+
+def _token_count(body: Any) -> int | None:
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("count"), int):
+        return int(body["count"])
+    tokens = body.get("tokens")
+    return len(tokens) if isinstance(tokens, list) else None
 
 
 def create(options: BackendOptions) -> OpenAIBackend:

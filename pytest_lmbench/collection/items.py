@@ -1,14 +1,17 @@
 """The collector: suite files become one ``pytest.Function`` per model and case.
 
 Items are real Functions, so fixtures (model load, hardware sampler,
-pytest-benchmark) work for them as for any test. Their ids are readable:
-``capability_suites/reasoning/math.json::math_003[qwen/qwen3-4b]``.
+pytest-benchmark) work for them as for any test. Their ids are readable and
+relative to the suite root, wherever the suites are installed:
+``reasoning/math.json::math_003[qwen/qwen3-4b]``, so the store, baselines,
+history and ``lmbench compare`` match a tox run with a run from a checkout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pytest
@@ -39,6 +42,8 @@ class ItemSpec:
 
 
 SPEC_KEY = pytest.StashKey[ItemSpec]()
+# Suite-relative file ids handed out so far, and the file each belongs to.
+_FILE_IDS = pytest.StashKey[dict[str, Path]]()
 # Set when suite files were found but no model was given (reported after collection).
 SUITES_WITHOUT_MODEL = pytest.StashKey[bool]()
 
@@ -65,6 +70,22 @@ class LmbenchItem(pytest.Function):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         # Line 0: skip reports need a line number; the case is "in" its suite file.
         return self.path, 0, self.name
+
+
+def suite_file_id(config: pytest.Config, path: Path) -> str:
+    """``<capability>/<file>.json``: the file's id without the folder the suites live in.
+
+    Two suite roots holding the same capability file (a user's ``general_text/qa.json``
+    next to the bundled one) would share that id; the later one is prefixed
+    with its root's folder name, so no two items share a nodeid.
+    """
+    taken = config.stash.setdefault(_FILE_IDS, {})
+    file_id = f"{path.parent.name}/{path.name}"
+    owner = taken.setdefault(file_id, path)
+    if owner != path:
+        file_id = f"{path.parent.parent.name}/{file_id}"
+        taken.setdefault(file_id, path)
+    return file_id
 
 
 class SuiteFile(pytest.File):

@@ -16,11 +16,11 @@ The decision rule, one for every metric:
   run of a capability case;
 - verdict: ``regression`` (or ``improvement``) only when the effect is beyond
   ``--lm-max-regression`` percent in the bad (good) direction *and* significant.
-  With a single repetition on either side there is no spread to test, so nothing
-  can be significant: a change beyond the percentage is ``untestable`` (shown,
-  never failing). A capability's quality is also compared as a whole, over its
-  cases, with a paired test (:mod:`pytest_lmbench.gates.quality`), which needs no
-  repetitions.
+  With a single repetition on either side there is no spread to test, and with
+  too few (2 vs 2: the smallest possible p is 1/6) nothing can reach ``alpha``:
+  a change beyond the percentage is then ``untestable`` (shown, never failing).
+  A capability's quality is also compared as a whole, over its cases, with a
+  paired test (:mod:`pytest_lmbench.gates.quality`), which needs no repetitions.
 
 The rank test is exact for small samples without ties and ignores how far an
 outlier (one stalled request) lies. The bootstrap interval of the ratio of
@@ -34,7 +34,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -179,6 +179,8 @@ class BaselineItem(_Model):
     kind: str
     metrics: dict[str, Any] = Field(default_factory=dict)
     timing: dict[str, MetricValues] = Field(default_factory=dict)
+    # Other processes took CPU while it was measured (older files: not known, False).
+    contended: bool = False
 
     def observed(self) -> dict[str, Observed]:
         found: dict[str, Observed] = {}
@@ -211,7 +213,9 @@ def baseline_from_report(report: Report) -> BaselineFile:
             continue
         observed = observe(record)
         if observed:
-            items[item_key(record)] = _item_of(record.kind, observed)
+            item = _item_of(record.kind, observed)
+            item.contended = record.flags.get("contended") is True
+            items[item_key(record)] = item
     return BaselineFile(
         created_at=report.run.finished_at or datetime.now(timezone.utc).isoformat(),
         run_id=report.run.id,
@@ -350,7 +354,11 @@ def compare(
             current.values, baseline.values, "greater" if delta > 0 else "less"
         )
     beyond = delta is not None and abs(delta) > max_regression
-    verdict = decide(beyond, better, p_value, alpha, testable=min(n_cur, n_base) >= 2)
+    # Two runs against two can never reach alpha: calling their change "unchanged"
+    # would claim evidence the sizes cannot give.
+    underpowered = min(n_cur, n_base) >= 2 and min_p_value(n_cur, n_base) > alpha
+    testable = min(n_cur, n_base) >= 2 and not underpowered
+    verdict = decide(beyond, better, p_value, alpha, testable=testable)
     low, high = _ratio_interval(current, baseline, alpha)
     return Comparison(
         metric=metric,
@@ -364,8 +372,13 @@ def compare(
         n_baseline=n_base,
         verdict=verdict,
         limit_pct=max_regression,
-        underpowered=min(n_cur, n_base) >= 2 and min_p_value(n_cur, n_base) > alpha,
+        underpowered=underpowered,
     )
+
+
+def as_contended(comparisons: list[Comparison]) -> list[Comparison]:
+    """Contended measurements say nothing about the model: every verdict is untestable."""
+    return [replace(c, verdict="untestable") for c in comparisons]
 
 
 def decide(

@@ -37,6 +37,7 @@ from pytest_lmbench.gates.baseline import (
     BaselineError,
     BaselineFile,
     Comparison,
+    as_contended,
     baseline_from_report,
     compare_item,
     describe,
@@ -262,11 +263,13 @@ class GateKeeper:
         max_regression: float = 10.0,
         alpha: float = 0.05,
         owned_store: Store | None = None,
+        allow_contention: bool = False,
     ) -> None:
         self.gates = gates
         self.baseline = baseline
         self.max_regression = max_regression
         self.alpha = alpha
+        self.allow_contention = allow_contention
         # A store opened here (not the session's) is ours to close.
         self._owned_store = owned_store
         self._by_capability: tuple[Report, list[CapabilityComparison]] | None = None
@@ -291,6 +294,7 @@ class GateKeeper:
             max_regression=settings.lm_max_regression,
             alpha=settings.lm_alpha,
             owned_store=owned,
+            allow_contention=settings.lm_allow_contention,
         )
 
     def close(self) -> None:
@@ -350,6 +354,10 @@ class GateKeeper:
         comparisons = compare_item(
             observe(record), item.observed(), self.max_regression, self.alpha
         )
+        contended = record.flags.get("contended") is True or item.contended
+        if contended and not self.allow_contention:
+            comparisons = as_contended(comparisons)
+            record.flags["baseline_contended"] = True
         record.flags["baseline_status"] = "compared"
         record.flags["baseline"] = [c.as_flag() for c in comparisons]
         label = item_label(record)

@@ -92,6 +92,8 @@ def compare_capability(
         p_value = wilcoxon_p(now, before, "greater" if delta > 0 else "less")
     beyond = delta is not None and abs(delta) > max_regression
     better = delta is not None and delta > 0
+    # n changed pairs can reach at best 1 / 2**n, one-sided: fewer cannot show a change.
+    underpowered = 0.5 ** len(cases) > alpha
     return Comparison(
         metric=QUALITY,
         baseline=mean_before,
@@ -102,10 +104,9 @@ def compare_capability(
         ci_high=None,
         n_current=len(cases),
         n_baseline=len(cases),
-        verdict=decide(beyond, better, p_value, alpha, testable=True),
+        verdict=decide(beyond, better, p_value, alpha, testable=not underpowered),
         limit_pct=max_regression,
-        # n changed pairs can reach at best 1 / 2**n, one-sided.
-        underpowered=0.5 ** len(cases) > alpha,
+        underpowered=underpowered,
         paired=True,
     )
 

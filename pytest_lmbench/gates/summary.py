@@ -37,7 +37,9 @@ def baseline_lines(
                 lines.append(describe(item_label(record), Comparison.from_flag(flag)))
             if flag.get("underpowered"):
                 notes[_underpowered(flag, alpha)] = None
-            if flag["verdict"] == "untestable":
+            if record.flags.get("baseline_contended"):
+                notes[_CONTENDED] = None
+            elif flag["verdict"] == "untestable":
                 notes[_UNTESTABLE] = None
         prints = record.flags.get("baseline_fingerprints")
         if prints:
@@ -58,9 +60,16 @@ def baseline_lines(
 
 
 _UNTESTABLE = (
-    "note: an untestable change is beyond the limit but has a single repetition on one "
-    "side, so it cannot be significant and does not fail; raise --lm-runs (speed) or "
-    "--lm-repeat (quality) to test it. Capability quality is tested over its cases."
+    "note: an untestable change is beyond the limit but has too few repetitions (one, or "
+    "too few to ever reach alpha) to be significant, and does not fail; raise --lm-runs "
+    "(speed) or --lm-repeat (quality) to test it. Capability quality is tested over its cases."
+)
+
+
+_CONTENDED = (
+    "note: other processes took more than half a core while an item or its baseline was "
+    "measured (flags.contended): its comparisons are untestable; --lm-allow-contention "
+    "compares them anyway."
 )
 
 

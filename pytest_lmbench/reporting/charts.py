@@ -363,8 +363,13 @@ def trend_lines(
     title: str,
     unit: str,
     width: float = WIDTH,
+    x_fractions: Sequence[float] | None = None,
 ) -> str:
-    """One line per series over shared x positions (runs); gaps break the line."""
+    """One line per series over shared x positions (runs); gaps break the line.
+
+    ``x_fractions`` (0 to 1, one per label) places the runs on a time axis; without
+    it they are evenly spaced.
+    """
     points = sum(1 for s in series for v in s.values if v is not None)
     if len(x_labels) < 2 or points < 2:
         return empty_chart(title, "no history yet")
@@ -374,24 +379,26 @@ def trend_lines(
     y1 = y0 + plot_h
     highest = max(v for s in series for v in s.values if v is not None)
     ticks = nice_ticks(0.0, highest or 1.0)
-    step = (x1 - left) / max(len(x_labels) - 1, 1)
+    fractions = x_fractions or [i / max(len(x_labels) - 1, 1) for i in range(len(x_labels))]
+    xs = [left + f * (x1 - left) for f in fractions]
     parts = [*legend, *_y_axis(ticks, left, x1, y0, y1)]
     every = max(1, math.ceil(len(x_labels) / 8))
     for i, label in enumerate(x_labels):
         if i % every == 0 or i == len(x_labels) - 1:
             parts.append(
-                f'<text x="{_f(left + i * step)}" y="{_f(y1 + 16)}" text-anchor="middle" '
+                f'<text x="{_f(xs[i])}" y="{_f(y1 + 16)}" text-anchor="middle" '
                 f'fill="{_MUTED}">{_t(_clip(label, 14))}</text>'
             )
     k = plot_h / ticks[-1]
     for s in series:
-        parts.append(_trend_series(s, x_labels, left, step, y1, k))
-    parts.append(_axis_title(f"{unit}, one point per run", left, x1, y1 + 34))
+        parts.append(_trend_series(s, x_labels, xs, y1, k))
+    axis = "one point per run, placed by its start time" if x_fractions else "one point per run"
+    parts.append(_axis_title(f"{unit}, {axis}", left, x1, y1 + 34))
     return _svg(width, y1 + 42, title, parts)
 
 
 def _trend_series(
-    s: Series, x_labels: Sequence[str], left: float, step: float, base: float, k: float
+    s: Series, x_labels: Sequence[str], xs: Sequence[float], base: float, k: float
 ) -> str:
     path: list[str] = []
     dots: list[str] = []
@@ -400,7 +407,7 @@ def _trend_series(
         if value is None:
             pen_up = True
             continue
-        x, y = left + i * step, base - value * k
+        x, y = xs[i], base - value * k
         path.append(f"{'M' if pen_up else 'L'}{_f(x)} {_f(y)}")
         pen_up = False
         label = x_labels[i] if i < len(x_labels) else ""

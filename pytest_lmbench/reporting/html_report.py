@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,16 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry, timing_figure
+from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry
 from pytest_lmbench.reporting import charts
+from pytest_lmbench.reporting.html_items import (
+    STAT_COLUMNS,
+    TEXT_LIMIT,
+    item_view,
+    kv_rows,
+    ordered_items,
+    unjudged,
+)
 from pytest_lmbench.reporting.summary import (
     as_number,
     capability_rank,
@@ -32,11 +40,7 @@ from pytest_lmbench.reporting.summary import (
     report_summary,
 )
 
-TEXT_LIMIT = 4000  # characters of prompt/output shown per item; the JSON has all
-VALUE_LIMIT = 300  # characters of one table value
 MAX_TTFT_ROWS = 40  # strips in the TTFT chart; more would not be readable
-_STAT_COLUMNS = ("n", "median", "mean", "p90", "p95", "p99", "min", "max")
-_OUTCOME_ORDER = {"failed": 0, "error": 0}
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -62,144 +66,13 @@ def _script_hash() -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def clip(text: str, limit: int = TEXT_LIMIT) -> tuple[str, int]:
-    """The text cut to ``limit`` characters and how many were left out."""
-    if len(text) <= limit:
-        return text, 0
-    return text[:limit], len(text) - limit
-
-
-def compact_number(value: Any) -> str:
-    """Four significant digits without trailing zeros: 0.7, 48.5, 8192."""
-    text = format_number(value, 4)
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def format_value(value: Any) -> str:
-    """One cell: numbers rounded, stats dicts inline, anything else as short JSON."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return compact_number(value)
-    if isinstance(value, str):
-        return clip(value, VALUE_LIMIT)[0]
-    if (
-        isinstance(value, Mapping)
-        and value
-        and all(isinstance(v, (int, float)) or v is None for v in value.values())
-    ):
-        return _stats_text(value)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return clip(text, VALUE_LIMIT)[0]
-
-
-def _stats_text(stats: Mapping[str, Any]) -> str:
-    """``{"min","max","avg"}`` hardware samples read best as "avg (min–max)"."""
-    if set(stats) == {"min", "max", "avg"}:
-        if stats["avg"] is None:
-            return "—"
-        low, high = compact_number(stats["min"]), compact_number(stats["max"])
-        return f"{compact_number(stats['avg'])} ({low}–{high})"
-    return " · ".join(f"{k} {compact_number(v)}" for k, v in stats.items())
-
-
-def kv_rows(data: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(str(key), format_value(value)) for key, value in data.items()]
-
-
 def _slug(text: str, index: int) -> str:
     # The index keeps ids unique when two keys slug the same.
     return f"m{index}-{_SLUG.sub('-', text.lower()).strip('-')[:40]}"
 
 
-def _timing_view(timing: Mapping[str, Any]) -> dict[str, Any]:
-    """Aggregates as a stats table; plain values as rows; samples only counted."""
-    stats: list[tuple[str, list[str], str]] = []
-    plain: list[tuple[str, str]] = []
-    for key, value in timing.items():
-        if key == "samples":
-            count = len(value) if isinstance(value, list) else 0
-            plain.append(("samples", f"{count} requests (see the TTFT chart)"))
-        elif isinstance(value, Mapping) and ("median" in value or "mean" in value):
-            cells = [format_number(value.get(col), 4) for col in _STAT_COLUMNS]
-            low, high = value.get("ci95_low"), value.get("ci95_high")
-            ci = (
-                "—"
-                if low is None or high is None
-                else f"{format_number(low, 4)}–{format_number(high, 4)}"
-            )
-            stats.append((str(key), cells, ci))
-        else:
-            plain.append((str(key), format_value(value)))
-    return {"stats": stats, "plain": plain}
-
-
-def _text_block(title: str, value: Any) -> dict[str, Any] | None:
-    if value is None or value == "" or value == [] or value == {}:
-        return None
-    if isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-        if len(text) > 100:  # short values stay on one line; long ones get structure
-            text = json.dumps(value, ensure_ascii=False, default=str, indent=1)
-    shown, cut = clip(text)
-    return {"title": title, "text": shown, "cut": cut}
-
-
-def item_view(result: ResultEntry) -> dict[str, Any]:
-    """Everything one ``<details>`` shows, already formatted."""
-    texts = [
-        _text_block("Error", result.error),
-        _text_block("Prompt", result.prompt),
-        _text_block("Output", result.output),
-        _text_block("Reference", result.reference),
-    ]
-    tables = [
-        ("Metrics", kv_rows(result.metrics)),
-        ("Server stats", kv_rows(result.server_stats)),
-        ("Hardware", kv_rows(result.hardware)),
-        ("Flags", kv_rows(result.flags)),
-    ]
-    search = " ".join(
-        (result.model, result.capability, result.task or "", result.case_id, result.outcome)
-    )
-    return {
-        "r": result,
-        "brief": _brief(result),
-        "search": search.lower(),
-        "texts": [t for t in texts if t is not None],
-        "tables": [(title, rows) for title, rows in tables if rows],
-        "timing": _timing_view(result.timing),
-        "duration": format_number(result.duration_s),
-    }
-
-
-def _brief(result: ResultEntry) -> str:
-    """The one-line figures in an item's summary; absent figures are left out."""
-    parts = []
-    if "quality_score" in result.metrics:
-        parts.append(f"quality {format_number(result.metrics['quality_score'])}")
-    tps = timing_figure(result.timing, "decode_tps")
-    if tps is not None:
-        parts.append(f"{format_number(tps)} tok/s")
-    e2e = timing_figure(result.timing, "e2e_s")
-    if e2e is not None:
-        parts.append(f"{format_number(e2e)} s")
-    return " · ".join(parts)
-
-
-def ordered_items(results: Sequence[ResultEntry]) -> Iterator[ResultEntry]:
-    """Failures and errors first, then the rest, each in run order (stable sort)."""
-    return iter(sorted(results, key=lambda r: _OUTCOME_ORDER.get(r.outcome, 1)))
-
-
 def _model_card(
-    index: int, key: str, model: Mapping[str, Any], entry: ModelEntry | None
+    index: int, key: str, model: Mapping[str, Any], entry: ModelEntry | None, no_threshold: bool
 ) -> dict[str, Any]:
     meta = entry.metadata if entry else {}
     low, high = model.get("decode_tps_ci95_low"), model.get("decode_tps_ci95_high")
@@ -229,7 +102,9 @@ def _model_card(
         "ttft_p95": format_ms(model.get("ttft_s_p95")),
         "quality": quality,
         "totals": model["totals"],
-        "success": format_percent(model["totals"].get("success_rate")),
+        "success": "no threshold"
+        if no_threshold
+        else format_percent(model["totals"].get("success_rate")),
         "per_gb": format_number(model.get("tokens_per_sec_per_gb")),
         "per_b": format_number(model.get("tokens_per_sec_per_billion_params")),
         "jpt": format_number(model.get("joules_per_token_mean")),
@@ -242,7 +117,9 @@ def _gigabytes(size: Any) -> str | None:
     return None if number is None else f"{format_number(number / 1e9)} GB"
 
 
-def _capability_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _capability_rows(
+    summary: Mapping[str, Any], no_threshold: set[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
     rows = []
     for key, model in summary["models"].items():
         for cap, s in model["capabilities"].items():
@@ -256,7 +133,9 @@ def _capability_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "model": key,
                     "capability": cap,
                     "s": s,
-                    "success": format_percent(s["success_rate"]),
+                    "success": "no threshold"
+                    if (key, cap) in no_threshold
+                    else format_percent(s["success_rate"]),
                     "quality": format_number(s.get("mean_quality_score")),
                     "metrics": others,
                     "latency": format_number(s["avg_latency_s"]),
@@ -405,6 +284,8 @@ def _history_chart(
     points: dict[str, dict[str, float | None]] = {}
     for model, entries in (history or {}).items():
         for entry in entries:
+            if entry.get("status", "completed") != "completed":
+                continue  # an interrupted run's median covers only the items it reached
             run_id = str(entry.get("run_id"))
             runs.setdefault(run_id, str(entry.get("started_at") or ""))
             value = as_number(entry.get("decode_tps_median"))
@@ -415,6 +296,7 @@ def _history_chart(
             points.setdefault(key, {}).setdefault(report.run.id, m["decode_tps_median"])
     order = sorted(runs, key=lambda rid: (runs[rid], rid))
     labels = [runs[rid][5:16].replace("T", " ") or rid[:8] for rid in order]
+    fractions = _time_fractions([runs[rid] for rid in order])
     series = [
         charts.Series(
             model,
@@ -424,8 +306,25 @@ def _history_chart(
         for i, (model, values) in enumerate(points.items())
     ]
     return charts.trend_lines(
-        labels, series, title="Decode speed history", unit="tokens/s", width=charts.WIDE_WIDTH
+        labels,
+        series,
+        title="Decode speed history (completed runs)",
+        unit="tokens/s",
+        width=charts.WIDE_WIDTH,
+        x_fractions=fractions,
     )
+
+
+def _time_fractions(started: Sequence[str]) -> list[float] | None:
+    """Where each run lies between the first and the last (None: a time is unreadable)."""
+    try:
+        times = [datetime.fromisoformat(text).timestamp() for text in started]
+    except (TypeError, ValueError):
+        return None
+    span = max(times) - min(times) if times else 0.0
+    if span <= 0:
+        return None
+    return [(t - min(times)) / span for t in times]
 
 
 def _charts(
@@ -445,8 +344,9 @@ def render_html(report: Report, history: History | None = None) -> str:
     """The whole report page as one string."""
     summary = report_summary(report)
     entries = {m.key: m for m in report.models}
+    no_threshold = unjudged(report.results)
     cards = [
-        _model_card(i, key, model, entries.get(key))
+        _model_card(i, key, model, entries.get(key), (key, None) in no_threshold)
         for i, (key, model) in enumerate(summary["models"].items())
     ]
     colors = {card["key"]: card["color"] for card in cards}
@@ -461,11 +361,11 @@ def render_html(report: Report, history: History | None = None) -> str:
         "cards": cards,
         "loads": _load_rows(report.models),
         "load_warnings": load_warnings(report.models),
-        "capability_rows": _capability_rows(summary),
+        "capability_rows": _capability_rows(summary, no_threshold),
         "charts": _charts(report, summary, colors, history),
         "items": items,
         "totals": summary["totals"],
-        "stat_columns": _STAT_COLUMNS,
+        "stat_columns": STAT_COLUMNS,
         "text_limit": TEXT_LIMIT,
         "script_hash": _script_hash(),
     }

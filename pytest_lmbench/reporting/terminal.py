@@ -5,6 +5,7 @@ The numbers come from :func:`build_summary`, so the terminal, JSON and HTML agre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from pytest_lmbench.reporting.summary import (
     format_percent,
     report_summary,
 )
+from pytest_lmbench.sampling.contention import CONTENDED_OTHER_CPU_PCT
+from pytest_lmbench.sampling.notices import summary_notices
 from pytest_lmbench.vocabulary import TASK_METRICS, TOOL_PARTS
 
 _HEADER = (
@@ -140,6 +143,12 @@ def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return [line(row) for row in rows]
 
 
+# A skip reason may quote a server or a model key: no escape sequences reach the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Beyond this many, one line counts the rest: the JSON has every item's flag.
+_CONTENDED_SHOWN = 5
+
+
 def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
     """Summary lines: header, one row per model with its quality line, then the paths."""
     summary = report_summary(report)
@@ -162,6 +171,8 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
         lines.extend(
             f"  {result.case_id} [{result.model}] {text}" for text in load_lines(result.timing)
         )
+    lines.extend(skip_lines(report))
+    lines.extend(contention_lines(report))
     lines.extend(f"lmbench report: {path}" for path in paths)
     return lines
 
@@ -186,6 +197,36 @@ def load_lines(timing: Mapping[str, Any]) -> list[str]:
             f"{format_ms(delay.get('p95'))}, goodput {format_number(timing.get('goodput_per_s'))}/s"
         ]
     return []
+
+
+def skip_lines(report: Report) -> list[str]:
+    """Why items were skipped, one line per reason: ``-q`` shows only how many."""
+    reasons: dict[str, int] = {}
+    for record in report.results:
+        if record.outcome == "skipped":
+            reason = _CONTROL.sub("?", record.error or "no reason given")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return [f"skipped: {n} item{'s' * (n != 1)}: {why}" for why, n in reasons.items()]
+
+
+def hardware_lines() -> list[str]:
+    """Why hardware figures are null (no GPU found) or incomplete (a sampler failed)."""
+    return [f"lmbench hardware: {message}" for message in summary_notices()]
+
+
+def contention_lines(report: Report, shown: int = _CONTENDED_SHOWN) -> list[str]:
+    """Items whose speed another process disturbed, named so nobody trusts them blindly."""
+    contended = [r for r in report.results if r.flags.get("contended") is True]
+    lines = []
+    for record in contended[:shown]:
+        other = as_number(record.flags.get("contention_other_cpu_pct"))
+        lines.append(
+            f"contended: {record.nodeid}: other processes used {format_number(other)} % of a "
+            f"core while it was measured (limit {CONTENDED_OTHER_CPU_PCT:g} %)"
+        )
+    if len(contended) > shown:
+        lines.append(f"contended: {len(contended) - shown} more items (flags.contended)")
+    return lines
 
 
 def format_calibration(calibration: Mapping[str, Any] | None) -> list[str]:

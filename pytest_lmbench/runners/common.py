@@ -14,6 +14,8 @@ from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
 from pytest_lmbench.redaction import printable
+from pytest_lmbench.runners.progress import ProgressSink
+from pytest_lmbench.sampling.contention import contention
 
 T = TypeVar("T")
 
@@ -50,6 +52,8 @@ class ItemContext:
     gates: Gates | None = None
     # Per-model facts shared by items, e.g. the prompt-length calibration.
     model_cache: dict[str, Any] = field(default_factory=dict)
+    # Where a long item shows how far it is (None: nowhere, e.g. -q or an xdist worker).
+    progress: ProgressSink | None = None
 
     def begin_measured(self) -> None:
         """Energy per token covers only what runs between this and ``end_measured``."""
@@ -67,6 +71,9 @@ class ItemContext:
             self.hardware.finish(output_tokens)
         finally:
             self.record.hardware = self.hardware.result or {}
+            contended, other_pct = contention(self.record.hardware)
+            self.record.flags["contended"] = contended
+            self.record.flags["contention_other_cpu_pct"] = other_pct
 
 
 def gate_problems(ctx: ItemContext) -> list[str]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.slo import goodput, objective_report
 from pytest_lmbench.records import JSON, Timing
-from pytest_lmbench.runners.common import ItemContext, check_model, fail
+from pytest_lmbench.runners.common import ItemContext, ItemFault, check_model
 from pytest_lmbench.runners.lanes import ClientLanes
+from pytest_lmbench.runners.progress import ThroughputTally, with_ticks
 from pytest_lmbench.runners.prompts import unique_prompt
 
 
@@ -30,6 +31,8 @@ class Batch:
     # Open loop: when each request was due to be sent (its arrival in the schedule).
     due_ns: list[int] | None = None
     started_ns: int = 0  # when the batch (or the open-loop schedule) started
+    # The requests' prompts, in results' order (the server's tokenizer counts them).
+    prompts: list[str] = field(default_factory=list)
 
     @property
     def output_tokens(self) -> int:
@@ -76,21 +79,27 @@ class ItemLoop:
     handshake or client set-up never counts as time to first token.
     """
 
-    def __init__(self, ctx: ItemContext) -> None:
+    def __init__(self, ctx: ItemContext, tally: ThroughputTally | None = None) -> None:
         self._loop = new_event_loop()
         self._ctx = ctx
         self.lanes = ClientLanes(ctx.backend.async_client)
+        self.tally = tally  # progress: requests done, batch, tok/s so far
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         async with self.lanes.lane() as client:
-            return await self._ctx.backend.chat(client, self._ctx.model.chat_model, request)
+            result = await self._ctx.backend.chat(client, self._ctx.model.chat_model, request)
+        if self.tally is not None:
+            self.tally.request_done(result.output_tokens)
+        return result
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
         try:
-            return self._loop.run_until_complete(factory())
+            work = with_ticks(factory(), self._ctx.progress, self.tally)
+            return self._loop.run_until_complete(work)
         except LmbenchError as exc:
-            message = str(exc)
-        fail(message)
+            message, kind = str(exc), exc.kind
+        # A request the server failed is a fault: the item errors (see runners.common).
+        raise ItemFault(message, kind)
 
     def __enter__(self) -> ItemLoop:
         return self
@@ -115,12 +124,14 @@ async def closed_batch(
 ) -> Batch:
     """``concurrency`` requests at once, the next round only when all are done."""
     requests = fresh_requests(template, words, concurrency)
+    if loop.tally is not None:
+        loop.tally.batch += 1
     started = time.perf_counter_ns()
     results = await asyncio.gather(*(loop.chat(r) for r in requests))
     wall_s = (time.perf_counter_ns() - started) / 1e9
     for result in results:
         check_model(ctx.model, result, ctx.backend.label)
-    return Batch(list(results), wall_s, started_ns=started)
+    return Batch(list(results), wall_s, started_ns=started, prompts=[r.prompt for r in requests])
 
 
 def objectives_into(timing: Timing, batches: list[Batch], objectives: JSON | None) -> None:

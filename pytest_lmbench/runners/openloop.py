@@ -108,7 +108,8 @@ async def open_loop_batch(
     wall_s = (time.perf_counter_ns() - started) / 1e9
     for result in results:
         check_model(ctx.model, result, ctx.backend.label)
-    return Batch(list(results), wall_s, due_ns=due_ns, started_ns=started)
+    prompts = [r.prompt for r in requests]
+    return Batch(list(results), wall_s, due_ns=due_ns, started_ns=started, prompts=prompts)
 
 
 def rate_figures(batch: Batch, rate_per_s: float) -> JSON:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from pytest_lmbench.backends.base import ChatRequest
@@ -19,6 +20,8 @@ from pytest_lmbench.runners.load import (
     produced_no_tokens,
 )
 from pytest_lmbench.runners.openloop import run_open_loop
+from pytest_lmbench.runners.progress import ThroughputTally
+from pytest_lmbench.runners.prompt_tokens import fill_prompt_tokens
 from pytest_lmbench.runners.prompts import PromptCalibration, calibrate, unique_prompt
 from pytest_lmbench.runners.sweep import run_sweep
 from pytest_lmbench.runners.thresholds import throughput_limits
@@ -40,7 +43,10 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
         seed=settings.lm_seed,
     )
     extra: JSON = {}
-    with ItemLoop(ctx) as loop:
+    tally = ThroughputTally(
+        ctx.record.nodeid, settings.lm_warmup, settings.lm_runs, case.concurrency
+    )
+    with ItemLoop(ctx, tally) as loop:
         if case.sweep is not None:
             batches, extra = run_sweep(ctx, loop, case, template, words)
         elif case.rate is not None:
@@ -51,7 +57,11 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
                 return await closed_batch(ctx, loop, template, words, case.concurrency)
 
             batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
+    if ctx.progress is not None:
+        ctx.progress.done(tally.line())
+    batches, source = _count_prompts(ctx, batches)
     _record(ctx, case, batches, calibration, benchmark)
+    ctx.record.flags["prompt_tokens_source"] = source
     ctx.record.timing.update(extra)  # type: ignore[typeddict-item]
     objectives_into(ctx.record.timing, batches, settings.lm_slo)
     problems = silent_requests(batches)
@@ -65,6 +75,20 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
     problems += gate_problems(ctx)
     problems += _limit_problems(ctx, case)
     fail_on(problems)
+
+
+def _count_prompts(ctx: ItemContext, batches: list[Batch]) -> tuple[list[Batch], str | None]:
+    """Prompt token counts from the server's tokenizer where its stream brought none."""
+    counted, sources = [], set()
+    for batch in batches:
+        if len(batch.prompts) != len(batch.results):
+            return batches, None  # a mode that kept no prompts: nothing to count
+        results, source = fill_prompt_tokens(ctx.backend, batch.results, batch.prompts)
+        counted.append(replace(batch, results=results))
+        sources.add(source)
+    if None in sources or not sources:
+        return batches, None
+    return counted, "tokenizer" if "tokenizer" in sources else "server"
 
 
 def _calibration(ctx: ItemContext) -> PromptCalibration:

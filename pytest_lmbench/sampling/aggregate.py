@@ -32,6 +32,7 @@ SIGNALS: tuple[str, ...] = (
     "ram_gb",
     "server_cpu_pct",
     "server_rss_gb",
+    "other_cpu_pct",
 )
 SUMMED_SIGNALS: frozenset[str] = frozenset({"vram_gb", "gtt_gb", "gpu_power_w"})
 
@@ -183,9 +184,25 @@ def build_hardware(
     hardware["interval_s"] = interval_s
     hardware["duration_s"] = round(max(end_ns - start_ns, 0) / 1e9, 4)
     hardware.update(measured_energy(measured, start_ns, power_points))
+    hardware["measured_other_cpu_pct"] = window_mean(ticks, "other_cpu_pct", measured)
     if store_samples:
         hardware["samples"] = samples_list(ticks, start_ns)
     return hardware
+
+
+def window_mean(
+    ticks: Sequence[Tick], signal: str, measured: tuple[Mark, Mark] | None
+) -> float | None:
+    """Mean of ``signal`` over the measured rounds (the whole item when not marked)."""
+    begin, end = (measured[0].t_ns, measured[1].t_ns) if measured else (None, None)
+    values = [
+        reading.value
+        for tick in ticks
+        if begin is None or end is None or begin <= tick.t_ns <= end
+        for reading in tick.readings
+        if reading.signal == signal
+    ]
+    return round(sum(values) / len(values), _DIGITS) if values else None
 
 
 def measured_energy(

@@ -5,6 +5,10 @@ available, in 1e9 bytes: what applications hold, comparable across OSes),
 ``server_cpu_pct`` (psutil convention: 100 = one core, so it can exceed 100)
 and ``server_rss_gb`` for the process listening on the server port *and its
 descendants* -- Ollama and LM Studio run the model in child processes.
+``other_cpu_pct`` (100 = one core) is what every other process used: the
+system's busy time minus the server's and this process's own (the harness
+parsing streams). It is read only when the server process is known, since a
+remote server's load would otherwise count as contention.
 
 Cost matters (the budget is < 1 % of one core at 5 Hz): the port lookup
 (``net_connections``) runs at ``begin`` only while the server is not yet
@@ -93,6 +97,8 @@ class CpuSampler:
         self._next_children_ns = 0
         self._last_percent_ns = 0
         self._server_disabled = False
+        self._own = psutil.Process()
+        self._cpus = psutil.cpu_count(logical=True) or 1
 
     @property
     def server_pid(self) -> int | None:
@@ -100,6 +106,7 @@ class CpuSampler:
 
     def begin(self) -> None:
         psutil.cpu_percent(interval=None)  # primes the system-wide counter
+        self._prime(self._own)
         self._last_percent_ns = time.monotonic_ns()
         if self.server_port is None or self._server_disabled:
             return
@@ -153,16 +160,29 @@ class CpuSampler:
         now = time.monotonic_ns()
         with_percent = now - self._last_percent_ns >= _MIN_PERCENT_WINDOW_NS
         readings: list[Reading] = []
-        if with_percent:
-            readings.append(Reading("cpu_pct", psutil.cpu_percent(interval=None)))
+        system_pct = psutil.cpu_percent(interval=None) if with_percent else None
+        if system_pct is not None:
+            readings.append(Reading("cpu_pct", system_pct))
         mem = psutil.virtual_memory()
         readings.append(Reading("ram_gb", (mem.total - mem.available) / _GB))
         if self._server is not None:
             self._refresh_children()
             readings.extend(self._read_server(with_percent))
+        if system_pct is not None and any(r.signal == "server_cpu_pct" for r in readings):
+            readings.append(Reading("other_cpu_pct", self._other_pct(system_pct, readings)))
         if with_percent:
             self._last_percent_ns = now
         return readings
+
+    def _other_pct(self, system_pct: float, readings: list[Reading]) -> float:
+        """Busy time of every process but the server's and ours (100 = one core)."""
+        server_pct = next(r.value for r in readings if r.signal == "server_cpu_pct")
+        own_pct = 0.0
+        # A test server runs inside this process: then it is already counted as the server.
+        if all(proc.pid != self._own.pid for proc in self._procs):
+            with contextlib.suppress(psutil.Error):
+                own_pct = self._own.cpu_percent(interval=None)
+        return max(0.0, system_pct * self._cpus - server_pct - own_pct)
 
     def _read_server(self, with_percent: bool) -> list[Reading]:
         cpu_total = 0.0

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
+
 from pytest_lmbench.backends.base import Backend, LoadConfig, LoadedModel, ModelInfo
 from pytest_lmbench.errors import LmbenchError, LmbenchWarning, LoadFailed, ModelNotFound
 from pytest_lmbench.records import LoadInfo, ModelEntry
@@ -135,6 +137,21 @@ class ModelManager:
         else:
             return
         warn(f"{key} may still be loading on {self.backend.label}: {failure}")
+
+
+# Appended after a project's own filters, so it wins over a blanket `filterwarnings = error`.
+WARNINGS_STAY_WARNINGS = "always::pytest_lmbench.errors.LmbenchWarning"
+
+
+def keep_warnings_as_warnings(config: pytest.Config) -> None:
+    """A project's ``filterwarnings = error`` is about its own code: our warnings (a setting
+    the server did not apply) stay warnings unless a filter names LmbenchWarning or ``-W``
+    says otherwise. Without this the demo, run in a repository that errors on warnings,
+    turned every item into an error for one unapplied load setting."""
+    configured = config.getini("filterwarnings")
+    if any("LmbenchWarning" in line for line in configured):
+        return  # an explicit choice
+    config.addinivalue_line("filterwarnings", WARNINGS_STAY_WARNINGS)
 
 
 def warn(message: str) -> None:

@@ -31,7 +31,7 @@ class ManagedServer:
         from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
 
         context = self._settings.lm_context_length or 4096
-        server = ManagedLlamaServer(path, n_ctx=context)
+        server = ManagedLlamaServer(path, n_ctx=context, n_threads=self._settings.lm_threads)
         try:
             base_url: str = server.start()
         except LmbenchError as exc:
@@ -45,7 +45,12 @@ class ManagedServer:
         """The load settings the managed server runs with (empty: not managed)."""
         if self._server is None:
             return {}
-        return {"context_length": self._server.n_ctx}
+        # In the applied load config, so the fingerprint tells thread counts apart.
+        return {
+            "context_length": self._server.n_ctx,
+            "threads": self._server.n_threads,
+            "threads_batch": self._server.n_threads_batch,
+        }
 
     def planned_keys(self) -> tuple[str, ...]:
         """The model key the server would serve, without starting it (for --collect-only)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,10 +20,12 @@ import pytest
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
+from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
 from pytest_lmbench.redaction import scrub
+from pytest_lmbench.reporting.progress import ModelProgress, terminal_progress
 from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
@@ -76,6 +79,7 @@ class LmbenchSession:
         self.gates: Gates | None = None
         self.gate_failures: list[str] = []
         self._sampler: HardwareSampler | None = None
+        self.progress: ModelProgress | None = None
         # Set by pytest_keyboard_interrupt: the run's status must not depend on which
         # exit status a second Ctrl-C (or one during teardown) left behind.
         self.interrupted = False
@@ -234,6 +238,19 @@ class LmbenchSession:
         self.store.enrich(entry, self.model_entries.get(entry.model))
         self.results.append(entry)
         self.store.add_result(entry)
+        if self.progress is not None and entry.kind == "capability":
+            self.progress.item_done(entry.model)
+
+    def plan_progress(self, items: list[pytest.Item]) -> None:
+        """Count each model's capability items, for per-model progress lines."""
+        if not self.writes_outputs:
+            return
+        totals: Counter[str] = Counter()
+        for item in items:
+            spec = item.stash.get(SPEC_KEY, None)
+            if spec is not None and spec.kind == "capability":
+                totals[spec.model] += 1
+        self.progress = ModelProgress(terminal_progress(self.config), totals)
 
     def model_entry_for(self, key: str) -> JSON | None:
         if self.models is None:

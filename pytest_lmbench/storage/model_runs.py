@@ -65,7 +65,9 @@ def last_completed_runs(
     return LastRuns(same=newest(models.fingerprint == fingerprint), newest=newest())
 
 
-def history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> HistoryPoint:
+def history_entry(
+    run_id: str, started_at: datetime, rows: Sequence[Any], status: str | None = None
+) -> HistoryPoint:
     """One run of a model's history: its headline decode speed and mean quality."""
     # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
     throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
@@ -75,9 +77,12 @@ def history_entry(run_id: str, started_at: datetime, rows: Sequence[Any]) -> His
         row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
     ]
     quality = [row[3] for row in rows if row[3] is not None]
-    return {
+    entry: HistoryPoint = {
         "run_id": run_id,
         "started_at": m.format_time(started_at),
         "decode_tps_median": statistics.median(headline) if headline else None,
         "quality_score_mean": statistics.fmean(quality) if quality else None,
     }
+    if status is not None:
+        entry["status"] = status
+    return entry

@@ -427,10 +427,10 @@ class Store:
             if until is not None:
                 where.append(runs.started_at <= until)
             run_q = (
-                select(runs.id, runs.started_at)
+                select(runs.id, runs.started_at, runs.status)
                 .join(results_t, results_t.c.run_id == runs.id)
                 .where(*where)
-                .group_by(runs.id, runs.started_at)
+                .group_by(runs.id, runs.started_at, runs.status)
                 .order_by(runs.started_at.desc(), runs.id)
                 .limit(limit)
             )
@@ -444,13 +444,13 @@ class Store:
             ).where(
                 results_t.c.model_key == model_key,
                 measured,
-                results_t.c.run_id.in_([rid for rid, _ in picked]),
+                results_t.c.run_id.in_([row[0] for row in picked]),
             )
             values = connection.execute(value_q).all()
         by_run: dict[str, list[Any]] = defaultdict(list)
         for row in values:
             by_run[row[0]].append(row)
-        return [history_entry(rid, started, by_run[rid]) for rid, started in reversed(picked)]
+        return [history_entry(rid, at, by_run[rid], status) for rid, at, status in reversed(picked)]
 
     def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns:
         """The newest completed runs holding ``model_key``: with ``fingerprint``, and with any."""

@@ -36,9 +36,11 @@ __all__ = [
 TESTED_BACKENDS = ("sqlite", "postgresql")
 BUSY_TIMEOUT_MS = 30_000
 _EXAMPLES = "e.g. sqlite:///path/to/results.db or postgresql+psycopg://user:pass@host/db"
-# What to pip install when a driver module (the dialect's DBAPI) is missing.
+# What to pip install when a driver module (the dialect's DBAPI) is missing. Packages
+# from PyPI: pytest-lmbench itself is not published there, so its extras are named by
+# what they install.
 _DRIVER_PACKAGES = {
-    "psycopg": "pytest-lmbench[postgres]",
+    "psycopg": "psycopg[binary]",
     "psycopg2": "psycopg2-binary",
     "pg8000": "pg8000",
     "MySQLdb": "mysqlclient",
@@ -56,13 +58,16 @@ class StoreError(LmbenchError):
     """The results database cannot be used; ``str(exc)`` is one actionable line."""
 
 
-def default_db_url() -> str:
+def default_db_url(*, create_folder: bool = True) -> str:
     """SQLite under ``$XDG_DATA_HOME/pytest-lmbench/`` (``~/.local/share`` when unset).
 
-    The folder is created so the URL is usable as returned.
+    The folder is created so the URL is usable as returned, unless the caller
+    only reads (``create_folder=False``): a reader must leave no trace.
     """
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     folder = Path(base).expanduser() / "pytest-lmbench"
+    if not create_folder:
+        return f"sqlite:///{folder.absolute() / 'results.db'}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -144,6 +144,18 @@ def test_command_turns_request_interruption_off(tmp_path: Path) -> None:
     assert parsed.port == 8080
 
 
+def test_threads_default_to_physical_cores_and_are_passed(tmp_path: Path) -> None:
+    import psutil
+
+    server = ManagedLlamaServer(tmp_path / "m.gguf", alias="m")
+    assert server.n_threads == (psutil.cpu_count(logical=False) or os.cpu_count())
+    command = server.command(8080)
+    assert command[command.index("--n_threads") + 1] == str(server.n_threads)
+    assert command[command.index("--n_threads_batch") + 1] == str(server.n_threads_batch)
+    chosen = ManagedLlamaServer(tmp_path / "m.gguf", n_threads=1).command(8080)
+    assert chosen[chosen.index("--n_threads") + 1] == "1"
+
+
 def test_max_tokens_is_honoured(backend: OpenAIBackend, llama_server: ManagedLlamaServer) -> None:
     request = ChatRequest(prompt="Write a long story about a cat.", max_tokens=16, temperature=0.0)
     result = chat(backend, llama_server.model_key, request)
@@ -204,7 +216,7 @@ def test_extra_missing_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     import pytest_lmbench.backends.llamacpp as llamacpp
 
     monkeypatch.setattr(llamacpp, "extra_installed", lambda: False)
-    with pytest.raises(LlamaServerError, match=r"pip install 'pytest-lmbench\[llamacpp\]'"):
+    with pytest.raises(LlamaServerError, match=r"pip install 'llama-cpp-python\[server\]>=0.3'"):
         ManagedLlamaServer(tmp_path / "x.gguf").start()
 
 

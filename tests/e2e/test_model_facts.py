@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_lmbench.backends.llamacpp import physical_cores
+
 from .conftest import _unavailable
 
 
@@ -41,7 +43,11 @@ def test_managed_server_fingerprints_real_model_facts(pytester: pytest.Pytester)
     assert facts["max_context_length"] == 8192
     assert facts["fingerprint"]
     # The session started the server with the requested context: applied, as a fact.
-    assert model["load"]["applied"] == {"context_length": 2048}
+    assert model["load"]["applied"] == {
+        "context_length": 2048,
+        "threads": physical_cores(),  # one decode thread per core, recorded as applied
+        "threads_batch": os.cpu_count(),
+    }
     assert model["load"]["not_applied"] == {}
     environment = report["run"]["environment"]
     assert environment["server"]["build"] == f"llama-cpp-python {version('llama_cpp_python')}"

@@ -168,10 +168,13 @@ def test_three_runs_each_can_reach_alpha_005() -> None:
     assert not c.underpowered
 
 
-def test_two_runs_each_are_underpowered() -> None:
+def test_two_runs_each_are_underpowered_so_a_big_change_is_untestable() -> None:
     c = compare(DECODE, obs(35.0, 35.1), obs(50.0, 50.1), 10, 0.05)
     assert c.underpowered
-    assert c.verdict == "unchanged"
+    assert c.verdict == "untestable"  # -30 %: not "unchanged", which would claim evidence
+    # The case: TTFT -73 % with 2 vs 2 repetitions.
+    assert compare(TTFT, obs(0.027, 0.028), obs(0.1, 0.101), 10, 0.05).verdict == "untestable"
+    assert compare(DECODE, obs(49.0, 49.1), obs(50.0, 50.1), 10, 0.05).verdict == "unchanged"
 
 
 def test_single_run_quality_cannot_be_significant() -> None:
@@ -369,6 +372,29 @@ def keeper(tmp_path: Path, baseline: Report, **changes: Any) -> GateKeeper:
     return GateKeeper.from_settings(settings(lm_baseline=str(path), **changes), None)
 
 
+def _contended(record: ResultEntry) -> ResultEntry:
+    record.flags.update({"contended": True, "contention_other_cpu_pct": 98.0})
+    return record
+
+
+@pytest.mark.parametrize("side", ["current", "baseline"])
+def test_a_contended_comparison_is_untestable_unless_allowed(tmp_path: Path, side: str) -> None:
+    before = throughput([50.0, 50.2, 49.8, 50.1, 49.9])
+    gates = keeper(tmp_path, report([_contended(before) if side == "baseline" else before]))
+    record = throughput([35.0, 35.2, 34.8, 35.1, 34.9])
+    if side == "current":
+        _contended(record)
+    assert gates.check_item(record, FP) == []
+    assert {flag["verdict"] for flag in record.flags["baseline"]} == {"untestable"}
+    lines = gates.summary_lines(report([record]))
+    assert any(
+        line.startswith("note: other processes took more than half a core") for line in lines
+    )
+    allowed = keeper(tmp_path / "allowed", report([before]), lm_allow_contention=True)
+    again = _contended(throughput([35.0, 35.2, 34.8, 35.1, 34.9]))
+    assert len(allowed.check_item(again, FP)) == 2  # decode_tps and aggregate_output_tps
+
+
 def test_item_regression_fails_with_a_full_message(tmp_path: Path) -> None:
     gates = keeper(tmp_path, report([throughput([50.0, 50.2, 49.8, 50.1, 49.9])]))
     record = throughput([35.0, 35.2, 34.8, 35.1, 34.9])
@@ -515,7 +541,7 @@ def test_capability_comparison_uses_only_cases_scored_on_both_sides() -> None:
     assert c is not None
     assert (c.current, c.baseline, c.n_current) == (0.0, 1.0, 2)
     assert c.underpowered  # two pairs reach p = 0.25 at best
-    assert c.verdict == "unchanged"
+    assert c.verdict == "untestable"
 
 
 def test_a_refused_baseline_is_not_compared_per_capability(tmp_path: Path) -> None:

@@ -173,3 +173,24 @@ def test_release_all_warns_even_where_warnings_are_errors(lms: LMStudioTestServe
             "(HTTP 500, internal_error): Injected fault",
         )
     ]
+
+
+def test_a_project_that_errors_on_warnings_still_gets_ours_as_warnings(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path, no_lms_on_path: None
+) -> None:
+    # As the demo from this repository's root: its pyproject.toml says filterwarnings = error.
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n')
+    result = run(pytester, lms, suite, f"--lm-model={QWEN}", "--lm-gpu-offload=max")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*LmbenchWarning*gpu_offload not applied*"])
+
+
+def test_a_filter_naming_our_warning_is_an_explicit_choice(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path, no_lms_on_path: None
+) -> None:
+    pytester.makepyprojecttoml(
+        "[tool.pytest.ini_options]\n"
+        'filterwarnings = ["error::pytest_lmbench.errors.LmbenchWarning"]\n'
+    )
+    result = run(pytester, lms, suite, f"--lm-model={QWEN}", "--lm-gpu-offload=max")
+    result.assert_outcomes(errors=1)

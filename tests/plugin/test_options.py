@@ -125,6 +125,13 @@ def test_serve_gguf_switches_default_backend(pytester: pytest.Pytester) -> None:
     assert s.active
 
 
+def test_threads_need_a_managed_server(pytester: pytest.Pytester) -> None:
+    assert settings_for(pytester, "--lm-serve-gguf=smollm2", "--lm-threads=3").lm_threads == 3
+    result = pytester.runpytest("--lm-model=m", "--lm-threads=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lm-threads (command line) needs --lm-serve-gguf*"])
+
+
 def test_help_lists_the_lmbench_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(
@@ -166,3 +173,11 @@ def test_suite_dir_from_yaml_is_checked_too(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: --lm-suite-dir (--lm-config): ./missing: no such directory"]
     )
+
+
+def test_the_unused_default_url_is_not_shown_for_a_managed_server(
+    pytester: pytest.Pytester,
+) -> None:
+    assert settings_for(pytester, "--lm-serve-gguf=smollm2").public()["lm_base_url"] is None
+    chosen = settings_for(pytester, "--lm-base-url=http://h:9")
+    assert chosen.public()["lm_base_url"] == "http://h:9"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_lmbench.config.options import SPECS
+from pytest_lmbench.config.table import SPECS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -53,3 +53,57 @@ def test_summary_shows_failed_counts_and_metric_means(
     assert general["failed_tests"] == 1
     assert general["mean_exact_match"] == pytest.approx(0.5)
     assert general["mean_f1"] == pytest.approx(0.5)
+
+
+def test_the_terminal_says_why_items_were_skipped_even_under_q(
+    pytester: pytest.Pytester, lms: LMStudioTestServer
+) -> None:
+    result = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        "--lm-model=qwen/qwen3-4b",  # no vision in the test server's model list
+        "-m",
+        "vision",
+        "--lm-max-tests=2",
+        "-q",
+        *lmbench_args(lms, pytester.path),
+    )
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(
+        ["skipped: 2 items: qwen/qwen3-4b lacks the vision capability (capabilities.vision*"]
+    )
+
+
+def test_capability_runs_show_per_model_progress(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pytest_lmbench.reporting.progress.INTERVAL_MODEL_S", 0.0)
+    result = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        "--lm-model=qwen/qwen3-4b",
+        "-k",
+        "math",
+        "--lm-max-tests=3",
+        "--lm-min-quality=0",
+        *lmbench_args(lms, pytester.path),
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "lmbench: qwen/qwen3-4b: 1 of 3 capability items done",
+            "lmbench: qwen/qwen3-4b: 2 of 3 capability items done, about * s left",
+        ]
+    )
+    quiet = pytester.runpytest(
+        "--pyargs",
+        "capability_suites",
+        "--lm-model=qwen/qwen3-4b",
+        "-k",
+        "math",
+        "--lm-max-tests=3",
+        "--lm-min-quality=0",
+        "-q",
+        *lmbench_args(lms, pytester.path),
+    )
+    assert "capability items done" not in quiet.stdout.str()

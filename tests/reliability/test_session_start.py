@@ -93,7 +93,7 @@ def test_unusable_lm_db_stops_before_any_model_loads(
     ("url", "package"),
     [
         ("mysql+pymysql://bench:hunter2@db.example/results", "pymysql"),
-        ("postgresql://bench:hunter2@db.example/results", "pytest-lmbench[postgres]"),
+        ("postgresql://bench:hunter2@db.example/results", "psycopg[binary]"),
     ],
 )
 def test_a_missing_database_driver_names_its_package(

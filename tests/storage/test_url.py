@@ -82,7 +82,7 @@ def test_malformed_url(url: str) -> None:
             "postgresql://u:hunter2@h/db",
             "psycopg",
             "no database driver for postgresql+psycopg://u:***@h/db: cannot import psycopg: "
-            "pip install 'pytest-lmbench[postgres]'",
+            "pip install 'psycopg[binary]'",
         ),
     ],
 )
