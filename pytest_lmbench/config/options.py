@@ -111,7 +111,7 @@ def add_options(parser: pytest.Parser) -> None:
                 metavar=spec.metavar,
                 help=help_text,
             )
-        elif spec.kind == "flag":
+        elif spec.kind in ("flag", "bool"):
             group.addoption(
                 spec.flag,
                 action="store_const",
@@ -120,22 +120,14 @@ def add_options(parser: pytest.Parser) -> None:
                 default=None,
                 help=help_text,
             )
-        elif spec.kind == "bool":
-            group.addoption(
-                spec.flag,
-                action="store_const",
-                const=True,
-                dest=spec.name,
-                default=None,
-                help=help_text,
-            )
-            group.addoption(
-                spec.flag.replace("--lm-", "--lm-no-"),
-                action="store_const",
-                const=False,
-                dest=spec.name,
-                help=f"opposite of {spec.flag}",
-            )
+            if spec.kind == "bool":
+                group.addoption(
+                    spec.flag.replace("--lm-", "--lm-no-"),
+                    action="store_const",
+                    const=False,
+                    dest=spec.name,
+                    help=f"opposite of {spec.flag}",
+                )
         else:
             group.addoption(
                 spec.flag,

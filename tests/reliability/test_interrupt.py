@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,24 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def interrupt_when(
+    process: subprocess.Popen[str],
+    ready: Callable[[], bool],
+    what: str,
+    signum: signal.Signals = signal.SIGINT,
+) -> str:
+    """Send ``signum`` once ``ready()`` holds; the process's whole output."""
+    try:
+        wait_for(ready, 60, what)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return output
 
 
 def requested(server: LMStudioTestServer, path: str) -> bool:
@@ -122,14 +141,7 @@ def test_ctrl_c_while_unloading_after_the_last_item_keeps_that_items_result(
     lms.engine.faults.append(Fault("stall", route="/api/v1/models/unload", seconds=60))
     args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", *lmbench_args(lms, pytester.path)]
     process = spawn_pytest([*args, "--lm-timeout=60"], pytester.path)
-    try:
-        wait_for(lambda: unloading(lms), 60, "the unload after the last item")
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    output = interrupt_when(process, lambda: unloading(lms), "the unload after the last item")
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     report = read_report(pytester.path)
     assert report["run"]["status"] == "interrupted"
@@ -149,14 +161,8 @@ def test_ctrl_c_during_a_load_unloads_the_model_or_says_it_may_still_be_loading(
     lms.engine.script.load_delay_s = 60
     args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", *lmbench_args(lms, pytester.path)]
     process = spawn_pytest([*args, "--lm-timeout=90"], pytester.path)
-    try:
-        wait_for(lambda: requested(lms, "/api/v1/models/load"), 60, "the load request")
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    loading = lambda: requested(lms, "/api/v1/models/load")  # noqa: E731
+    output = interrupt_when(process, loading, "the load request")
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     unloads = [r for r in lms.engine.requests if r.path == "/api/v1/models/unload"]
     assert [r.json for r in unloads] == [{"instance_id": QWEN}] or "may still be loading" in output

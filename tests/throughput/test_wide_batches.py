@@ -18,10 +18,11 @@ from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_pro
 pytestmark = pytest.mark.timing
 
 SCRIPT = LoadScript(ttft_s=0.300, token_interval_s=0.050)
-# What a loaded 2-core machine holds with client and server sharing its cores (c=101
-# measured +27 to +53 ms, c=200 +44 to +82 ms: the client's per-token CPU, not a
-# queue); a pool cap would add a whole request (at least 0.65 s) to the last ones.
-TTFT_MAX_EXCESS_S = {101: 0.100, 200: 0.150}
+# A pool cap at 100 would hold request 101 back by a whole request (at least 0.65 s):
+# at c=101 that is the max; at c=200 it is half the requests, so p90. What a 2-core
+# machine holds with client and server sharing its cores: c=101 max +27 to +53 ms,
+# c=200 max up to +385 ms (one slow straggler), p90 +190 ms.
+TTFT_EXCESS_S = {101: ("max", 0.150), 200: ("p90", 0.400)}
 
 
 def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
@@ -49,9 +50,10 @@ def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
     for item in results:
         timing = item["timing"]
         concurrency = timing["concurrency"]
-        excess_s = timing["ttft_s"]["max"] - SCRIPT.ttft_s
-        print(f"c={concurrency}: TTFT max {timing['ttft_s']['max']:.4f} s")
-        assert 0 <= excess_s < TTFT_MAX_EXCESS_S[concurrency], concurrency
+        stat, limit_s = TTFT_EXCESS_S[concurrency]
+        excess_s = timing["ttft_s"][stat] - SCRIPT.ttft_s
+        print(f"c={concurrency}: TTFT {stat} {timing['ttft_s'][stat]:.4f} s")
+        assert 0 <= excess_s < limit_s, (concurrency, stat, excess_s)
         assert timing["connections_opened_measured"] == 0
         assert timing["ttft_s"]["n"] == 2 * concurrency
 
