@@ -33,7 +33,10 @@ def llama() -> Iterator[ManagedLlamaServer]:
         pytest.skip(reason)
     gguf = default_gguf()
     assert gguf is not None
-    server = ManagedLlamaServer(gguf, n_ctx=4096)
+    # One decode thread leaves the other core to the readers under test: with every core
+    # decoding, a reader's own CPU use slows the server it measures, and the plain reader
+    # and ours (which differ in CPU per token) then disagree by up to 1.5x.
+    server = ManagedLlamaServer(gguf, n_ctx=4096, n_threads=1)
     server.start()
     yield server
     server.stop()
