@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -25,12 +26,14 @@ SCRIPT = LoadScript(ttft_s=0.300, token_interval_s=0.050)
 TTFT_EXCESS_S = {101: ("max", 0.150), 200: ("p90", 0.400)}
 
 
-def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
+def run_one_grid(
+    pytester: pytest.Pytester, script: LoadScript, case: dict[str, int], *args: str
+) -> tuple[pytest.RunResult, list[dict[str, Any]]]:
+    """One throughput case against the load server in its own process; its JSON results."""
     folder = pytester.path / "suite" / "throughput"
     folder.mkdir(parents=True)
-    case = {"prompt_tokens": 16, "gen_tokens": 8}
     (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
-    with load_server_process(SCRIPT) as url:
+    with load_server_process(script) as url:
         outcome = pytester.runpytest(
             f"--lm-suite-dir={folder.parent}",
             f"--lm-model={MODEL}",
@@ -39,14 +42,24 @@ def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
             f"--lm-output-dir={pytester.path / 'out'}",
             "--lm-no-db",
             "--lm-formats=json",
-            "--lm-concurrency=101,200",
-            "--lm-runs=2",
             "--lm-warmup=1",
             "-p",
             "no:cacheprovider",
+            *args,
         )
-    outcome.assert_outcomes(passed=2)
     results = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
+    return outcome, results
+
+
+def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
+    outcome, results = run_one_grid(
+        pytester,
+        SCRIPT,
+        {"prompt_tokens": 16, "gen_tokens": 8},
+        "--lm-concurrency=101,200",
+        "--lm-runs=2",
+    )
+    outcome.assert_outcomes(passed=2)
     for item in results:
         timing = item["timing"]
         concurrency = timing["concurrency"]
@@ -61,28 +74,11 @@ def test_wide_batches_keep_the_scripted_ttft(pytester: pytest.Pytester) -> None:
 def test_a_thousand_streams_on_warm_connections(pytester: pytest.Pytester) -> None:
     # Bounded: 2 rounds of 1,000 six-token streams, loopback only.
     script = LoadScript(ttft_s=0.500, token_interval_s=0.100)
-    folder = pytester.path / "suite" / "throughput"
-    folder.mkdir(parents=True)
     case = {"prompt_tokens": 8, "gen_tokens": 6, "concurrency": 1000}
-    (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [case]}))
     started = time.perf_counter()
-    with load_server_process(script) as url:
-        outcome = pytester.runpytest(
-            f"--lm-suite-dir={folder.parent}",
-            f"--lm-model={MODEL}",
-            "--lm-backend=openai",
-            f"--lm-base-url={url}",
-            f"--lm-output-dir={pytester.path / 'out'}",
-            "--lm-no-db",
-            "--lm-formats=json",
-            "--lm-runs=1",
-            "--lm-warmup=1",
-            "-p",
-            "no:cacheprovider",
-        )
+    outcome, [item] = run_one_grid(pytester, script, case, "--lm-runs=1")
     assert time.perf_counter() - started < 60
     outcome.assert_outcomes(passed=1)
-    [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
     timing = item["timing"]
     assert timing["connections_opened_measured"] == 0
     assert all(s["error"] is None and s["output_tokens"] == 6 for s in timing["samples"])
