@@ -12,7 +12,8 @@ or scipy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from pytest_lmbench.metrics.health import coherence as coherence_flag
 from pytest_lmbench.metrics.health import repetition_ratio as repetition
@@ -121,29 +122,23 @@ def _tool_score(scoring: ScoringInput) -> ToolScore | None:
     )
 
 
+def _tool_part(part: str) -> Callable[[ScoringInput], MetricValue]:
+    def compute(scoring: ScoringInput) -> MetricValue:
+        score = _tool_score(scoring)
+        return None if score is None else cast(MetricValue, getattr(score, part))
+
+    compute.__name__ = part
+    return compute
+
+
 # BFCL is pass/fail per case; the parts (weight 0) only explain a failure.
-@metric("function_call_accuracy", tasks=_TOOL_TASKS, default_weight=1.0)
-def function_call_accuracy(scoring: ScoringInput) -> MetricValue:
-    score = _tool_score(scoring)
-    return None if score is None else score.function_call_accuracy
-
-
-@metric("call_produced", tasks=_TOOL_TASKS, default_weight=0.0)
-def call_produced(scoring: ScoringInput) -> MetricValue:
-    score = _tool_score(scoring)
-    return None if score is None else score.call_produced
-
-
-@metric("name_correct", tasks=_TOOL_TASKS, default_weight=0.0)
-def name_correct(scoring: ScoringInput) -> MetricValue:
-    score = _tool_score(scoring)
-    return None if score is None else score.name_correct
-
-
-@metric("args_correct", tasks=_TOOL_TASKS, default_weight=0.0)
-def args_correct(scoring: ScoringInput) -> MetricValue:
-    score = _tool_score(scoring)
-    return None if score is None else score.args_correct
+for _part, _weight in (
+    ("function_call_accuracy", 1.0),
+    ("call_produced", 0.0),
+    ("name_correct", 0.0),
+    ("args_correct", 0.0),
+):
+    metric(_part, tasks=_TOOL_TASKS, default_weight=_weight)(_tool_part(_part))
 
 
 @metric("tool_problems", tasks=_TOOL_TASKS, default_weight=None)
