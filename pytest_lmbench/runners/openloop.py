@@ -21,8 +21,8 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.records import JSON
-from pytest_lmbench.runners.common import ItemContext, check_model
-from pytest_lmbench.runners.load import Batch, ItemLoop, closed_batch, fresh_requests
+from pytest_lmbench.runners.common import ItemContext
+from pytest_lmbench.runners.load import Batch, ItemLoop, closed_batch, fresh_requests, warm
 
 # Warmup opens this many times the connections the expected load holds (Little's law).
 WARMUP_HEADROOM = 1.5
@@ -69,14 +69,14 @@ def warm_up(
         return await closed_batch(ctx, loop, template, words, 1)
 
     e2e_s = loop.run(one).wall_s
+    loop.raise_failure()
     count = request_count(ctx.settings, rate_per_s)
     width = min(count, max(1, math.ceil(rate_per_s * e2e_s * WARMUP_HEADROOM)))
 
     async def wide() -> Batch:
         return await closed_batch(ctx, loop, template, words, width)
 
-    for _ in range(ctx.settings.lm_warmup):
-        loop.run(wide)
+    warm(loop, lambda: loop.run(wide), ctx.settings.lm_warmup)
 
 
 def open_loop_level(
@@ -104,12 +104,10 @@ async def open_loop_batch(
             await asyncio.sleep(delay_ns / 1e9)
         return await loop.chat(request)
 
-    results = await asyncio.gather(*(send(r, d) for r, d in zip(requests, due_ns, strict=True)))
-    wall_s = (time.perf_counter_ns() - started) / 1e9
-    for result in results:
-        check_model(ctx.model, result, ctx.backend.label)
-    prompts = [r.prompt for r in requests]
-    return Batch(list(results), wall_s, due_ns=due_ns, started_ns=started, prompts=prompts)
+    batch = await loop.chat_all([send(r, d) for r, d in zip(requests, due_ns, strict=True)])
+    batch.due_ns, batch.started_ns = due_ns, started
+    batch.prompts = [r.prompt for r in requests]
+    return batch
 
 
 def rate_figures(batch: Batch, rate_per_s: float) -> JSON:

@@ -18,7 +18,7 @@ from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, request_metrics
 from pytest_lmbench.records import JSON, timing_figure
 from pytest_lmbench.runners.common import ItemContext
-from pytest_lmbench.runners.load import Batch, ItemLoop, closed_batch
+from pytest_lmbench.runners.load import Batch, ItemLoop, closed_batch, repeat, warm
 from pytest_lmbench.runners.openloop import open_loop_level, rate_figures, warm_up
 from pytest_lmbench.suites.schema import ThroughputCase
 
@@ -52,6 +52,9 @@ def run_sweep(
         level = Level(load, batches, _point(ctx, by_rate, load, batches))
         best = _knee(levels)
         levels.append(level)
+        if loop.failure is not None:
+            stop = "a request failed: " + loop.failure.describe()
+            break
         if level.point.get("objectives_broken"):
             stop = "objectives broken: " + ", ".join(level.point["objectives_broken"])
             break
@@ -100,9 +103,9 @@ def _measure_level(
     async def batch() -> Batch:
         return await closed_batch(ctx, loop, template, words, int(load))
 
-    for _ in range(ctx.settings.lm_warmup):
-        loop.run(batch)  # opens this level's new connections
-    return [loop.run(batch) for _ in range(ctx.settings.lm_runs)]
+    # Warmup opens this level's new connections.
+    warm(loop, lambda: loop.run(batch), ctx.settings.lm_warmup)
+    return repeat(loop, lambda: loop.run(batch), ctx.settings.lm_runs)
 
 
 def _point(ctx: ItemContext, by_rate: bool, load: float, batches: list[Batch]) -> JSON:

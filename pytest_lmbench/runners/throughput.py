@@ -18,6 +18,8 @@ from pytest_lmbench.runners.load import (
     closed_batch,
     objectives_into,
     produced_no_tokens,
+    repeat,
+    warm,
 )
 from pytest_lmbench.runners.openloop import run_open_loop
 from pytest_lmbench.runners.progress import ThroughputTally
@@ -56,7 +58,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
             async def batch() -> Batch:
                 return await closed_batch(ctx, loop, template, words, case.concurrency)
 
-            batches = _measure(ctx, lambda: loop.run(batch), settings.lm_runs, settings.lm_warmup)
+            batches = _measure(ctx, loop, lambda: loop.run(batch))
     if ctx.progress is not None:
         ctx.progress.done(tally.line())
     batches, source = _count_prompts(ctx, batches)
@@ -64,6 +66,11 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
     ctx.record.flags["prompt_tokens_source"] = source
     ctx.record.timing.update(extra)  # type: ignore[typeddict-item]
     objectives_into(ctx.record.timing, batches, settings.lm_slo)
+    if loop.failure is not None:
+        # What finished is recorded above; the item errors naming the failed request.
+        feed_benchmark(benchmark, [], failed=True)
+        ctx.finish_hardware(sum(b.output_tokens for b in batches))
+        loop.raise_failure()
     problems = silent_requests(batches)
     # pytest-benchmark's rounds: the end-to-end time of every measured request.
     seconds = _values(s["e2e_s"] for s in ctx.record.timing["samples"])
@@ -100,12 +107,11 @@ def _calibration(ctx: ItemContext) -> PromptCalibration:
     return calibration
 
 
-def _measure(ctx: ItemContext, one: Callable[[], Batch], runs: int, warmup: int) -> list[Batch]:
+def _measure(ctx: ItemContext, loop: ItemLoop, one: Callable[[], Batch]) -> list[Batch]:
     """Warmup batches are discarded; the measured ones bracket the energy window."""
-    for _ in range(warmup):
-        one()
+    warm(loop, one, ctx.settings.lm_warmup)
     ctx.begin_measured()
-    done = [one() for _ in range(runs)]
+    done = repeat(loop, one, ctx.settings.lm_runs)
     ctx.end_measured()
     return done
 
@@ -136,13 +142,14 @@ def _record(
         for position, result in enumerate(batch.results):
             sample = request_metrics(result)
             sample["batch"] = index
-            sample["error"] = None
+            sample["error"] = batch.errors.get(position)
             if batch.due_ns is not None:
                 late_ns = result.timeline.start_ns - batch.due_ns[position]
                 sample["queue_delay_s"] = late_ns / 1e9
             if produced_no_tokens(result):
                 # A failed stream has no token count, not a count of 0.
-                sample["output_tokens"], sample["error"] = None, NO_TOKENS
+                sample["output_tokens"] = None
+                sample["error"] = sample["error"] or NO_TOKENS
             samples.append(sample)
     timing = aggregate(samples)
     aggregate_tps = _values(b.aggregate_output_tps() for b in batches)

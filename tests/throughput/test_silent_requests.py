@@ -7,11 +7,9 @@ empty, and must never pass as measured.
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 
@@ -30,15 +28,6 @@ def server() -> Iterator[LMStudioTestServer]:
     with LMStudioTestServer([FakeModel(key=MODEL)]) as srv:
         srv.engine.script.token_interval_s = 0.002
         yield srv
-
-
-@pytest.fixture
-def numbered_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Prompt prefixes [000000000000], [000000000001], ... in the order requests are built:
-    two calibration probes, then each batch's requests."""
-    counter = itertools.count()
-    numbered = SimpleNamespace(token_hex=lambda nbytes: f"{next(counter):0{2 * nbytes}x}")
-    monkeypatch.setattr("pytest_lmbench.runners.prompts.secrets", numbered)
 
 
 def run_grid(
