@@ -56,6 +56,8 @@ class BackendHTTPError(LmbenchError):
         self.status = status
         self.error_type = error_type
         self.code = code
+        # HTTP 429's Retry-After, in seconds, when the server sent one it can be asked again.
+        self.retry_after_s: float | None = None
 
 
 class AuthError(BackendHTTPError):

@@ -198,6 +198,8 @@ class Flags(TypedDict, total=False):
     contended: bool | None  # other processes took > half a core while measured (None: unknown)
     contention_other_cpu_pct: float | None
     baseline_contended: bool  # its baseline comparison was untestable for contention
+    http_429_retries: int  # chats the server answered HTTP 429 and that were asked again
+    http_429_wait_s: float  # how long those waits (Retry-After) took, never in a timing
     gates: list[str]  # the item's gate failures
     baseline_ref: str
     baseline_status: str  # compared, missing, refused, no_baseline

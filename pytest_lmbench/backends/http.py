@@ -124,6 +124,25 @@ def error_from_body(status: int, body: Any, *, label: str, what: str) -> Backend
     return BackendHTTPError(text, status=status, error_type=etype, code=code)
 
 
+def retry_after_s(headers: httpx.Headers) -> float:
+    """HTTP 429's ``Retry-After`` in seconds; without one (or with an HTTP date, too rare
+    on local servers to parse), a short pause: the server said "too many", not "never"."""
+    try:
+        return max(float(headers.get("retry-after", "1")), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def chat_error(response: httpx.Response, label: str) -> BackendHTTPError | None:
+    """A chat answer's error, with its Retry-After when it was HTTP 429 (the runners
+    wait it out and ask again, outside the measured request)."""
+    body = parse_json_body(response)
+    err = error_from_body(response.status_code, body, label=label, what="chat")
+    if err is not None and response.status_code == 429:
+        err.retry_after_s = retry_after_s(response.headers)
+    return err
+
+
 def _error_fields(err: Any, body: Any) -> tuple[str, str | None, str | None]:
     if isinstance(err, str):
         return _one_line(err), None, None

@@ -292,8 +292,7 @@ def native_body(model: str, request: ChatRequest) -> JSON:
 
 
 def _native_error(response: httpx.Response) -> Exception:
-    body = http.parse_json_body(response)
-    err = http.error_from_body(response.status_code, body, label=LABEL, what="chat")
+    err = http.chat_error(response, LABEL)
     if err is not None and err.code == "model_not_found":
         return ModelNotFound(str(err), status=err.status, error_type=err.error_type, code=err.code)
     return err or StreamError(

@@ -221,8 +221,7 @@ class OllamaBackend:
     async def _chat_error(
         self, client: httpx.AsyncClient, response: httpx.Response, model: str
     ) -> Exception:
-        body = http.parse_json_body(response)
-        err = http.error_from_body(response.status_code, body, label=LABEL, what="chat")
+        err = http.chat_error(response, LABEL)
         if err is None:
             return StreamError(f"{LABEL} chat failed (HTTP {response.status_code})")
         if response.status_code != 404:

@@ -184,8 +184,7 @@ async def stream_chat_completions(
 
 
 def _http_error(response: httpx.Response, label: str) -> Exception:
-    body = http.parse_json_body(response)
-    err = http.error_from_body(response.status_code, body, label=label, what="chat")
+    err = http.chat_error(response, label)
     return err or StreamError(f"{label} chat failed (HTTP {response.status_code})")
 
 

@@ -17,6 +17,7 @@ from pytest_lmbench.backends.http import (
     auth_headers,
     error_from_body,
     make_timeout,
+    retry_after_s,
     snippet,
     ssl_context,
     unreachable,
@@ -119,16 +120,11 @@ MAX_429_RETRIES = 3
 def _retry_after_s(status: int, headers: httpx.Headers, deadline: float) -> float | None:
     """Seconds to wait before asking again after HTTP 429, or None: do not retry.
 
-    Only a Retry-After in seconds that still fits before the call's deadline is
-    honoured; without one, a short pause (the server said "too many", not "never").
+    Only a wait that still fits before the call's deadline is honoured.
     """
     if status != 429:
         return None
-    raw = headers.get("retry-after", "1")
-    try:
-        wait_s = max(float(raw), 0.0)
-    except ValueError:  # an HTTP date: too rare on local servers to parse
-        wait_s = 1.0
+    wait_s = retry_after_s(headers)
     return wait_s if time.monotonic() + wait_s < deadline else None
 
 

@@ -48,7 +48,9 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     weights = ctx.settings.sections.get("weights")
     runs: list[tuple[ChatResult, dict[str, Any], float | None]] = []
     for _ in range(ctx.settings.lm_repeat):
-        result: ChatResult = run(lambda: chat_once(ctx.backend, ctx.model.chat_model, request))
+        result: ChatResult = run(
+            lambda: chat_once(ctx.backend, ctx.model.chat_model, request, ctx.waited_429)
+        )
         guarded(partial(check_model, ctx.model, result, ctx.backend.label))
         metrics = score_case(
             ScoringInput(

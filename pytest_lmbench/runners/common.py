@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol, TypeVar
 
+import httpx
 import pytest
 
 from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, LoadedModel
 from pytest_lmbench.config.options import Settings
-from pytest_lmbench.errors import LmbenchError, ModelMismatch
+from pytest_lmbench.errors import BackendHTTPError, LmbenchError, ModelMismatch
 from pytest_lmbench.records import Hardware, Report, ResultEntry
 from pytest_lmbench.redaction import printable
 from pytest_lmbench.runners.progress import ProgressSink
@@ -54,6 +55,12 @@ class ItemContext:
     model_cache: dict[str, Any] = field(default_factory=dict)
     # Where a long item shows how far it is (None: nowhere, e.g. -q or an xdist worker).
     progress: ProgressSink | None = None
+
+    def waited_429(self, wait_s: float) -> None:
+        """A chat answered HTTP 429 and was asked again after ``wait_s`` (Retry-After)."""
+        flags = self.record.flags
+        flags["http_429_retries"] = flags.get("http_429_retries", 0) + 1
+        flags["http_429_wait_s"] = round(flags.get("http_429_wait_s", 0.0) + wait_s, 6)
 
     def begin_measured(self) -> None:
         """Energy per token covers only what runs between this and ``end_measured``."""
@@ -121,9 +128,44 @@ def run(factory: Callable[[], Any]) -> Any:
     return guarded(lambda: asyncio.run(factory()))
 
 
-async def chat_once(backend: Backend, model: str, request: ChatRequest) -> ChatResult:
+# HTTP 429 on a chat: asked again at most this often, each wait at most this long.
+MAX_429_RETRIES = 3
+MAX_429_WAIT_S = 30.0
+
+
+async def chat_retrying(
+    backend: Backend,
+    client: httpx.AsyncClient,
+    model: str,
+    request: ChatRequest,
+    on_wait: Callable[[float], None] | None = None,
+) -> ChatResult:
+    """One chat; HTTP 429 is waited out as its Retry-After says and asked again.
+
+    Each attempt is a new request with its own timeline, so the wait is never part
+    of a measured request's timing; ``on_wait`` counts the waits for the record.
+    """
+    for attempt in range(MAX_429_RETRIES + 1):
+        try:
+            return await backend.chat(client, model, request)
+        except BackendHTTPError as exc:
+            wait_s = exc.retry_after_s
+            if wait_s is None or wait_s > MAX_429_WAIT_S or attempt == MAX_429_RETRIES:
+                raise
+        if on_wait is not None:
+            on_wait(wait_s)
+        await asyncio.sleep(wait_s)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def chat_once(
+    backend: Backend,
+    model: str,
+    request: ChatRequest,
+    on_wait: Callable[[float], None] | None = None,
+) -> ChatResult:
     async with backend.async_client() as client:
-        return await backend.chat(client, model, request)
+        return await chat_retrying(backend, client, model, request, on_wait)
 
 
 def check_model(model: LoadedModel, result: ChatResult, label: str) -> None:

@@ -13,7 +13,7 @@ from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.metrics.slo import goodput, objective_report
 from pytest_lmbench.records import JSON, Timing
 from pytest_lmbench.redaction import printable
-from pytest_lmbench.runners.common import ItemContext, ItemFault, check_model
+from pytest_lmbench.runners.common import ItemContext, ItemFault, chat_retrying, check_model
 from pytest_lmbench.runners.lanes import ClientLanes
 from pytest_lmbench.runners.progress import ThroughputTally, with_ticks
 from pytest_lmbench.runners.prompts import unique_prompt
@@ -114,7 +114,10 @@ class ItemLoop:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         async with self.lanes.lane() as client:
-            result = await self._ctx.backend.chat(client, self._ctx.model.chat_model, request)
+            ctx = self._ctx
+            result = await chat_retrying(
+                ctx.backend, client, ctx.model.chat_model, request, ctx.waited_429
+            )
         check_model(self._ctx.model, result, self._ctx.backend.label)
         if self.tally is not None:
             self.tally.request_done(result.output_tokens)

@@ -105,7 +105,7 @@ class Fault:
     ``route`` is a path prefix. Without it, answer-shaping kinds only hit inference
     routes (chat, completions, generate, embeddings), so a client's model-list probe
     does not use up a fault meant for the chat call. ``times`` caps how often it fires;
-    ``fired`` counts it.
+    ``fired`` counts it. ``headers`` go with an ``http_error`` answer (``Retry-After``).
     """
 
     kind: FaultKind
@@ -117,6 +117,7 @@ class Fault:
     after_tokens: int = 0
     seconds: float = 0.0
     model: str | None = None
+    headers: dict[str, str] | None = None  # extra response headers, e.g. Retry-After
     fired: int = field(default=0, compare=False)
 
     def applies(self, path: str, text: str, *, inference: bool) -> bool:

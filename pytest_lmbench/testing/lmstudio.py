@@ -285,14 +285,16 @@ class LMStudioTestServer(EngineServer):
     def fault_error(self, exchange: Exchange, fault: Fault) -> None:
         status = fault.status if fault.kind == "http_error" else 200
         if isinstance(fault.body, str):
-            exchange.send_bytes(status, fault.body.encode(), "text/plain; charset=utf-8")
+            exchange.send_bytes(
+                status, fault.body.encode(), "text/plain; charset=utf-8", fault.headers
+            )
             return
         body = fault.body
         if body is None and exchange.path.startswith("/api/v1/"):
             body = v1_error("Injected fault", "internal_error")
         elif body is None:
             body = openai_error("Injected fault", type_="server_error")
-        exchange.send_json(status, body)
+        exchange.send_json(status, body, fault.headers)
 
     def unknown_route(self, exchange: Exchange) -> None:
         body = {"error": f"Unexpected endpoint or method. ({exchange.method} {exchange.path})"}

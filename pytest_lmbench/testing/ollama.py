@@ -175,9 +175,11 @@ class OllamaTestServer(EngineServer):
     def fault_error(self, exchange: Exchange, fault: Fault) -> None:
         status = fault.status if fault.kind == "http_error" else 200
         if isinstance(fault.body, str):
-            exchange.send_bytes(status, fault.body.encode(), "text/plain; charset=utf-8")
+            exchange.send_bytes(
+                status, fault.body.encode(), "text/plain; charset=utf-8", fault.headers
+            )
         else:
-            exchange.send_json(status, fault.body or {"error": "injected fault"})
+            exchange.send_json(status, fault.body or {"error": "injected fault"}, fault.headers)
 
     def unknown_route(self, exchange: Exchange) -> None:
         exchange.send_bytes(404, b"404 page not found", "text/plain")
