@@ -13,12 +13,14 @@ import functools
 import json
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
+from pytest_lmbench.backends import transport
 from pytest_lmbench.backends.base import StreamTimeline
 from pytest_lmbench.errors import (
     AuthError,
@@ -327,6 +329,72 @@ def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
     return {"trace": trace}
 
 
+# A streamed answer past its cap comes from a broken or hostile server (an endless
+# stream, or a gzip bomb behind a compressing proxy): the item errors instead of
+# filling memory. A chat chunk carries a token in a few hundred bytes; 16 KiB a token
+# leaves room for per-chunk stats. Counted after decoding.
+STREAM_BYTES_BASE = 1024 * 1024
+STREAM_BYTES_PER_TOKEN = 16 * 1024
+MAX_STREAM_BYTES = 64 * 1024 * 1024  # also the cap when a request sets no max_tokens
+
+
+def stream_byte_cap(max_tokens: Any) -> int:
+    """The most bytes a streamed answer of ``max_tokens`` tokens may take, decoded."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+        return MAX_STREAM_BYTES
+    return min(STREAM_BYTES_BASE + STREAM_BYTES_PER_TOKEN * max_tokens, MAX_STREAM_BYTES)
+
+
+class BodyDecoder:
+    """Undo a Content-Encoding (identity, gzip, deflate), never past ``max_bytes`` decoded.
+
+    Streams are requested with ``Accept-Encoding: identity``, but a proxy in front of
+    the server may compress anyway; zlib's ``max_length`` keeps a bomb from expanding
+    in memory before it is counted.
+    """
+
+    def __init__(self, encoding: str | None, max_bytes: int, label: str) -> None:
+        name = (encoding or "identity").strip().lower()
+        self._label = label
+        self._max_bytes = max_bytes
+        self._total = 0
+        self._zlib: Any = None
+        if name in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS reads a gzip or zlib header, whichever was sent.
+            self._zlib = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        elif name != "identity":
+            raise StreamError(f"{label} sent the stream with Content-Encoding {name!r}, unreadable")
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._zlib is not None:
+            room = self._max_bytes - self._total + 1
+            try:
+                chunk = self._zlib.decompress(chunk, room)
+            except zlib.error as exc:
+                raise StreamError(f"{self._label} sent a corrupt compressed stream") from exc
+        self._total += len(chunk)
+        if self._total > self._max_bytes:
+            raise StreamError(
+                f"{self._label} streamed more than {self._max_bytes // 1024:,} KiB for this "
+                "request; stopped reading (cap: 1 MiB + 16 KiB per max_tokens, at most 64 MiB)"
+            )
+        return chunk
+
+
+class _RawPieces:
+    """httpx's own transport: each raw read, stamped when the reader gets it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.aiter_raw()
+
+    async def next(self) -> tuple[bytes, int] | None:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        return chunk, time.perf_counter_ns()
+
+
 async def iter_stream(
     response: httpx.Response,
     decoder: SSEDecoder | NDJSONDecoder,
@@ -334,25 +402,30 @@ async def iter_stream(
     label: str,
     *,
     finished: Callable[[], bool] = lambda: False,
+    max_bytes: int = MAX_STREAM_BYTES,
 ) -> AsyncIterator[StreamEvent]:
     """Yield decoded events; a cut connection or a read stall becomes a StreamError.
 
     Once ``finished()`` says the final event was seen, the rest of the body is read
     (bounded by :data:`STREAM_TAIL_TIMEOUT_S`) and the iteration ends: an unread body
-    makes httpx close the connection instead of pooling it.
+    makes httpx close the connection instead of pooling it. The fast transport hands
+    the body over stamped where it was read; httpx's is stamped as it is iterated.
     """
     first = True
-    chunks = response.aiter_raw()
+    body = BodyDecoder(response.headers.get("content-encoding"), max_bytes, label)
+    pieces: transport.BodyPieces | _RawPieces = transport.body_pieces(response) or _RawPieces(
+        response
+    )
     try:
-        async for chunk in chunks:
-            now = time.perf_counter_ns()
+        while (piece := await pieces.next()) is not None:
+            chunk, now = piece
             if first and chunk:
                 on_first_byte(now)
                 first = False
-            for event in decoder.feed(chunk, now):
+            for event in decoder.feed(body.decode(chunk), now):
                 yield event
             if finished():
-                await _drain(chunks)
+                await _drain(pieces)
                 return
     except httpx.ReadTimeout as exc:
         raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
@@ -362,9 +435,9 @@ async def iter_stream(
         yield event
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
+async def _drain(pieces: transport.BodyPieces | _RawPieces) -> None:
     async def rest() -> None:
-        async for _ in chunks:
+        while await pieces.next() is not None:
             pass
 
     # The answer is complete: a tail that errs or stalls only costs the connection.

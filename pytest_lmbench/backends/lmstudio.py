@@ -237,7 +237,12 @@ class LMStudioBackend:
 
                 decoder = http.SSEDecoder()
                 events = http.iter_stream(
-                    response, decoder, first_byte, LABEL, finished=lambda: ended
+                    response,
+                    decoder,
+                    first_byte,
+                    LABEL,
+                    finished=lambda: ended,
+                    max_bytes=http.stream_byte_cap(request.max_tokens),
                 )
                 async for event in events:
                     payload = http.load_event_json(event, LABEL)

@@ -163,7 +163,14 @@ async def stream_chat_completions(
                 timeline.first_byte_ns = now
 
             end_ns: int | None = None
-            stream = http.iter_stream(response, decoder, first_byte, label, finished=lambda: done)
+            stream = http.iter_stream(
+                response,
+                decoder,
+                first_byte,
+                label,
+                finished=lambda: done,
+                max_bytes=http.stream_byte_cap(body.get("max_tokens")),
+            )
             async for event in stream:
                 if done:
                     continue  # after [DONE]: nothing more to fold in

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pytest_lmbench.backends import transport
 from pytest_lmbench.backends.http import (
     STREAM_POOL_LIMITS,
     auth_headers,
@@ -102,11 +103,19 @@ class RestClient:
         return payload
 
     def async_client(self) -> httpx.AsyncClient:
+        """A client for streamed chats: the fast transport where httptools is installed.
+
+        Streams are asked for uncompressed: a compressed stream is decoded (and
+        capped) by :class:`~pytest_lmbench.backends.http.BodyDecoder`, but is only
+        slower to read.
+        """
+        fast = transport.StreamTransport(ssl_context()) if transport.available() else None
         return httpx.AsyncClient(
-            headers=auth_headers(self._token),
+            headers={**auth_headers(self._token), "Accept-Encoding": "identity"},
             timeout=make_timeout(self._timeout_s),
             verify=ssl_context(),
             limits=STREAM_POOL_LIMITS,
+            transport=fast,
         )
 
     def close(self) -> None:
