@@ -201,9 +201,10 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
         if not self._buffer and not self._data and self._event is None:
-            one = _lone_data_event(chunk, arrived_ns)
-            if one is not None:
-                return [one]
+            plain = _plain_data_events(chunk, arrived_ns)
+            if plain is not None:
+                self._buffer = plain[1]
+                return plain[0]
         self._buffer += chunk
         events: list[StreamEvent] = []
         while True:
@@ -248,16 +249,22 @@ class SSEDecoder:
         return None
 
 
-def _lone_data_event(chunk: bytes, arrived_ns: int) -> StreamEvent | None:
-    """The common read, ``data: {...}\n\n`` and nothing else, without the line machinery.
+def _plain_data_events(chunk: bytes, arrived_ns: int) -> tuple[list[StreamEvent], bytes] | None:
+    """The common read, ``data: {...}\n\n`` blocks and nothing else, without the line machinery.
 
-    Per token this is most of the decoder's work at 512 streams; anything else
-    (comments, named events, CR, several events) takes the general path.
+    Returns the events and the unfinished tail to keep. Per token this is most of
+    the decoder's work under load (a read then carries dozens of events); anything
+    else (comments, named events, CR, multi-line data) takes the general path.
     """
-    lone = chunk.startswith(b"data: ") and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 2
-    if lone and b"\r" not in chunk:
-        return StreamEvent(None, chunk[6:-2].decode("utf-8", "replace"), arrived_ns)
-    return None
+    if b"\r" in chunk:
+        return None
+    *blocks, tail = chunk.split(b"\n\n")
+    events = []
+    for block in blocks:
+        if not block.startswith(b"data: ") or b"\n" in block:
+            return None
+        events.append(StreamEvent(None, block[6:].decode("utf-8", "replace"), arrived_ns))
+    return events, tail
 
 
 class NDJSONDecoder:
@@ -393,6 +400,20 @@ class _RawPieces:
         except StopAsyncIteration:
             return None
         return chunk, time.perf_counter_ns()
+
+
+def post_stream(
+    client: httpx.AsyncClient, url: str, body: Any, timeline: StreamTimeline
+) -> contextlib.AbstractAsyncContextManager[httpx.Response]:
+    """POST ``body`` as JSON and stream the answer, stamping ``timeline`` as it goes out.
+
+    The fast transport's client writes the request itself; any other client (a test's
+    mock transport, httpx's own) goes through ``client.stream``.
+    """
+    extensions = trace_connection(timeline)
+    if isinstance(client, transport.StreamingClient):
+        return client.post_stream(url, body, extensions)
+    return client.stream("POST", url, json=body, extensions=extensions)
 
 
 async def iter_stream(

@@ -187,12 +187,8 @@ class OllamaBackend:
         acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
         done = False
         try:
-            async with client.stream(
-                "POST",
-                self.base_url + CHAT_ROUTE,
-                json=body,
-                extensions=http.trace_connection(timeline),
-            ) as response:
+            url = self.base_url + CHAT_ROUTE
+            async with http.post_stream(client, url, body, timeline) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise await self._chat_error(client, response, str(body["model"]))

@@ -147,9 +147,7 @@ async def stream_chat_completions(
     timeline = StreamTimeline(start_ns=time.perf_counter_ns())
     acc = StreamAccumulator(route=route, timeline=timeline)
     try:
-        async with client.stream(
-            "POST", base_url + route, json=body, extensions=http.trace_connection(timeline)
-        ) as response:
+        async with http.post_stream(client, base_url + route, body, timeline) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _http_error(response, label)

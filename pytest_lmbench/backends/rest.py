@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,13 +110,14 @@ class RestClient:
         capped) by :class:`~pytest_lmbench.backends.http.BodyDecoder`, but is only
         slower to read.
         """
-        fast = transport.StreamTransport(ssl_context()) if transport.available() else None
+        headers = {**auth_headers(self._token), "Accept-Encoding": "identity"}
+        timeout = make_timeout(self._timeout_s)
+        # Behind a proxy from the environment, httpx's own transport goes through it.
+        if transport.available() and not urllib.request.getproxies():
+            fast = transport.StreamTransport(ssl_context())
+            return transport.StreamingClient(fast, headers=headers, timeout=timeout)
         return httpx.AsyncClient(
-            headers={**auth_headers(self._token), "Accept-Encoding": "identity"},
-            timeout=make_timeout(self._timeout_s),
-            verify=ssl_context(),
-            limits=STREAM_POOL_LIMITS,
-            transport=fast,
+            headers=headers, timeout=timeout, verify=ssl_context(), limits=STREAM_POOL_LIMITS
         )
 
     def close(self) -> None:
