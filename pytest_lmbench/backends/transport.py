@@ -22,7 +22,7 @@ import json
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import httpx
@@ -57,10 +57,8 @@ class BodyPieces:
     """What a streaming reader sees of a response body: stamped pieces, then None."""
 
     def __init__(self, connection: _Connection) -> None:
-        self._connection = connection
-
-    async def next(self) -> Piece | None:
-        return await self._connection.next_piece()
+        # The connection's own coroutine: no wrapper frame between reader and socket.
+        self.next: Callable[[], Awaitable[Piece | None]] = connection.next_piece
 
 
 class _Connection(asyncio.Protocol):
