@@ -5,10 +5,11 @@ per-token overhead, with the ratio of our end-to-end time to the bare reader's.
 
 Under load (the asyncio load server in its own process, 100 ms to first token,
 100 tok/s per stream), at c=1, 64 and 512: our client (client lanes, the
-OpenAI-compatible backend) against a bare reader at the same concurrency (raw
-asyncio sockets, a prebuilt request, a substring count per read): TTFT delta of
-the medians, client CPU per token (this process's CPU time / tokens) and the
-ratio of aggregate output tok/s.
+OpenAI-compatible backend, the httptools transport when installed) against a bare
+reader at the same concurrency (raw asyncio sockets, a prebuilt request, a
+substring count per read): TTFT delta of the medians, client CPU per token (this
+process's CPU time / tokens, event-loop wake-ups included, so the bare reader's
+figure is the floor of the loop itself) and the ratio of aggregate output tok/s.
 
     python benchmarks/bench_harness.py [requests] [levels]
 """
@@ -152,7 +153,8 @@ def under_load(levels: tuple[int, ...]) -> None:
                 f"c={concurrency:>3}: TTFT median ours {our_ttft * 1000:.1f} ms, "
                 f"bare {bare_ttft * 1000:.1f} ms (delta {(our_ttft - bare_ttft) * 1000:+.2f} ms, "
                 f"script {LOAD.ttft_s * 1000:.0f}); client CPU ours {our_cpu:.1f} µs/token, "
-                f"bare {bare_cpu:.1f}; aggregate ours/bare {our_tps / bare_tps:.3f} "
+                f"bare {bare_cpu:.1f} (ours beyond bare {our_cpu - bare_cpu:+.1f}); "
+                f"aggregate ours/bare {our_tps / bare_tps:.3f} "
                 f"({our_tps:.0f} / {bare_tps:.0f} tok/s, script {concurrency * 100} tok/s "
                 "while decoding)"
             )
