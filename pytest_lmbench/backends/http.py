@@ -15,8 +15,7 @@ import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -182,9 +181,11 @@ def parse_json_body(response: httpx.Response) -> Any:
         return response.text
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One SSE event (``event`` may be None) or one NDJSON line (``event`` None)."""
+class StreamEvent(NamedTuple):
+    """One SSE event (``event`` may be None) or one NDJSON line (``event`` None).
+
+    A tuple: one is made per token, and a frozen dataclass took three times as long.
+    """
 
     event: str | None
     data: str
