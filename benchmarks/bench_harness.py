@@ -5,10 +5,11 @@ per-token overhead, with the ratio of our end-to-end time to the bare reader's.
 
 Under load (the asyncio load server in its own process, 100 ms to first token,
 100 tok/s per stream), at c=1, 64 and 512: our client (client lanes, the
-OpenAI-compatible backend) against a bare reader at the same concurrency (raw
-asyncio sockets, a prebuilt request, a substring count per read): TTFT delta of
-the medians, client CPU per token (this process's CPU time / tokens) and the
-ratio of aggregate output tok/s.
+OpenAI-compatible backend, the httptools transport when installed) against a bare
+reader at the same concurrency (raw asyncio sockets, a prebuilt request, a
+substring count per read): TTFT delta of the medians, client CPU per token (this
+process's CPU time / tokens, event-loop wake-ups included, so the bare reader's
+figure is the floor of the loop itself) and the ratio of aggregate output tok/s.
 
     python benchmarks/bench_harness.py [requests] [levels]
 """
@@ -20,7 +21,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from pytest_lmbench.backends.openai import OpenAIBackend, chat_body
 from pytest_lmbench.metrics.timing import request_metrics
 from pytest_lmbench.runners.calibration import Truth, calibrate_harness
 from pytest_lmbench.runners.lanes import ClientLanes
-from pytest_lmbench.runners.load import new_event_loop
+from pytest_lmbench.runners.load import gc_paused, new_event_loop
 from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_process
 
 PROFILES = {
@@ -41,7 +42,7 @@ PROFILES = {
 LOAD = LoadScript(ttft_s=0.100, token_interval_s=0.010)
 LOAD_TOKENS = 64
 LEVELS = (1, 64, 512)
-ROUNDS = 3  # measured rounds per level, after one that opens the connections
+ROUNDS = 5  # measured rounds per level and reader, after one that opens the connections
 
 
 def single_stream(requests: int) -> None:
@@ -66,25 +67,28 @@ class Round:
         self.cpu_s = 0.0
 
 
-async def ours(url: str, concurrency: int) -> list[Round]:
+Call = Callable[[int], Coroutine[Any, Any, tuple[float | None, int]]]
+Close = Callable[[], Awaitable[None]]
+
+
+async def ours(url: str) -> tuple[Call, Close]:
     backend = OpenAIBackend(url, timeout_s=120)
     lanes = ClientLanes(backend.async_client)
     request = ChatRequest(prompt="bench the harness", max_tokens=LOAD_TOKENS)
 
-    async def one() -> tuple[float | None, int]:
+    async def one(_: int) -> tuple[float | None, int]:
         async with lanes.lane() as client:
             sample = request_metrics(await backend.chat(client, MODEL, request))
         return sample["ttft_s"], sample["output_tokens"] or 0
 
-    rounds = []
-    for _ in range(ROUNDS + 1):
-        rounds.append(await _round([one() for _ in range(concurrency)]))
-    await lanes.aclose()
-    backend.close()
-    return rounds[1:]
+    async def close() -> None:
+        await lanes.aclose()
+        backend.close()
+
+    return one, close
 
 
-async def bare(url: str, concurrency: int) -> list[Round]:
+async def bare(url: str, concurrency: int) -> tuple[Call, Close]:
     host, port = urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80
     body = json.dumps(chat_body(MODEL, ChatRequest(prompt="bench the harness"))).encode()
     body = body.replace(b'"stream": true', b'"stream": true, "max_tokens": %d' % LOAD_TOKENS)
@@ -107,18 +111,33 @@ async def bare(url: str, concurrency: int) -> list[Round]:
             tail = (tail + data)[-64:]
         return (None if first is None else (first - start) / 1e9), tokens
 
-    rounds = []
+    async def close() -> None:
+        for _, writer in connections:
+            writer.close()
+
+    return one, close
+
+
+async def both(url: str, concurrency: int) -> tuple[list[Round], list[Round]]:
+    """Our rounds and the bare reader's, alternating, so a change in the machine's load
+    falls on both alike; the first round of each (connections opened) is not counted."""
+    readers = [await ours(url), await bare(url, concurrency)]
+    rounds: tuple[list[Round], list[Round]] = ([], [])
     for _ in range(ROUNDS + 1):
-        rounds.append(await _round([one(i) for i in range(concurrency)]))
-    for _, writer in connections:
-        writer.close()
-    return rounds[1:]
+        for (call, _), kept in zip(readers, rounds, strict=True):
+            kept.append(await _round([call(i) for i in range(concurrency)]))
+    for _, close in readers:
+        await close()
+    return rounds[0][1:], rounds[1][1:]
 
 
 async def _round(calls: list) -> Round:  # type: ignore[type-arg]
     result = Round()
     cpu, wall = time.process_time(), time.perf_counter()
-    for ttft_s, tokens in await asyncio.gather(*calls):
+    # As the throughput runner's batches: no garbage collection while streams are read.
+    with gc_paused():
+        answers = await asyncio.gather(*calls)
+    for ttft_s, tokens in answers:
         if ttft_s is not None:
             result.ttft_s.append(ttft_s)
         result.tokens += tokens
@@ -134,7 +153,7 @@ def _figures(rounds: list[Round]) -> tuple[float, float, float]:
     return ttft, cpu_us, aggregate
 
 
-def _run(main: Coroutine[Any, Any, list[Round]]) -> list[Round]:
+def _run(main: Coroutine[Any, Any, tuple[list[Round], list[Round]]]) -> tuple[list[Round], ...]:
     # The loop the throughput runner uses (uvloop when installed), for both readers.
     loop = new_event_loop()
     try:
@@ -146,13 +165,15 @@ def _run(main: Coroutine[Any, Any, list[Round]]) -> list[Round]:
 def under_load(levels: tuple[int, ...]) -> None:
     with load_server_process(LOAD) as url:
         for concurrency in levels:
-            our_ttft, our_cpu, our_tps = _figures(_run(ours(url, concurrency)))
-            bare_ttft, bare_cpu, bare_tps = _figures(_run(bare(url, concurrency)))
+            our_rounds, bare_rounds = _run(both(url, concurrency))
+            our_ttft, our_cpu, our_tps = _figures(our_rounds)
+            bare_ttft, bare_cpu, bare_tps = _figures(bare_rounds)
             print(
                 f"c={concurrency:>3}: TTFT median ours {our_ttft * 1000:.1f} ms, "
                 f"bare {bare_ttft * 1000:.1f} ms (delta {(our_ttft - bare_ttft) * 1000:+.2f} ms, "
                 f"script {LOAD.ttft_s * 1000:.0f}); client CPU ours {our_cpu:.1f} µs/token, "
-                f"bare {bare_cpu:.1f}; aggregate ours/bare {our_tps / bare_tps:.3f} "
+                f"bare {bare_cpu:.1f} (ours beyond bare {our_cpu - bare_cpu:+.1f}); "
+                f"aggregate ours/bare {our_tps / bare_tps:.3f} "
                 f"({our_tps:.0f} / {bare_tps:.0f} tok/s, script {concurrency * 100} tok/s "
                 "while decoding)"
             )

@@ -13,12 +13,13 @@ import functools
 import json
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
+from pytest_lmbench.backends import transport
 from pytest_lmbench.backends.base import StreamTimeline
 from pytest_lmbench.errors import (
     AuthError,
@@ -199,9 +200,11 @@ def parse_json_body(response: httpx.Response) -> Any:
         return response.text
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One SSE event (``event`` may be None) or one NDJSON line (``event`` None)."""
+class StreamEvent(NamedTuple):
+    """One SSE event (``event`` may be None) or one NDJSON line (``event`` None).
+
+    A tuple: one is made per token, and a frozen dataclass took three times as long.
+    """
 
     event: str | None
     data: str
@@ -218,9 +221,10 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
         if not self._buffer and not self._data and self._event is None:
-            one = _lone_data_event(chunk, arrived_ns)
-            if one is not None:
-                return [one]
+            plain = _plain_data_events(chunk, arrived_ns)
+            if plain is not None:
+                self._buffer = plain[1]
+                return plain[0]
         self._buffer += chunk
         events: list[StreamEvent] = []
         while True:
@@ -265,16 +269,22 @@ class SSEDecoder:
         return None
 
 
-def _lone_data_event(chunk: bytes, arrived_ns: int) -> StreamEvent | None:
-    """The common read, ``data: {...}\n\n`` and nothing else, without the line machinery.
+def _plain_data_events(chunk: bytes, arrived_ns: int) -> tuple[list[StreamEvent], bytes] | None:
+    """The common read, ``data: {...}\n\n`` blocks and nothing else, without the line machinery.
 
-    Per token this is most of the decoder's work at 512 streams; anything else
-    (comments, named events, CR, several events) takes the general path.
+    Returns the events and the unfinished tail to keep. Per token this is most of
+    the decoder's work under load (a read then carries dozens of events); anything
+    else (comments, named events, CR, multi-line data) takes the general path.
     """
-    lone = chunk.startswith(b"data: ") and chunk.endswith(b"\n\n") and chunk.count(b"\n") == 2
-    if lone and b"\r" not in chunk:
-        return StreamEvent(None, chunk[6:-2].decode("utf-8", "replace"), arrived_ns)
-    return None
+    if b"\r" in chunk:
+        return None
+    *blocks, tail = chunk.split(b"\n\n")
+    events = []
+    for block in blocks:
+        if not block.startswith(b"data: ") or b"\n" in block:
+            return None
+        events.append(StreamEvent(None, block[6:].decode("utf-8", "replace"), arrived_ns))
+    return events, tail
 
 
 class NDJSONDecoder:
@@ -346,6 +356,86 @@ def trace_connection(timeline: StreamTimeline) -> dict[str, Any]:
     return {"trace": trace}
 
 
+# A streamed answer past its cap comes from a broken or hostile server (an endless
+# stream, or a gzip bomb behind a compressing proxy): the item errors instead of
+# filling memory. A chat chunk carries a token in a few hundred bytes; 16 KiB a token
+# leaves room for per-chunk stats. Counted after decoding.
+STREAM_BYTES_BASE = 1024 * 1024
+STREAM_BYTES_PER_TOKEN = 16 * 1024
+MAX_STREAM_BYTES = 64 * 1024 * 1024  # also the cap when a request sets no max_tokens
+
+
+def stream_byte_cap(max_tokens: Any) -> int:
+    """The most bytes a streamed answer of ``max_tokens`` tokens may take, decoded."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0:
+        return MAX_STREAM_BYTES
+    return min(STREAM_BYTES_BASE + STREAM_BYTES_PER_TOKEN * max_tokens, MAX_STREAM_BYTES)
+
+
+class BodyDecoder:
+    """Undo a Content-Encoding (identity, gzip, deflate), never past ``max_bytes`` decoded.
+
+    Streams are requested with ``Accept-Encoding: identity``, but a proxy in front of
+    the server may compress anyway; zlib's ``max_length`` keeps a bomb from expanding
+    in memory before it is counted.
+    """
+
+    def __init__(self, encoding: str | None, max_bytes: int, label: str) -> None:
+        name = (encoding or "identity").strip().lower()
+        self._label = label
+        self._max_bytes = max_bytes
+        self._total = 0
+        self._zlib: Any = None
+        if name in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS reads a gzip or zlib header, whichever was sent.
+            self._zlib = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        elif name != "identity":
+            raise StreamError(f"{label} sent the stream with Content-Encoding {name!r}, unreadable")
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._zlib is not None:
+            room = self._max_bytes - self._total + 1
+            try:
+                chunk = self._zlib.decompress(chunk, room)
+            except zlib.error as exc:
+                raise StreamError(f"{self._label} sent a corrupt compressed stream") from exc
+        self._total += len(chunk)
+        if self._total > self._max_bytes:
+            raise StreamError(
+                f"{self._label} streamed more than {self._max_bytes // 1024:,} KiB for this "
+                "request; stopped reading (cap: 1 MiB + 16 KiB per max_tokens, at most 64 MiB)"
+            )
+        return chunk
+
+
+class _RawPieces:
+    """httpx's own transport: each raw read, stamped when the reader gets it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.aiter_raw()
+
+    async def next(self) -> tuple[bytes, int] | None:
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        return chunk, time.perf_counter_ns()
+
+
+def post_stream(
+    client: httpx.AsyncClient, url: str, body: Any, timeline: StreamTimeline
+) -> contextlib.AbstractAsyncContextManager[httpx.Response]:
+    """POST ``body`` as JSON and stream the answer, stamping ``timeline`` as it goes out.
+
+    The fast transport's client writes the request itself; any other client (a test's
+    mock transport, httpx's own) goes through ``client.stream``.
+    """
+    extensions = trace_connection(timeline)
+    if isinstance(client, transport.StreamingClient):
+        return client.post_stream(url, body, extensions)
+    return client.stream("POST", url, json=body, extensions=extensions)
+
+
 async def iter_stream(
     response: httpx.Response,
     decoder: SSEDecoder | NDJSONDecoder,
@@ -353,25 +443,30 @@ async def iter_stream(
     label: str,
     *,
     finished: Callable[[], bool] = lambda: False,
+    max_bytes: int = MAX_STREAM_BYTES,
 ) -> AsyncIterator[StreamEvent]:
     """Yield decoded events; a cut connection or a read stall becomes a StreamError.
 
     Once ``finished()`` says the final event was seen, the rest of the body is read
     (bounded by :data:`STREAM_TAIL_TIMEOUT_S`) and the iteration ends: an unread body
-    makes httpx close the connection instead of pooling it.
+    makes httpx close the connection instead of pooling it. The fast transport hands
+    the body over stamped where it was read; httpx's is stamped as it is iterated.
     """
     first = True
-    chunks = response.aiter_raw()
+    body = BodyDecoder(response.headers.get("content-encoding"), max_bytes, label)
+    pieces: transport.BodyPieces | _RawPieces = transport.body_pieces(response) or _RawPieces(
+        response
+    )
     try:
-        async for chunk in chunks:
-            now = time.perf_counter_ns()
+        while (piece := await pieces.next()) is not None:
+            chunk, now = piece
             if first and chunk:
                 on_first_byte(now)
                 first = False
-            for event in decoder.feed(chunk, now):
+            for event in decoder.feed(body.decode(chunk), now):
                 yield event
             if finished():
-                await _drain(chunks)
+                await _drain(pieces)
                 return
     except httpx.ReadTimeout as exc:
         raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
@@ -381,9 +476,9 @@ async def iter_stream(
         yield event
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
+async def _drain(pieces: transport.BodyPieces | _RawPieces) -> None:
     async def rest() -> None:
-        async for _ in chunks:
+        while await pieces.next() is not None:
             pass
 
     # The answer is complete: a tail that errs or stalls only costs the connection.

@@ -220,12 +220,9 @@ class LMStudioBackend:
         acc = StreamAccumulator(route=V1_CHAT, timeline=timeline)
         ended = False
         try:
-            async with client.stream(
-                "POST",
-                self.base_url + V1_CHAT,
-                json=native_body(model, request),
-                extensions=http.trace_connection(timeline),
-            ) as response:
+            body = native_body(model, request)
+            url = self.base_url + V1_CHAT
+            async with http.post_stream(client, url, body, timeline) as response:
                 if response.status_code >= 400 or "event-stream" not in response.headers.get(
                     "content-type", ""
                 ):
@@ -237,7 +234,12 @@ class LMStudioBackend:
 
                 decoder = http.SSEDecoder()
                 events = http.iter_stream(
-                    response, decoder, first_byte, LABEL, finished=lambda: ended
+                    response,
+                    decoder,
+                    first_byte,
+                    LABEL,
+                    finished=lambda: ended,
+                    max_bytes=http.stream_byte_cap(request.max_tokens),
                 )
                 async for event in events:
                     payload = http.load_event_json(event, LABEL)

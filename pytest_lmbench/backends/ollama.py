@@ -26,7 +26,7 @@ from pytest_lmbench.backends.base import (
     ModelKind,
     StreamTimeline,
 )
-from pytest_lmbench.backends.stream import StreamAccumulator, as_int, as_list
+from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
 LABEL = "Ollama"
@@ -187,12 +187,8 @@ class OllamaBackend:
         acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
         done = False
         try:
-            async with client.stream(
-                "POST",
-                self.base_url + CHAT_ROUTE,
-                json=body,
-                extensions=http.trace_connection(timeline),
-            ) as response:
+            url = self.base_url + CHAT_ROUTE
+            async with http.post_stream(client, url, body, timeline) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise await self._chat_error(client, response, str(body["model"]))
@@ -201,8 +197,9 @@ class OllamaBackend:
                     timeline.first_byte_ns = now
 
                 decoder = http.NDJSONDecoder()
+                cap = http.stream_byte_cap(as_dict(body.get("options")).get("num_predict"))
                 events = http.iter_stream(
-                    response, decoder, first_byte, LABEL, finished=lambda: done
+                    response, decoder, first_byte, LABEL, finished=lambda: done, max_bytes=cap
                 )
                 async for event in events:
                     payload = http.load_event_json(event, LABEL)

@@ -147,9 +147,7 @@ async def stream_chat_completions(
     timeline = StreamTimeline(start_ns=time.perf_counter_ns())
     acc = StreamAccumulator(route=route, timeline=timeline)
     try:
-        async with client.stream(
-            "POST", base_url + route, json=body, extensions=http.trace_connection(timeline)
-        ) as response:
+        async with http.post_stream(client, base_url + route, body, timeline) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _http_error(response, label)
@@ -163,7 +161,14 @@ async def stream_chat_completions(
                 timeline.first_byte_ns = now
 
             end_ns: int | None = None
-            stream = http.iter_stream(response, decoder, first_byte, label, finished=lambda: done)
+            stream = http.iter_stream(
+                response,
+                decoder,
+                first_byte,
+                label,
+                finished=lambda: done,
+                max_bytes=http.stream_byte_cap(body.get("max_tokens")),
+            )
             async for event in stream:
                 if done:
                     continue  # after [DONE]: nothing more to fold in

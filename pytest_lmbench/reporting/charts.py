@@ -417,3 +417,51 @@ def _trend_series(
         )
     line = f'<path d="{"".join(path)}" fill="none" stroke="{s.color}" stroke-width="2"/>'
     return "<g>" + (line if path else "") + "".join(dots) + "</g>"
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    label: str  # the load level, e.g. "c=16"
+    ttft_p95_s: float
+    aggregate_tps: float
+    knee: bool = False
+
+
+def sweep_curve(points: Sequence[CurvePoint], *, title: str, color: str) -> str:
+    """A saturation sweep: aggregate tok/s against TTFT p95, one point per level in
+    the order measured, the knee ringed and named."""
+    if not points:
+        return empty_chart(title, "no level measured", width=HALF_WIDTH)
+    left, right, top, plot_h = 56.0, 24.0, 34.0, 170.0
+    x1, y1 = HALF_WIDTH - right, top + plot_h
+    x_ticks = nice_ticks(0.0, max(p.ttft_p95_s for p in points) * 1000.0)
+    y_ticks = nice_ticks(0.0, max(p.aggregate_tps for p in points))
+    parts = [*_x_axis(x_ticks, left, x1, top, y1), *_y_axis(y_ticks, left, x1, top, y1)]
+    xy = [
+        (
+            left + p.ttft_p95_s * 1000.0 / x_ticks[-1] * (x1 - left),
+            y1 - p.aggregate_tps / y_ticks[-1] * plot_h,
+        )
+        for p in points
+    ]
+    path = "".join(f"{'M' if i == 0 else 'L'}{_f(x)} {_f(y)}" for i, (x, y) in enumerate(xy))
+    parts.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+    for p, (x, y) in zip(points, xy, strict=True):
+        tip = f"{p.label}: {format_number(p.aggregate_tps)} tok/s, TTFT p95 "
+        tip += f"{format_number(p.ttft_p95_s * 1000.0)} ms" + (" (knee)" if p.knee else "")
+        parts.append(
+            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="3.5" fill="{color}"><title>{_t(tip)}</title>'
+            "</circle>"
+        )
+        if p.knee:
+            parts.append(
+                f'<circle class="knee" cx="{_f(x)}" cy="{_f(y)}" r="8" fill="none" '
+                f'stroke="{_INK}" stroke-width="1.5"/><text x="{_f(x)}" y="{_f(y - 12)}" '
+                f'text-anchor="middle" fill="{_INK}">knee {_t(p.label)}</text>'
+            )
+    parts.append(_axis_title("TTFT p95 (ms), one point per load level", left, x1, y1 + 34))
+    parts.append(
+        f'<text x="12" y="{_f((top + y1) / 2)}" fill="{_MUTED}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {_f((top + y1) / 2)})">aggregate tok/s</text>'
+    )
+    return _svg(HALF_WIDTH, y1 + 42, title, parts)

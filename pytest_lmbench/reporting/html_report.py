@@ -41,6 +41,7 @@ from pytest_lmbench.reporting.summary import (
 )
 
 MAX_TTFT_ROWS = 40  # strips in the TTFT chart; more would not be readable
+MAX_SWEEP_CHARTS = 12  # one per sweep item; the terminal line has every sweep
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -327,6 +328,34 @@ def _time_fractions(started: Sequence[str]) -> list[float] | None:
     return [(t - min(times)) / span for t in times]
 
 
+def _sweep_charts(report: Report, colors: Mapping[str, str]) -> list[str]:
+    """One curve per sweep item (throughput against TTFT p95 per level, the knee)."""
+    svgs = []
+    for r in report.results:
+        sweep = r.timing.get("sweep")
+        if not isinstance(sweep, list) or not sweep:
+            continue
+        unit = "rate_per_s" if "knee_rate_per_s" in r.timing else "concurrency"
+        knee = as_number(r.timing.get(f"knee_{unit}"))
+        points = [_curve_point(p, unit, knee) for p in sweep if isinstance(p, Mapping)]
+        title = f"Saturation sweep · {r.model} · {r.case_id}"
+        color = colors.get(r.model, charts.PALETTE[0])
+        svgs.append(charts.sweep_curve([p for p in points if p], title=title, color=color))
+    return svgs[:MAX_SWEEP_CHARTS]
+
+
+def _curve_point(
+    point: Mapping[str, Any], unit: str, knee: float | None
+) -> charts.CurvePoint | None:
+    level = as_number(point.get(unit))
+    ttft_s = as_number(point.get("ttft_p95_s"))
+    tps = as_number(point.get("aggregate_output_tps"))
+    if level is None or ttft_s is None or tps is None:
+        return None  # a level without figures (every request failed) has no place on it
+    label = f"{'r' if unit == 'rate_per_s' else 'c'}={format_number(level)}"
+    return charts.CurvePoint(label, ttft_s, tps, knee=level == knee)
+
+
 def _charts(
     report: Report, summary: Mapping[str, Any], colors: Mapping[str, str], history: History | None
 ) -> list[tuple[Markup, bool]]:
@@ -337,6 +366,7 @@ def _charts(
         (_ttft_chart(report, colors), True),
         (_history_chart(report, summary, colors, history), True),
     ]
+    svgs += [(svg, False) for svg in _sweep_charts(report, colors)]
     return [(Markup(svg), wide) for svg, wide in svgs]  # noqa: S704 (escaped in charts)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -95,6 +97,24 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection while requests are in flight.
+
+    In a pytest session's heap a full collection took 210 ms: every stream whose
+    bytes arrived meanwhile was stamped that much late (c=101: TTFT max 0.44 s for
+    0.30 s). Refcounting still frees the streams' objects; the collector runs
+    between batches.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class ItemLoop:
     """One event loop and one set of client lanes for all rounds of an item.
 
@@ -167,7 +187,8 @@ class ItemLoop:
 
     def run(self, factory: Callable[[], Coroutine[Any, Any, Batch]]) -> Batch:
         work = with_ticks(factory(), self._ctx.progress, self.tally)
-        return self._loop.run_until_complete(work)
+        with gc_paused():
+            return self._loop.run_until_complete(work)
 
     def raise_failure(self) -> None:
         """The item errors naming the request that failed (see runners.common.ItemFault)."""

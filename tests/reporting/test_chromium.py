@@ -182,3 +182,40 @@ def test_screenshot_is_taken(screenshot: tuple[Run, Path]) -> None:
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 2000)
     assert png.stat().st_size > 50_000  # a blank page compresses to a few KB
+
+
+SWEEP = [
+    {"concurrency": 1, "aggregate_output_tps": 48.0, "ttft_p95_s": 0.21, "requests": 3},
+    {"concurrency": 2, "aggregate_output_tps": 92.0, "ttft_p95_s": 0.24, "requests": 6},
+    {"concurrency": 4, "aggregate_output_tps": 170.0, "ttft_p95_s": 0.31, "requests": 12},
+    {"concurrency": 8, "aggregate_output_tps": 176.0, "ttft_p95_s": 0.62, "requests": 24},
+]
+
+
+def test_a_sweep_item_shows_its_curve_with_the_knee(
+    report_factory: Callable[..., Report], tmp_path: Path
+) -> None:
+    report = report_factory()
+    base = next(r for r in report.results if r.kind == "throughput")
+    timing = {**base.timing, "sweep": SWEEP, "knee_concurrency": 4, "concurrency": 4}
+    timing["sweep_stop"] = "throughput grew less than 5 %"
+    sweep_item = base.model_copy(
+        update={"case_id": "pp512-tg128-csweep", "nodeid": base.nodeid + "-sweep", "timing": timing}
+    )
+    report.results.append(sweep_item)
+    page = tmp_path / "report.html"
+    page.write_text(render_html(report, HISTORY), encoding="utf-8")
+    run = _run(page, tmp_path, "--dump-dom")
+    svgs = re.findall(r'<svg class="chart".*?</svg>', run.stdout, flags=re.S)
+    assert len(svgs) == 5
+    [curve] = [svg for svg in svgs if "Saturation sweep" in svg]
+    dots = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="3.5"', curve)
+    assert len(dots) == len(SWEEP)  # one point per level
+    xs, ys = [float(x) for x, _ in dots], [float(y) for _, y in dots]
+    assert xs == sorted(xs)  # TTFT p95 grows with the load here
+    assert ys == sorted(ys, reverse=True)  # so does throughput (up is smaller y)
+    [ring] = re.findall(r'<circle class="knee" cx="([\d.]+)" cy="([\d.]+)"', curve)
+    assert (float(ring[0]), float(ring[1])) == (xs[2], ys[2])  # c=4, the knee
+    assert "knee c=4" in curve
+    assert "<path" in curve
+    assert _console_lines(run.stderr) == []

@@ -19,11 +19,12 @@ from pytest_lmbench.testing.loadserver import MODEL, LoadScript, load_server_pro
 pytestmark = pytest.mark.timing
 
 SCRIPT = LoadScript(ttft_s=0.300, token_interval_s=0.050)
-# A pool cap at 100 would hold request 101 back by a whole request (at least 0.65 s):
-# at c=101 that is the max; at c=200 it is half the requests, so p90. What a 2-core
-# machine holds with client and server sharing its cores: c=101 max +27 to +53 ms,
-# c=200 max up to +385 ms (one slow straggler), p90 +190 ms.
-TTFT_EXCESS_S = {101: ("max", 0.150), 200: ("p90", 0.400)}
+# A pool cap at 100 would hold request 101 back by a whole request (at least 0.65 s).
+# Issue 16: every request's TTFT within 50 ms of the script at c=101 and c=200. With
+# the fast transport and no garbage collection inside a batch, a 2-core machine at
+# load 4 (client and server sharing its cores) measured max +6 to +18 ms; without
+# them, +89 to +144 ms (a full collection of the session's heap took 210 ms).
+TTFT_EXCESS_S = {101: ("max", 0.050), 200: ("max", 0.050)}
 
 
 def run_one_grid(
@@ -87,6 +88,7 @@ def test_a_thousand_streams_on_warm_connections(pytester: pytest.Pytester) -> No
         f"ITL median {timing['itl_s']['median']:.4f} s, "
         f"aggregate decode {timing['aggregate_decode_tps']:.0f} tok/s"
     )
-    # Not asserted against the script: at 1,000 streams our client falls behind (TTFT
-    # median 0.97 s for 0.5 s, tokens read in bunches; README, harness speed), which
-    # the load server's own pacing test rules out as the server's doing.
+    # Not asserted against the script (issue 16 asks TTFT and ITL medians within 1 ms,
+    # aggregate within 2 %): on a 2-core machine at load 4, with the fast transport,
+    # TTFT median 0.508 s for 0.5 s, ITL median 0.1001 s, aggregate 5,870 tok/s (the
+    # first tokens of 1,000 streams spread out while client and server share 2 cores).

@@ -1,0 +1,148 @@
+"""The httptools streaming transport (backends/transport.py) on answers the bundled test
+servers never give: bodies delimited by the connection's end, ``Connection: close``,
+a broken status line. A raw socket server on loopback sends exactly these bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from pytest_lmbench.backends import transport
+from pytest_lmbench.backends.base import ChatRequest, ChatResult
+from pytest_lmbench.backends.openai import OpenAIBackend
+from pytest_lmbench.errors import StreamError
+
+pytestmark = pytest.mark.skipif(not transport.available(), reason="httptools not installed")
+
+EVENTS = (
+    b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+
+
+class ScriptedServer:
+    """Answers the n-th request with ``answers[n]`` (the last one repeats); closes the
+    connection after an answer that says ``Connection: close`` or has no length."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.requests = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                self._exchanges(conn)
+
+    def _exchanges(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        buffered = b""
+        while True:
+            while b"\r\n\r\n" not in buffered:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffered += data
+            head, _, buffered = buffered.partition(b"\r\n\r\n")
+            length = int(next(_lengths(head), 0))
+            while len(buffered) < length:
+                buffered += conn.recv(65536)
+            buffered = buffered[length:]
+            answer = self.answers[min(self.requests, len(self.answers) - 1)]
+            self.requests += 1
+            conn.sendall(answer)
+            if b"Connection: close" in answer or b"Content-Length" not in answer:
+                return
+
+
+def _lengths(head: bytes) -> Iterator[bytes]:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            yield value.strip()
+
+
+def chats(server: ScriptedServer, count: int) -> list[ChatResult]:
+    backend = OpenAIBackend(server.base_url, timeout_s=5)
+
+    async def run() -> list[ChatResult]:
+        async with backend.async_client() as client:
+            assert isinstance(client, transport.StreamingClient)
+            request = ChatRequest(prompt="x", max_tokens=4)
+            return [await backend.chat(client, "m", request) for _ in range(count)]
+
+    try:
+        return asyncio.run(run())
+    finally:
+        backend.close()
+
+
+def test_a_body_that_ends_with_the_connection_is_read_and_the_next_request_reconnects() -> None:
+    with ScriptedServer([SSE + b"\r\n" + EVENTS]) as server:
+        results = chats(server, 2)
+    assert [r.content for r in results] == ["hi", "hi"]
+    assert [r.timeline.connection_reused for r in results] == [False, False]
+    assert server.connections == 2
+
+
+def test_keep_alive_reuses_and_connection_close_does_not() -> None:
+    sized = SSE + b"Content-Length: %d\r\n\r\n%b" % (len(EVENTS), EVENTS)
+    closing = SSE + b"Connection: close\r\nContent-Length: %d\r\n\r\n%b" % (len(EVENTS), EVENTS)
+    with ScriptedServer([sized, sized, closing, sized]) as server:
+        results = chats(server, 4)
+    assert [r.finish_reason for r in results] == ["stop"] * 4
+    assert [r.timeline.connection_reused for r in results] == [False, True, True, False]
+    assert server.connections == 2
+
+
+def test_a_broken_status_line_is_a_stream_error() -> None:
+    with (
+        ScriptedServer([b"HTTP/1.1 OK-ish\r\n\r\n"]) as server,
+        pytest.raises(StreamError, match="connection failed mid-request"),
+    ):
+        chats(server, 1)
+
+
+def test_each_read_is_stamped_when_it_arrived() -> None:
+    # Two events in one read share its stamp; the reader never stamps later than the read.
+    with ScriptedServer([SSE + b"Content-Length: %d\r\n\r\n%b" % (len(EVENTS), EVENTS)]) as server:
+        [result] = chats(server, 1)
+    timeline = result.timeline
+    assert timeline.first_byte_ns == timeline.first_token_ns == timeline.token_chunk_ns[0]
+    assert timeline.start_ns < timeline.first_byte_ns <= (timeline.end_ns or 0)
+
+
+def test_without_httptools_streams_go_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "available", lambda: False)
+    backend = OpenAIBackend("http://127.0.0.1:9", timeout_s=5)
+    client = backend.async_client()
+    assert type(client) is httpx.AsyncClient
+    assert client.headers["accept-encoding"] == "identity"
+    asyncio.run(client.aclose())
+    backend.close()
