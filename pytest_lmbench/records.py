@@ -181,6 +181,15 @@ class Hardware(TypedDict, total=False):
 
 
 @with_config(ConfigDict(extra="allow"))
+class RawToolCall(TypedDict):
+    """A tool call exactly as the model sent it (checked, never executed)."""
+
+    name: str
+    arguments_raw: str  # as received: may be invalid JSON
+    id: str | None
+    latency_s: float | None  # its request: sent -> end of the stream that carried the call
+
+
 class Flags(TypedDict, total=False):
     """What to know about how a result came about (a hook may add its own keys)."""
 
@@ -204,6 +213,7 @@ class Flags(TypedDict, total=False):
     baseline_refused: str
     baseline_fingerprints: JSON
     baseline: list[JSON]  # one comparison per metric
+    tool_calls: list[RawToolCall]  # tooling: the calls of the (last) answer, raw
 
 
 # Metric name -> value: a score in [0, 1], a count, a label, or the per-run scores.

@@ -43,7 +43,15 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
 }
 
 # Reported next to function_call_accuracy; weight 0 unless a user weights them.
-TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
+# In the order a call can fail: none made, arguments not JSON, wrong tool, arguments
+# outside the tool's JSON schema, arguments not among the possible answers (BFCL).
+TOOL_PARTS: tuple[str, ...] = (
+    "call_produced",
+    "params_valid_json",
+    "name_correct",
+    "params_match_schema",
+    "args_correct",
+)
 
 
 # metric, statistic, bound: each throughput limit and what it is compared with

@@ -55,7 +55,7 @@ class Settings:
     lm_calibrate: bool
     lm_repeat: int
     lm_min_quality: float | None
-    lm_bfcl_strings: bool
+    lm_require_schema: bool
     lm_db: str | None
     lm_no_db: bool
     lm_sample_interval: float

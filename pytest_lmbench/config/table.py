@@ -231,8 +231,8 @@ SPECS: tuple[Spec, ...] = (
         metavar="Q",
     ),
     Spec(
-        "lm_bfcl_strings",
-        "compare tool-call enum values after BFCL string standardisation, as BFCL does",
+        "lm_require_schema",
+        "function_call_accuracy also needs tool arguments valid in the tool's JSON schema",
         as_bool,
         False,
         "flag",

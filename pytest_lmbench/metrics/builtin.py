@@ -117,7 +117,7 @@ def _tool_score(scoring: ScoringInput) -> ToolScore | None:
     return scoring.shared(
         "tool_calls",
         lambda: check_tool_calls(
-            scoring.tool_calls, expected, scoring.tools, bfcl_strings=scoring.bfcl_strings
+            scoring.tool_calls, expected, scoring.tools, require_schema=scoring.require_schema
         ),
     )
 
@@ -135,7 +135,9 @@ def _tool_part(part: str) -> Callable[[ScoringInput], MetricValue]:
 for _part, _weight in (
     ("function_call_accuracy", 1.0),
     ("call_produced", 0.0),
+    ("params_valid_json", 0.0),
     ("name_correct", 0.0),
+    ("params_match_schema", 0.0),
     ("args_correct", 0.0),
 ):
     metric(_part, tasks=_TOOL_TASKS, default_weight=_weight)(_tool_part(_part))

@@ -11,7 +11,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.stats import pass_at_k, pass_hat_k, summarize
 from pytest_lmbench.metrics.timing import request_metrics
-from pytest_lmbench.records import Sample, Timing, metric_number
+from pytest_lmbench.records import RawToolCall, Sample, Timing, metric_number
 from pytest_lmbench.runners.common import (
     ItemContext,
     chat_once,
@@ -62,7 +62,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
                 finish_reason=result.finish_reason,
                 output_tokens=result.output_tokens,
                 max_tokens=request.max_tokens,
-                bfcl_strings=ctx.settings.lm_bfcl_strings,
+                require_schema=_require_schema(ctx, item),
             )
         )
         runs.append((result, metrics, quality_score(item.suite.task, metrics, weights)))
@@ -76,10 +76,24 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     fail_on(problems)
 
 
+def _require_schema(ctx: ItemContext, item: CapabilityCase) -> bool:
+    for choice in (item.case.require_schema, item.suite.require_schema):
+        if choice is not None:
+            return choice
+    return ctx.settings.lm_require_schema
+
+
 def _reference(item: CapabilityCase) -> Any:
     if item.case.expected_calls is not None:
         return [call.model_dump() for call in item.case.expected_calls]
     return list(item.case.references)
+
+
+def raw_tool_calls(result: ChatResult, latency_s: float | None) -> list[RawToolCall]:
+    return [
+        RawToolCall(name=c.name, arguments_raw=c.arguments_json, id=c.id, latency_s=latency_s)
+        for c in result.tool_calls
+    ]
 
 
 def _output_text(result: ChatResult) -> str:
@@ -112,6 +126,8 @@ def _record(
     ctx.record.output = _output_text(last)
     samples = [request_metrics(r) for r, _, _ in runs]
     ctx.record.timing = _single_timing(samples)
+    if last_metrics.get("function_call_accuracy") is not None:
+        ctx.record.flags["tool_calls"] = raw_tool_calls(last, samples[-1].get("e2e_s"))
     ctx.record.server_stats = dict(last.server_stats)
     ctx.record.flags.update(
         {

@@ -48,6 +48,9 @@ class Case(_Strict):
     image: str | None = None  # path relative to the suite file's folder
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
+    # Tooling: function_call_accuracy also needs arguments valid in the tool's JSON
+    # schema (None: the suite file's, else --lm-require-schema).
+    require_schema: bool | None = None
     tags: list[str] = Field(default_factory=list)
 
 
@@ -58,6 +61,7 @@ class CapabilitySuite(_Strict):
     system_prompt: str | None = None
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
+    require_schema: bool | None = None
     tools: list[JSON] | None = None
     cases: list[JSON]  # validated one by one so errors name the case
 
