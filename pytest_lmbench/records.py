@@ -188,6 +188,7 @@ class RawToolCall(TypedDict):
     arguments_raw: str  # as received: may be invalid JSON
     id: str | None
     latency_s: float | None  # its request: sent -> end of the stream that carried the call
+    turn: NotRequired[int]  # agentic: which answer of the conversation (1 = the first)
 
 
 class Flags(TypedDict, total=False):

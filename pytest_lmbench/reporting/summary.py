@@ -24,9 +24,10 @@ from pytest_lmbench.records import (
     timing_figure,
     timing_summary,
 )
+from pytest_lmbench.vocabulary import CAPABILITIES
 
 # The order of capability_suites/, so every table and chart lists them alike.
-CAPABILITY_ORDER: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+CAPABILITY_ORDER: tuple[str, ...] = CAPABILITIES
 
 _PARAMS_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMBT])", re.IGNORECASE)
 _PARAM_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}  # to billions

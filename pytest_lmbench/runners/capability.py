@@ -29,7 +29,7 @@ _SHOWN_CHARS = 600
 
 
 def build_request(ctx: ItemContext, item: CapabilityCase) -> ChatRequest:
-    tooling = item.suite.capability == "tooling"
+    tooling = item.suite.capability in ("tooling", "agentic")
     return ChatRequest(
         prompt=item.prompt,
         system_prompt=item.suite.system_prompt,
@@ -62,7 +62,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
                 finish_reason=result.finish_reason,
                 output_tokens=result.output_tokens,
                 max_tokens=request.max_tokens,
-                require_schema=_require_schema(ctx, item),
+                require_schema=require_schema(ctx, item),
             )
         )
         runs.append((result, metrics, quality_score(item.suite.task, metrics, weights)))
@@ -72,11 +72,11 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     _record(ctx, runs, threshold)
     ctx.finish_hardware(sum(r.output_tokens or 0 for r, _, _ in runs))
     problems = gate_problems(ctx)
-    _judge(ctx, threshold)
+    judge(ctx, threshold)
     fail_on(problems)
 
 
-def _require_schema(ctx: ItemContext, item: CapabilityCase) -> bool:
+def require_schema(ctx: ItemContext, item: CapabilityCase) -> bool:
     for choice in (item.case.require_schema, item.suite.require_schema):
         if choice is not None:
             return choice
@@ -125,7 +125,7 @@ def _record(
     ctx.record.metrics = metrics
     ctx.record.output = _output_text(last)
     samples = [request_metrics(r) for r, _, _ in runs]
-    ctx.record.timing = _single_timing(samples)
+    ctx.record.timing = single_timing(samples)
     if last_metrics.get("function_call_accuracy") is not None:
         ctx.record.flags["tool_calls"] = raw_tool_calls(last, samples[-1].get("e2e_s"))
     ctx.record.server_stats = dict(last.server_stats)
@@ -145,7 +145,7 @@ def _record(
 _SINGLE_KEYS = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")
 
 
-def _single_timing(samples: list[Sample]) -> Timing:
+def single_timing(samples: list[Sample]) -> Timing:
     """Each figure of the one request, or the median over --lm-repeat requests."""
     rows = [cast(Mapping[str, Any], s) for s in samples]
     if len(rows) == 1:
@@ -161,7 +161,7 @@ def _median_of(values: Iterable[Any]) -> float | None:
     return summarize([v for v in values if v is not None])["median"]
 
 
-def _judge(ctx: ItemContext, threshold: float) -> None:
+def judge(ctx: ItemContext, threshold: float) -> None:
     metrics = ctx.record.metrics
     score = metric_number(metrics, "quality_score")
     if score is not None and score >= threshold:
@@ -172,7 +172,7 @@ def _judge(ctx: ItemContext, threshold: float) -> None:
         if k not in ("quality_scores",)
     }
     # The first line is what the summary, the JSON and the store show: say why there.
-    problems = metrics.get("tool_problems")
+    problems = metrics.get("tool_problems", metrics.get("agentic_problems"))
     why = f": {problems}" if isinstance(problems, str) and problems else ""
     fail(
         f"quality_score {_fmt(score)} < min_quality {threshold:g}{why}\n"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pytest_lmbench.records import JSON
 from pytest_lmbench.vocabulary import MAX_CONCURRENCY, TASKS
 
-CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
+CapabilityName = Literal["general_text", "reasoning", "vision", "tooling", "agentic"]
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -38,6 +38,25 @@ class ExpectedCall(_Strict):
     arguments: dict[str, list[Any]] = Field(default_factory=dict)
 
 
+class ScriptedResult(_Strict):
+    """What the harness answers to a call of ``name``: scripted, the tool is never run.
+
+    ``when`` picks among several results of one tool: every listed argument must
+    be in the call (strings compared after BFCL standardisation).
+    """
+
+    name: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    content: JSON | str
+
+
+class Step(_Strict):
+    """One answer of the model in an agentic case: the calls it should make together."""
+
+    expected_calls: list[ExpectedCall] = Field(min_length=1)
+    results: list[ScriptedResult] = Field(default_factory=list)
+
+
 class Case(_Strict):
     id: str = Field(pattern=_ID_PATTERN)
     input: JSON = Field(default_factory=dict)
@@ -51,6 +70,10 @@ class Case(_Strict):
     # Tooling: function_call_accuracy also needs arguments valid in the tool's JSON
     # schema (None: the suite file's, else --lm-require-schema).
     require_schema: bool | None = None
+    # Agentic: the tool-calling turns expected before the final answer ([]: answer
+    # without calling a tool); "strict" keeps their order, "any" lets them come in any.
+    steps: list[Step] | None = None
+    order: Literal["strict", "any"] = "strict"
     tags: list[str] = Field(default_factory=list)
 
 
