@@ -55,7 +55,8 @@ def chat_messages(request: ChatRequest) -> list[JSON]:
 def _history_message(turn: AssistantTurn | ToolResult) -> JSON:
     if isinstance(turn, ToolResult):
         return {"role": "tool", "tool_call_id": turn.call_id, "content": turn.content}
-    message: JSON = {"role": "assistant", "content": turn.content or None}
+    # llama-cpp-python's server refuses a null content, which OpenAI allows; "" suits both.
+    message: JSON = {"role": "assistant", "content": turn.content}
     if turn.tool_calls:
         message["tool_calls"] = [
             {

@@ -153,7 +153,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("lm_no_unload", "leave models loaded at the end", as_bool, False, "flag"),
     Spec(
         "lm_capabilities",
-        "comma list to run: general_text,reasoning,vision,tooling,throughput",
+        "comma list to run: general_text,reasoning,vision,tooling,agentic,throughput",
         as_capabilities,
         None,
         metavar="LIST",
