@@ -56,6 +56,7 @@ class Settings:
     lm_repeat: int
     lm_min_quality: float | None
     lm_require_schema: bool
+    lm_reference: str | None
     lm_db: str | None
     lm_no_db: bool
     lm_sample_interval: float

@@ -238,6 +238,13 @@ SPECS: tuple[Spec, ...] = (
         "flag",
     ),
     Spec(
+        "lm_reference",
+        "YAML of speeds published per model and server, shown beside this run's",
+        as_str,
+        None,
+        metavar="FILE",
+    ),
+    Spec(
         "lm_db",
         "SQLAlchemy URL of the results store (default: SQLite in XDG data)",
         as_str,

@@ -31,6 +31,7 @@ from pytest_lmbench.reporting.html_items import (
     ordered_items,
     unjudged,
 )
+from pytest_lmbench.reporting.published import versus
 from pytest_lmbench.reporting.summary import (
     as_number,
     capability_rank,
@@ -109,6 +110,10 @@ def _model_card(
         "per_b": format_number(model.get("tokens_per_sec_per_billion_params")),
         "jpt": format_number(model.get("joules_per_token_mean")),
         "facts": [(k, str(v)) for k, v in facts if v is not None],
+        # None without --lm-reference; [] shows "—": no published figure for this model.
+        "published": None
+        if model.get("published") is None
+        else [versus(c) for c in model["published"]],
     }
 
 

@@ -24,6 +24,7 @@ from pytest_lmbench.records import (
     timing_figure,
     timing_summary,
 )
+from pytest_lmbench.reporting.published import compare
 from pytest_lmbench.vocabulary import CAPABILITIES
 
 # The order of capability_suites/, so every table and chart lists them alike.
@@ -282,6 +283,11 @@ def build_summary(report: Report) -> ReportSummary:
         entry = entries.get(key)
         metadata = entry.metadata if entry is not None else {}
         models[key] = model_summary(results, metadata, entry.status if entry else None)
+        if entry is not None and entry.published is not None:
+            headline_figures = (models[key]["decode_tps_median"], models[key]["ttft_s_p50"])
+            models[key]["published"] = compare(
+                entry.published, results, headline_figures, report.run.environment
+            )
     return {"models": models, "totals": outcome_counts(report.results)}
 
 

@@ -22,8 +22,9 @@ from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
+from pytest_lmbench.config.references import figures_for, read_references
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import JSON, ModelEntry, PublishedFigure, Report, ResultEntry, RunInfo
 from pytest_lmbench.redaction import scrub
 from pytest_lmbench.reporting.progress import ModelProgress, terminal_progress
 from pytest_lmbench.reporting.summary import report_summary
@@ -88,6 +89,8 @@ class LmbenchSession:
         # on the command line); set by the plugin at configure time.
         self.suite_roots: tuple[Path, ...] = ()
         self._restore_sigterm: Callable[[], None] = lambda: None
+        # --lm-reference: published figures per model key (None without the option).
+        self.references: dict[str, list[PublishedFigure]] | None = None
 
     @property
     def writes_outputs(self) -> bool:
@@ -128,6 +131,8 @@ class LmbenchSession:
             check_output_dir(Path(self.settings.lm_output_dir))
             if self.settings.lm_update_baseline:
                 check_output_file(Path(self.settings.lm_update_baseline), "--lm-update-baseline")
+            if self.settings.lm_reference:
+                self.references = read_references(Path(self.settings.lm_reference))
         if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):
             raise pytest.UsageError(
                 "--lm-serve-gguf cannot be combined with -n: each worker would start its own server"
@@ -313,6 +318,9 @@ class LmbenchSession:
     def build_report(self) -> Report:
         for key in self.model_keys:
             self.model_entries.setdefault(key, ModelEntry(key=key))
+        if self.references is not None:
+            for entry in self.model_entries.values():
+                entry.published = figures_for(self.references, entry.key)
         return Report(
             run=self.run, models=list(self.model_entries.values()), results=list(self.results)
         )
