@@ -283,6 +283,7 @@ class ReportSummary(TypedDict, total=False):
 
     models: dict[str, ModelSummary]
     totals: Counts
+    comparisons: list[JSON]  # --lm-server: the same weights on several servers, side by side
 
 
 class HistoryPoint(TypedDict):

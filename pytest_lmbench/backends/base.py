@@ -37,6 +37,7 @@ class ModelInfo:
     loaded_instances: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     selected_variant: str | None = None  # LM Studio: the ``key@quant`` a bare key loads
+    digest: str | None = None  # what the server reports as the model's digest (Ollama)
 
     def to_json(self) -> JSON:
         data = asdict(self)

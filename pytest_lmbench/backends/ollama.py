@@ -385,6 +385,7 @@ def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> Mod
         vision=("vision" in caps) if caps is not None else None,
         tool_use=("tools" in caps) if caps is not None else None,
         loaded_instances=loaded,
+        digest=raw.get("digest") if isinstance(raw.get("digest"), str) else None,
     )
 
 

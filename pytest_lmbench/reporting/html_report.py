@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry
 from pytest_lmbench.reporting import charts
+from pytest_lmbench.reporting.comparison import comparison_tables
 from pytest_lmbench.reporting.html_items import (
     STAT_COLUMNS,
     TEXT_LIMIT,
@@ -364,6 +365,7 @@ def render_html(report: Report, history: History | None = None) -> str:
         "settings": kv_rows(report.run.settings),
         "calibration": kv_rows(report.run.calibration or {}),
         "cards": cards,
+        "comparisons": comparison_tables(summary.get("comparisons") or []),
         "loads": _load_rows(report.models),
         "load_warnings": load_warnings(report.models),
         "capability_rows": _capability_rows(summary, no_threshold),

@@ -150,7 +150,7 @@ def capability_rank(capability: str) -> tuple[int, str]:
         return len(CAPABILITY_ORDER), capability
 
 
-def _headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
+def headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
     """Throughput items at the lowest concurrency: single-stream speed when measured.
 
     Rate and sweep items report their own percentiles under load, never the headline.
@@ -170,7 +170,7 @@ def _headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
     return [r for r in items if as_number(r.timing.get("concurrency")) in (lowest, None)]
 
 
-def _pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
+def pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
     """Per-request values from ``samples``; an item without samples adds its median."""
     values: list[float] = []
     for item in items:
@@ -206,7 +206,7 @@ def headline(items: Sequence[ResultEntry], key: str) -> Headline:
             ci95_high=as_number(agg.get("ci95_high")),
             n=int(n) if n is not None else 0,
         )
-    values = _pooled(items, key)
+    values = pooled(items, key)
     low, high = median_ci95(values)
     return Headline(percentile(values, 50), percentile(values, 95), low, high, len(values))
 
@@ -231,7 +231,7 @@ def model_summary(
     by_capability: dict[str, list[ResultEntry]] = {}
     for result in sorted(results, key=lambda r: capability_rank(r.capability)):
         by_capability.setdefault(result.capability, []).append(result)
-    items = _headline_items(results)
+    items = headline_items(results)
     decode = headline(items, "decode_tps")
     ttft = headline(items, "ttft_s")
     return {

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.records import Report
+from pytest_lmbench.reporting.comparison import comparison_lines
 from pytest_lmbench.reporting.published import versus_line
 from pytest_lmbench.reporting.summary import (
     as_number,
@@ -171,6 +172,7 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
                 lines.append(f"  load error: {errors[key]}")
     else:
         lines.append("no models were benchmarked")
+    lines.extend(comparison_lines(summary.get("comparisons") or []))
     for result in report.results:
         lines.extend(
             f"  {result.case_id} [{result.model}] {text}" for text in load_lines(result.timing)
