@@ -52,8 +52,9 @@ class MultiBackend:
         """(server name, its backend, the key on that server)."""
         name, separator, rest = key.partition(SEPARATOR)
         if not separator or name not in self.backends:
-            known = ", ".join(f"{n}{SEPARATOR}" for n in self.backends)
-            raise ModelNotFound(f"model {key!r} names no server: with --lm-server, use {known}KEY")
+            known = ", ".join(self.backends)
+            message = f"model {key!r} names no server: with --lm-server, use NAME:KEY"
+            raise ModelNotFound(f"{message}, NAME one of {known}")
         return name, self.backends[name], rest
 
     def server_facts(self, key: str) -> JSON:
