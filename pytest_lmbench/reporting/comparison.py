@@ -95,6 +95,22 @@ def _side(results: Sequence[ResultEntry]) -> JSON:
     }
 
 
+def _quality(results: Sequence[ResultEntry]) -> JSON:
+    """The member's mean quality overall and per capability, over all its items."""
+    per_capability: dict[str, list[float | None]] = {}
+    for result in results:
+        if result.kind != "throughput":
+            score = as_number(result.metrics.get("quality_score"))
+            per_capability.setdefault(result.capability, []).append(score)
+    everything = [v for values in per_capability.values() for v in values]
+    return {
+        "quality_score": _mean(everything),
+        "quality_by_capability": {cap: _mean(v) for cap, v in per_capability.items()},
+        "joules_per_token": _mean([as_number(r.hardware.get("joules_per_token")) for r in results]),
+        "peak_vram_gb": max((v for v in map(_peak_vram, results) if v is not None), default=None),
+    }
+
+
 def _peak_vram(result: ResultEntry) -> float | None:
     stats: Any = result.hardware.get("vram_gb")
     return as_number(stats.get("max")) if isinstance(stats, Mapping) else None
@@ -148,9 +164,7 @@ def compare_servers(report: Report) -> list[JSON]:
             items.append({"item": item, "fastest": fastest, "models": sides})
         overall = {m: _side(headline_items(by_model.get(m, []))) for m in members}
         for m in members:
-            overall[m]["quality_score"] = _mean(
-                [as_number(r.metrics.get("quality_score")) for r in by_model.get(m, [])]
-            )
+            overall[m].update(_quality(by_model.get(m, [])))
         fastest = _verdicts(overall, alpha)
         out.append(
             {
@@ -210,7 +224,16 @@ def comparison_tables(comparisons: Sequence[Mapping[str, Any]]) -> list[JSON]:
             sides = row["models"]
             decode = [_cell(sides[m]) for m in members]
             ttft = [format_ms(sides[m].get("ttft_s_p50")) for m in members]
-            quality = [format_number(sides[m].get("quality_score")) for m in members]
-            rows.append({"item": row["item"], "decode": decode, "ttft": ttft, "quality": quality})
+            rows.append(
+                {
+                    "item": row["item"],
+                    "decode": decode,
+                    "ttft": ttft,
+                    "prefill": [format_number(sides[m].get("prefill_tps")) for m in members],
+                    "jpt": [format_number(sides[m].get("joules_per_token")) for m in members],
+                    "vram": [format_number(sides[m].get("peak_vram_gb")) for m in members],
+                    "quality": [format_number(sides[m].get("quality_score")) for m in members],
+                }
+            )
         tables.append({"members": members, "by": group["same_weights_by"], "rows": rows})
     return tables

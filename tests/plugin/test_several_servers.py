@@ -22,6 +22,15 @@ def grid(root: Path) -> Path:
     return folder.parent
 
 
+def qa_suite(root: Path) -> None:
+    folder = root / "suite" / "general_text"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "t.md").write_text("{{ question }}")
+    case = {"id": "q1", "input": {"question": "Capital of France?"}, "references": ["Paris"]}
+    suite = {"capability": "general_text", "task": "qa", "template": "t.md", "cases": [case]}
+    (folder / "qa.json").write_text(json.dumps(suite))
+
+
 def pace(server: LMStudioTestServer | OllamaTestServer, tokens_per_s: float) -> None:
     server.engine.script.ttft_s = 0.005
     server.engine.script.token_interval_s = 1 / tokens_per_s
@@ -78,12 +87,11 @@ def test_each_server_loads_its_model_once_and_the_comparison_groups_them(
 ) -> None:
     pace(lmstudio_server, 400)
     pace(ollama_server, 400)
-    result, report = run(pytester, two_servers, (LMS, OLL))
+    qa_suite(pytester.path)
+    result, report = run(pytester, two_servers, (LMS, OLL), "--lm-min-quality=0")
     assert result.ret == 0
-    assert sorted(r["nodeid"].rsplit("[", 1)[1] for r in report["results"]) == [
-        f"{LMS}]",
-        f"{OLL}]",
-    ]
+    ids = sorted(r["nodeid"].rsplit("::", 1)[1] for r in report["results"])
+    assert ids == [f"pp32-tg24-c1[{LMS}]", f"pp32-tg24-c1[{OLL}]", f"q1[{LMS}]", f"q1[{OLL}]"]
     assert loads(lmstudio_server) == ["qwen/qwen3-4b"]
     assert loads(ollama_server) == ["qwen3:4b"]
     models = {m["key"]: m for m in report["models"]}
@@ -96,8 +104,12 @@ def test_each_server_loads_its_model_once_and_the_comparison_groups_them(
     # LM Studio reports no digest: the facts both servers report make them the same weights.
     assert group["same_weights_by"] == "architecture, parameters, quantization"
     assert sorted(group["models"]) == [LMS, OLL]
-    [item] = group["items"]
-    assert item["item"] == "throughput/grid.json::pp32-tg24-c1"
+    items = {row["item"]: row for row in group["items"]}
+    assert set(items) == {"general_text/qa.json::q1", "throughput/grid.json::pp32-tg24-c1"}
+    assert items["general_text/qa.json::q1"]["fastest"] is None  # no speed to compare
+    for side in group["overall"]["models"].values():
+        assert side["quality_by_capability"] == {"general_text": 0.0}
+    item = items["throughput/grid.json::pp32-tg24-c1"]
     for side in item["models"].values():
         assert side["decode_tps_n"] == 5
         assert side["decode_tps_ci95_low"] <= side["decode_tps"] <= side["decode_tps_ci95_high"]
