@@ -181,6 +181,16 @@ class Hardware(TypedDict, total=False):
 
 
 @with_config(ConfigDict(extra="allow"))
+class RawToolCall(TypedDict):
+    """A tool call exactly as the model sent it (checked, never executed)."""
+
+    name: str
+    arguments_raw: str  # as received: may be invalid JSON
+    id: str | None
+    latency_s: float | None  # its request: sent -> end of the stream that carried the call
+    turn: NotRequired[int]  # agentic: which answer of the conversation (1 = the first)
+
+
 class Flags(TypedDict, total=False):
     """What to know about how a result came about (a hook may add its own keys)."""
 
@@ -206,6 +216,7 @@ class Flags(TypedDict, total=False):
     baseline_refused: str
     baseline_fingerprints: JSON
     baseline: list[JSON]  # one comparison per metric
+    tool_calls: list[RawToolCall]  # tooling: the calls of the (last) answer, raw
 
 
 # Metric name -> value: a score in [0, 1], a count, a label, or the per-run scores.
@@ -231,6 +242,23 @@ class CapabilitySummary(Counts, total=False):
     avg_throughput_tps: float | None
 
 
+class PublishedComparison(TypedDict):
+    """A published figure beside this run's measurement of the same model."""
+
+    server: str
+    label: str  # "LM Studio", "Ollama", ... or the file's key
+    decode_tps: float | None
+    ttft_s: float | None
+    source: str | None
+    hardware: str | None
+    other_hardware: bool | None  # None: the file names no hardware
+    compared_with: str  # "headline" or the throughput item of the same grid point
+    measured_decode_tps: float | None
+    measured_ttft_s: float | None
+    decode_diff_pct: float | None  # (measured - published) / published x 100
+    ttft_diff_pct: float | None
+
+
 class ModelSummary(TypedDict):
     """One model's figures; speed and TTFT from its single-stream throughput items."""
 
@@ -248,6 +276,7 @@ class ModelSummary(TypedDict):
     joules_per_token_mean: float | None
     tokens_per_sec_per_gb: float | None
     tokens_per_sec_per_billion_params: float | None
+    published: NotRequired[list[PublishedComparison]]  # with --lm-reference only
 
 
 @with_config(ConfigDict(extra="allow"))
@@ -256,6 +285,7 @@ class ReportSummary(TypedDict, total=False):
 
     models: dict[str, ModelSummary]
     totals: Counts
+    comparisons: list[JSON]  # --lm-server: the same weights on several servers, side by side
 
 
 class HistoryPoint(TypedDict):
@@ -306,12 +336,29 @@ class RunInfo(BaseModel):
     calibration: JSON | None = None
 
 
+class PublishedFigure(BaseModel):
+    """A speed published elsewhere for a model on one server (``--lm-reference``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str  # the file's key: lm_studio, ollama, llama_cpp, vllm, or any name
+    decode_tps: float | None = Field(default=None, gt=0)  # the file's toks_per_sec
+    ttft_s: float | None = Field(default=None, gt=0)  # the file's ttft_sec
+    source: str | None = None
+    hardware: str | None = None
+    prompt_tokens: int | None = Field(default=None, gt=0)
+    gen_tokens: int | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, gt=0)
+
+
 class ModelEntry(BaseModel):
     key: str
     status: Literal["ok", "load_failed", "not_loaded"] = "not_loaded"
     error: str | None = None
     load: LoadInfo = Field(default_factory=LoadInfo)
     metadata: JSON = Field(default_factory=dict)
+    # --lm-reference: the file's figures for this model ([] none); None without the option.
+    published: list[PublishedFigure] | None = None
 
 
 class ResultEntry(BaseModel):

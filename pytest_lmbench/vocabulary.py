@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
-CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+CAPABILITIES: tuple[str, ...] = (
+    "general_text",
+    "reasoning",
+    "vision",
+    "tooling",
+    "agentic",
+    "throughput",
+)
 # The capabilities whose items carry a quality score (throughput measures speed).
-QUALITY_CAPABILITIES: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling")
+QUALITY_CAPABILITIES: tuple[str, ...] = (
+    "general_text",
+    "reasoning",
+    "vision",
+    "tooling",
+    "agentic",
+)
 
 # Which task names belong to which capability; each task has its scorer.
 TASKS: dict[str, tuple[str, ...]] = {
@@ -20,6 +33,8 @@ TASKS: dict[str, tuple[str, ...]] = {
     "reasoning": ("logical", "math"),
     "tooling": ("function_call",),
     "vision": ("caption", "vqa", "ocr", "counting"),
+    # Conversations: tool calls answered with scripted results, then a final answer.
+    "agentic": ("multi_step",),
 }
 
 # The built-in metrics each task may weight, in the order the terminal shows their
@@ -40,10 +55,20 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "vqa": ("accuracy",),
     "ocr": ("accuracy",),
     "counting": ("accuracy",),
+    # agentic_accuracy = every step right, none extra, and the final answer right.
+    "multi_step": ("agentic_accuracy", "calls_correct", "final_answer_correct"),
 }
 
 # Reported next to function_call_accuracy; weight 0 unless a user weights them.
-TOOL_PARTS: tuple[str, ...] = ("call_produced", "name_correct", "args_correct")
+# In the order a call can fail: none made, arguments not JSON, wrong tool, arguments
+# outside the tool's JSON schema, arguments not among the possible answers (BFCL).
+TOOL_PARTS: tuple[str, ...] = (
+    "call_produced",
+    "params_valid_json",
+    "name_correct",
+    "params_match_schema",
+    "args_correct",
+)
 
 
 # metric, statistic, bound: each throughput limit and what it is compared with

@@ -37,6 +37,7 @@ class ModelInfo:
     loaded_instances: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     selected_variant: str | None = None  # LM Studio: the ``key@quant`` a bare key loads
+    digest: str | None = None  # what the server reports as the model's digest (Ollama)
 
     def to_json(self) -> JSON:
         data = asdict(self)
@@ -121,8 +122,29 @@ class ImageInput:
 
 
 @dataclass(frozen=True)
+class AssistantTurn:
+    """An earlier answer of the model in a conversation (agentic cases)."""
+
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """The harness's answer to one tool call: scripted by the case, never executed."""
+
+    call_id: str
+    name: str
+    content: str
+
+
+@dataclass(frozen=True)
 class ChatRequest:
-    """One user turn. Tools are OpenAI function-tool definitions."""
+    """One user turn. Tools are OpenAI function-tool definitions.
+
+    ``history`` continues the conversation after the user's prompt: the model's
+    earlier answers and the results of the tools it called (agentic cases).
+    """
 
     prompt: str
     system_prompt: str | None = None
@@ -133,6 +155,7 @@ class ChatRequest:
     seed: int | None = None
     # Ask the server for a long answer and to ignore EOS when it can (throughput items).
     ignore_eos: bool = False
+    history: tuple[AssistantTurn | ToolResult, ...] = ()
 
 
 @dataclass(frozen=True)

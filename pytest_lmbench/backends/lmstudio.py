@@ -172,7 +172,7 @@ class LMStudioBackend:
         /v1. Images go to /v1 too (issue 2) unless ``--lm-api native`` forces the
         native route, which also accepts images. ``ChatResult.route`` records the route.
         """
-        if self._api == "openai" or not self.has_v1 or request.tools:
+        if self._api == "openai" or not self.has_v1 or request.tools or request.history:
             return False
         if request.temperature is not None and request.temperature > NATIVE_MAX_TEMPERATURE:
             return False
@@ -186,7 +186,7 @@ class LMStudioBackend:
         Tool calling is documented for /v1/chat/completions only (fact sheet §3.2), so
         tools stay there; images too, as on 0.4, unless ``--lm-api native``.
         """
-        if self._api == "openai" or self.has_v1 or request.tools:
+        if self._api == "openai" or self.has_v1 or request.tools or request.history:
             return False
         if self._api == "native":
             return True

@@ -17,6 +17,7 @@ import httpx
 from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
+    AssistantTurn,
     BackendOptions,
     ChatRequest,
     ChatResult,
@@ -25,6 +26,7 @@ from pytest_lmbench.backends.base import (
     ModelInfo,
     ModelKind,
     StreamTimeline,
+    ToolResult,
 )
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
@@ -238,6 +240,27 @@ class OllamaBackend:
 # -- request and response shapes (pure functions) ----------------------------------------
 
 
+def _history_message(turn: AssistantTurn | ToolResult) -> JSON:
+    # Ollama names the tool a result answers; its calls carry arguments as objects.
+    if isinstance(turn, ToolResult):
+        return {"role": "tool", "tool_name": turn.name, "content": turn.content}
+    message: JSON = {"role": "assistant", "content": turn.content}
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": _arguments_object(call.arguments_json)}}
+            for call in turn.tool_calls
+        ]
+    return message
+
+
+def _arguments_object(arguments_json: str) -> JSON:
+    try:
+        value = json.loads(arguments_json or "{}")
+    except ValueError:
+        return {}  # Ollama only takes objects: what it sent was one, so this is not reached
+    return value if isinstance(value, dict) else {}
+
+
 def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None) -> JSON:
     messages: list[JSON] = []
     if request.system_prompt:
@@ -247,6 +270,7 @@ def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None
         # Ollama wants bare base64, not data URLs.
         user["images"] = [image.data_url().partition(",")[2] for image in request.images]
     messages.append(user)
+    messages += [_history_message(turn) for turn in request.history]
     body: JSON = {"model": model, "messages": messages, "stream": True}
     if request.tools:
         body["tools"] = list(request.tools)
@@ -357,6 +381,7 @@ def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> Mod
         vision=("vision" in caps) if caps is not None else None,
         tool_use=("tools" in caps) if caps is not None else None,
         loaded_instances=loaded,
+        digest=raw.get("digest") if isinstance(raw.get("digest"), str) else None,
     )
 
 

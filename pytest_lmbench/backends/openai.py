@@ -15,6 +15,7 @@ import httpx
 from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
+    AssistantTurn,
     BackendOptions,
     ChatRequest,
     ChatResult,
@@ -22,6 +23,7 @@ from pytest_lmbench.backends.base import (
     LoadResult,
     ModelInfo,
     StreamTimeline,
+    ToolResult,
 )
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
 from pytest_lmbench.errors import LmbenchError, StreamError
@@ -47,7 +49,24 @@ def chat_messages(request: ChatRequest) -> list[JSON]:
         messages.append({"role": "user", "content": parts})
     else:
         messages.append({"role": "user", "content": request.prompt})
-    return messages
+    return messages + [_history_message(turn) for turn in request.history]
+
+
+def _history_message(turn: AssistantTurn | ToolResult) -> JSON:
+    if isinstance(turn, ToolResult):
+        return {"role": "tool", "tool_call_id": turn.call_id, "content": turn.content}
+    # llama-cpp-python's server refuses a null content, which OpenAI allows; "" suits both.
+    message: JSON = {"role": "assistant", "content": turn.content}
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json},
+            }
+            for call in turn.tool_calls
+        ]
+    return message
 
 
 def chat_body(model: str, request: ChatRequest) -> JSON:

@@ -50,10 +50,13 @@ SUITES_WITHOUT_MODEL = pytest.StashKey[bool]()
 
 def capability_item(lmbench_context: Any, lmbench_spec: ItemSpec) -> None:
     """Run one capability case (the callable behind every capability item)."""
+    from pytest_lmbench.runners.agentic import run_agentic
     from pytest_lmbench.runners.capability import run_capability
 
-    assert lmbench_spec.capability_case is not None
-    run_capability(lmbench_context, lmbench_spec.capability_case)
+    case = lmbench_spec.capability_case
+    assert case is not None
+    runner = run_agentic if case.suite.capability == "agentic" else run_capability
+    runner(lmbench_context, case)
 
 
 def throughput_item(lmbench_context: Any, lmbench_spec: ItemSpec, lmbench_benchmark: Any) -> None:

@@ -67,7 +67,7 @@ def _maybe_skip(
     item: pytest.Item, settings: Settings, infos: Mapping[str, ModelInfo | None]
 ) -> None:
     spec = item.stash.get(SPEC_KEY, None)
-    if spec is None or spec.capability not in ("vision", "tooling"):
+    if spec is None or spec.capability not in ("vision", "tooling", "agentic"):
         return
     if settings.lm_capabilities is not None:
         return  # the user said which capabilities to run: that overrides the model list
@@ -80,7 +80,7 @@ def _maybe_skip(
                 reason=f"{spec.model} lacks the vision capability (capabilities.vision is false)"
             )
         )
-    if spec.capability == "tooling" and info.tool_use is False:
+    if spec.capability in ("tooling", "agentic") and info.tool_use is False:
         item.add_marker(
             pytest.mark.skip(
                 reason=f"{spec.model} lacks the tool-use capability (not trained_for_tool_use)"

@@ -55,7 +55,10 @@ class Settings:
     lm_calibrate: bool
     lm_repeat: int
     lm_min_quality: float | None
-    lm_bfcl_strings: bool
+    lm_require_schema: bool
+    lm_reference: str | None
+    lm_server: tuple[str, ...]
+    lm_same: tuple[tuple[str, ...], ...]
     lm_db: str | None
     lm_no_db: bool
     lm_sample_interval: float
@@ -92,6 +95,8 @@ class Settings:
         if self.lm_db is not None:
             out["lm_db"] = redact(self.lm_db)  # a PostgreSQL URL may carry a password
         out["lm_base_url"] = scrub(self.lm_base_url)  # so may a proxy's
+        out["lm_server"] = [scrub(server) for server in self.lm_server]
+        out["lm_same"] = [list(group) for group in self.lm_same]
         if self.lm_serve_gguf is not None and self.sources.get("lm_base_url") == "default":
             out["lm_base_url"] = None  # never used: the managed server's URL is the run's
         return out

@@ -102,6 +102,48 @@ def as_url(value: Any) -> str:
     return text
 
 
+_SERVER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*)=([A-Za-z0-9][A-Za-z0-9_.-]*)@(.+)$")
+
+
+def split_server(text: str) -> tuple[str, str, str]:
+    """``NAME=BACKEND@URL`` as (name, backend, URL); ValueError naming what is wrong."""
+    match = _SERVER.match(text.strip())
+    if match is None:
+        raise ValueError(
+            f"expected NAME=BACKEND@URL (e.g. oll=ollama@http://localhost:11434), got {text!r}"
+        )
+    name, backend, target = match.groups()
+    if not target.startswith(("http://", "https://")):
+        # A GGUF path would need a managed server per entry: not supported yet.
+        raise ValueError(f"{name}: expected the URL of a running server, got {target!r}")
+    return name, backend, as_url(target)
+
+
+def as_servers(value: Any) -> tuple[str, ...]:
+    """Repeated ``NAME=BACKEND@URL``; names unique (they prefix the model keys)."""
+    servers = []
+    names: set[str] = set()
+    for item in _items(value):
+        name, backend, url = split_server(item)
+        if name in names:
+            raise ValueError(f"server name {name!r} is given twice")
+        names.add(name)
+        servers.append(f"{name}={backend}@{url}")
+    return tuple(servers)
+
+
+def as_groups(value: Any) -> tuple[tuple[str, ...], ...]:
+    """Repeated comma lists of model keys, each a group of the same weights."""
+    raw: Iterable[Any] = value if isinstance(value, (list, tuple)) else [value]
+    groups = []
+    for item in raw:
+        keys = tuple(dict.fromkeys(k.strip() for k in str(item).split(",") if k.strip()))
+        if len(keys) < 2:
+            raise ValueError(f"a group names two models or more, got {item!r}")
+        groups.append(keys)
+    return tuple(groups)
+
+
 def as_gpu_offload(value: Any) -> str:
     text = str(value).strip().lower()
     if text in ("max", "off"):

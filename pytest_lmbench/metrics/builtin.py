@@ -20,11 +20,13 @@ from pytest_lmbench.metrics.health import repetition_ratio as repetition
 from pytest_lmbench.metrics.registry import ALL_TASKS, MetricValue, ScoringInput, metric
 
 if TYPE_CHECKING:
+    from pytest_lmbench.metrics.agentic import StepScore
     from pytest_lmbench.metrics.tools import ToolScore
 
 _REASONING_TASKS = ("logical", "math")
 _KEYWORD_TASKS = ("classification", "caption", "vqa", "ocr", "counting")
 _TOOL_TASKS = ("function_call",)
+_AGENTIC_TASKS = ("multi_step",)
 
 
 def _rouge(scoring: ScoringInput, key: str) -> MetricValue:
@@ -117,7 +119,7 @@ def _tool_score(scoring: ScoringInput) -> ToolScore | None:
     return scoring.shared(
         "tool_calls",
         lambda: check_tool_calls(
-            scoring.tool_calls, expected, scoring.tools, bfcl_strings=scoring.bfcl_strings
+            scoring.tool_calls, expected, scoring.tools, require_schema=scoring.require_schema
         ),
     )
 
@@ -135,7 +137,9 @@ def _tool_part(part: str) -> Callable[[ScoringInput], MetricValue]:
 for _part, _weight in (
     ("function_call_accuracy", 1.0),
     ("call_produced", 0.0),
+    ("params_valid_json", 0.0),
     ("name_correct", 0.0),
+    ("params_match_schema", 0.0),
     ("args_correct", 0.0),
 ):
     metric(_part, tasks=_TOOL_TASKS, default_weight=_weight)(_tool_part(_part))
@@ -146,6 +150,75 @@ def tool_problems(scoring: ScoringInput) -> MetricValue:
     """Why the calls failed, in words (the failure message's first line shows it)."""
     score = _tool_score(scoring)
     return "the case lists no expected_calls" if score is None else "; ".join(score.problems)
+
+
+def _step_score(scoring: ScoringInput) -> StepScore | None:
+    steps = scoring.expected_steps
+    if steps is None:
+        return None
+    from pytest_lmbench.metrics.agentic import check_steps
+
+    return scoring.shared(
+        "steps",
+        lambda: check_steps(
+            scoring.turn_calls,
+            steps,
+            scoring.tools,
+            scoring.step_order,
+            require_schema=scoring.require_schema,
+        ),
+    )
+
+
+def _final_answer(scoring: ScoringInput) -> float | None:
+    if not scoring.has_references:
+        return None
+    from pytest_lmbench.metrics.text import keyword_accuracy as keyword
+
+    return keyword(scoring.answer, scoring.references)
+
+
+# As BFCL's multi-turn category, the conversation passes or fails as a whole; the
+# parts give partial credit so a model that gets most steps right is told apart.
+@metric("agentic_accuracy", tasks=_AGENTIC_TASKS, default_weight=0.5)
+def agentic_accuracy(scoring: ScoringInput) -> MetricValue:
+    """Every step right, no extra call, and the final answer right."""
+    score = _step_score(scoring)
+    if score is None:
+        return None
+    answer = _final_answer(scoring)
+    return 1.0 if score.sequence_correct and answer in (None, 1.0) else 0.0
+
+
+@metric("calls_correct", tasks=_AGENTIC_TASKS, default_weight=0.25)
+def calls_correct(scoring: ScoringInput) -> MetricValue:
+    """Steps made right / the larger of steps expected and tool-calling turns taken."""
+    score = _step_score(scoring)
+    return None if score is None else score.calls_correct
+
+
+@metric("final_answer_correct", tasks=_AGENTIC_TASKS, default_weight=0.25)
+def final_answer_correct(scoring: ScoringInput) -> MetricValue:
+    """A reference occurs in the last answer as whole words (numbers by value)."""
+    return _final_answer(scoring)
+
+
+@metric("steps_taken", tasks=_AGENTIC_TASKS, default_weight=None)
+def steps_taken(scoring: ScoringInput) -> MetricValue:
+    """Answers of the model that called tools."""
+    return float(len(scoring.turn_calls))
+
+
+@metric("agentic_problems", tasks=_AGENTIC_TASKS, default_weight=None)
+def agentic_problems(scoring: ScoringInput) -> MetricValue:
+    """Which steps went wrong, in words (the failure message's first line shows it)."""
+    score = _step_score(scoring)
+    if score is None:
+        return "the case lists no steps"
+    problems = list(score.problems)
+    if _final_answer(scoring) == 0.0:
+        problems.append("the final answer names no reference")
+    return "; ".join(problems)
 
 
 # Health figures describe every answer; a loop or a cut-off is not a quality to weigh.

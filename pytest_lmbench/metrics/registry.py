@@ -59,8 +59,14 @@ class ScoringInput:
     finish_reason: str | None = None
     output_tokens: int | None = None
     max_tokens: int | None = None
-    # --lm-bfcl-strings: enum values compared after BFCL's string standardisation.
-    bfcl_strings: bool = False
+    # --lm-require-schema or the case's require_schema: function_call_accuracy also
+    # needs arguments that satisfy the tool's JSON schema (BFCL does not check it).
+    require_schema: bool = False
+    # Agentic: the tool calls of each answer of the conversation, in order; the calls
+    # each expected step should make; "strict" or "any" order of the steps.
+    turn_calls: Sequence[Sequence[ToolCall]] = ()
+    expected_steps: Sequence[Sequence[ExpectedCall]] | None = None
+    step_order: str = "strict"
     _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @cached_property

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry
 from pytest_lmbench.reporting import charts
+from pytest_lmbench.reporting.comparison import comparison_tables
 from pytest_lmbench.reporting.html_items import (
     STAT_COLUMNS,
     TEXT_LIMIT,
@@ -31,6 +32,7 @@ from pytest_lmbench.reporting.html_items import (
     ordered_items,
     unjudged,
 )
+from pytest_lmbench.reporting.published import versus
 from pytest_lmbench.reporting.summary import (
     as_number,
     capability_rank,
@@ -110,6 +112,10 @@ def _model_card(
         "per_b": format_number(model.get("tokens_per_sec_per_billion_params")),
         "jpt": format_number(model.get("joules_per_token_mean")),
         "facts": [(k, str(v)) for k, v in facts if v is not None],
+        # None without --lm-reference; [] shows "—": no published figure for this model.
+        "published": None
+        if model.get("published") is None
+        else [versus(c) for c in model["published"]],
     }
 
 
@@ -389,6 +395,7 @@ def render_html(report: Report, history: History | None = None) -> str:
         "settings": kv_rows(report.run.settings),
         "calibration": kv_rows(report.run.calibration or {}),
         "cards": cards,
+        "comparisons": comparison_tables(summary.get("comparisons") or []),
         "loads": _load_rows(report.models),
         "load_warnings": load_warnings(report.models),
         "capability_rows": _capability_rows(summary, no_threshold),

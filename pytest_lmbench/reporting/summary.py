@@ -24,9 +24,11 @@ from pytest_lmbench.records import (
     timing_figure,
     timing_summary,
 )
+from pytest_lmbench.reporting.published import compare
+from pytest_lmbench.vocabulary import CAPABILITIES
 
 # The order of capability_suites/, so every table and chart lists them alike.
-CAPABILITY_ORDER: tuple[str, ...] = ("general_text", "reasoning", "vision", "tooling", "throughput")
+CAPABILITY_ORDER: tuple[str, ...] = CAPABILITIES
 
 _PARAMS_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMBT])", re.IGNORECASE)
 _PARAM_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}  # to billions
@@ -148,7 +150,7 @@ def capability_rank(capability: str) -> tuple[int, str]:
         return len(CAPABILITY_ORDER), capability
 
 
-def _headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
+def headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
     """Throughput items at the lowest concurrency: single-stream speed when measured.
 
     Rate and sweep items report their own percentiles under load, never the headline.
@@ -168,7 +170,7 @@ def _headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
     return [r for r in items if as_number(r.timing.get("concurrency")) in (lowest, None)]
 
 
-def _pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
+def pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
     """Per-request values from ``samples``; an item without samples adds its median."""
     values: list[float] = []
     for item in items:
@@ -204,7 +206,7 @@ def headline(items: Sequence[ResultEntry], key: str) -> Headline:
             ci95_high=as_number(agg.get("ci95_high")),
             n=int(n) if n is not None else 0,
         )
-    values = _pooled(items, key)
+    values = pooled(items, key)
     low, high = median_ci95(values)
     return Headline(percentile(values, 50), percentile(values, 95), low, high, len(values))
 
@@ -229,7 +231,7 @@ def model_summary(
     by_capability: dict[str, list[ResultEntry]] = {}
     for result in sorted(results, key=lambda r: capability_rank(r.capability)):
         by_capability.setdefault(result.capability, []).append(result)
-    items = _headline_items(results)
+    items = headline_items(results)
     decode = headline(items, "decode_tps")
     ttft = headline(items, "ttft_s")
     return {
@@ -281,6 +283,11 @@ def build_summary(report: Report) -> ReportSummary:
         entry = entries.get(key)
         metadata = entry.metadata if entry is not None else {}
         models[key] = model_summary(results, metadata, entry.status if entry else None)
+        if entry is not None and entry.published is not None:
+            headline_figures = (models[key]["decode_tps_median"], models[key]["ttft_s_p50"])
+            models[key]["published"] = compare(
+                entry.published, results, headline_figures, report.run.environment
+            )
     return {"models": models, "totals": outcome_counts(report.results)}
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.records import Report
+from pytest_lmbench.reporting.comparison import comparison_lines
+from pytest_lmbench.reporting.published import versus_line
 from pytest_lmbench.reporting.summary import (
     as_number,
     format_ms,
@@ -162,11 +164,15 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
         for (key, model), text in zip(models.items(), table[1:], strict=True):
             lines.append(text)
             lines.append(_quality_line(model))
+            published = versus_line(model.get("published"))
+            if published is not None:
+                lines.append(published)
             lines.extend(_capability_lines(model))
             if key in errors:
                 lines.append(f"  load error: {errors[key]}")
     else:
         lines.append("no models were benchmarked")
+    lines.extend(comparison_lines(summary.get("comparisons") or []))
     for result in report.results:
         lines.extend(
             f"  {result.case_id} [{result.model}] {text}" for text in load_lines(result.timing)

@@ -11,7 +11,7 @@ from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.stats import pass_at_k, pass_hat_k, summarize
 from pytest_lmbench.metrics.timing import request_metrics
-from pytest_lmbench.records import Sample, Timing, metric_number
+from pytest_lmbench.records import RawToolCall, Sample, Timing, metric_number
 from pytest_lmbench.runners.common import (
     ItemContext,
     chat_once,
@@ -29,7 +29,7 @@ _SHOWN_CHARS = 600
 
 
 def build_request(ctx: ItemContext, item: CapabilityCase) -> ChatRequest:
-    tooling = item.suite.capability == "tooling"
+    tooling = item.suite.capability in ("tooling", "agentic")
     return ChatRequest(
         prompt=item.prompt,
         system_prompt=item.suite.system_prompt,
@@ -64,7 +64,7 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
                 finish_reason=result.finish_reason,
                 output_tokens=result.output_tokens,
                 max_tokens=request.max_tokens,
-                bfcl_strings=ctx.settings.lm_bfcl_strings,
+                require_schema=require_schema(ctx, item),
             )
         )
         runs.append((result, metrics, quality_score(item.suite.task, metrics, weights)))
@@ -74,14 +74,28 @@ def run_capability(ctx: ItemContext, item: CapabilityCase) -> None:
     _record(ctx, runs, threshold)
     ctx.finish_hardware(sum(r.output_tokens or 0 for r, _, _ in runs))
     problems = gate_problems(ctx)
-    _judge(ctx, threshold)
+    judge(ctx, threshold)
     fail_on(problems)
+
+
+def require_schema(ctx: ItemContext, item: CapabilityCase) -> bool:
+    for choice in (item.case.require_schema, item.suite.require_schema):
+        if choice is not None:
+            return choice
+    return ctx.settings.lm_require_schema
 
 
 def _reference(item: CapabilityCase) -> Any:
     if item.case.expected_calls is not None:
         return [call.model_dump() for call in item.case.expected_calls]
     return list(item.case.references)
+
+
+def raw_tool_calls(result: ChatResult, latency_s: float | None) -> list[RawToolCall]:
+    return [
+        RawToolCall(name=c.name, arguments_raw=c.arguments_json, id=c.id, latency_s=latency_s)
+        for c in result.tool_calls
+    ]
 
 
 def _output_text(result: ChatResult) -> str:
@@ -113,7 +127,9 @@ def _record(
     ctx.record.metrics = metrics
     ctx.record.output = _output_text(last)
     samples = [request_metrics(r) for r, _, _ in runs]
-    ctx.record.timing = _single_timing(samples)
+    ctx.record.timing = single_timing(samples)
+    if last_metrics.get("function_call_accuracy") is not None:
+        ctx.record.flags["tool_calls"] = raw_tool_calls(last, samples[-1].get("e2e_s"))
     ctx.record.server_stats = dict(last.server_stats)
     ctx.record.flags.update(
         {
@@ -131,7 +147,7 @@ def _record(
 _SINGLE_KEYS = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")
 
 
-def _single_timing(samples: list[Sample]) -> Timing:
+def single_timing(samples: list[Sample]) -> Timing:
     """Each figure of the one request, or the median over --lm-repeat requests."""
     rows = [cast(Mapping[str, Any], s) for s in samples]
     if len(rows) == 1:
@@ -147,7 +163,7 @@ def _median_of(values: Iterable[Any]) -> float | None:
     return summarize([v for v in values if v is not None])["median"]
 
 
-def _judge(ctx: ItemContext, threshold: float) -> None:
+def judge(ctx: ItemContext, threshold: float) -> None:
     metrics = ctx.record.metrics
     score = metric_number(metrics, "quality_score")
     if score is not None and score >= threshold:
@@ -158,7 +174,7 @@ def _judge(ctx: ItemContext, threshold: float) -> None:
         if k not in ("quality_scores",)
     }
     # The first line is what the summary, the JSON and the store show: say why there.
-    problems = metrics.get("tool_problems")
+    problems = metrics.get("tool_problems", metrics.get("agentic_problems"))
     why = f": {problems}" if isinstance(problems, str) and problems else ""
     fail(
         f"quality_score {_fmt(score)} < min_quality {threshold:g}{why}\n"

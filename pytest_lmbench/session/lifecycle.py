@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_lmbench.backends.base import Backend, LoadConfig, LoadedModel, ModelInfo
+from pytest_lmbench.backends.base import JSON, Backend, LoadConfig, LoadedModel, ModelInfo
 from pytest_lmbench.errors import LmbenchError, LmbenchWarning, LoadFailed, ModelNotFound
 from pytest_lmbench.records import LoadInfo, ModelEntry
 
@@ -33,6 +33,8 @@ class ModelManager:
     keep_loaded: bool = False
     # Computes a model's fingerprint from its entry once the applied load config is known.
     fingerprinter: Callable[[ModelEntry], str | None] | None = None
+    # Facts about a model's server recorded with it (several servers: which one holds it).
+    facts: Callable[[str], JSON] | None = None
     states: dict[str, _State] = field(default_factory=dict)
     # Loads a Ctrl-C cut short: the server may finish them, so they are unloaded at the end.
     interrupted_loads: list[str] = field(default_factory=list)
@@ -47,6 +49,8 @@ class ModelManager:
         if key not in self.states:
             info = self.backend.find_model(self.infos, key)
             metadata = info.to_json() if info else {}
+            if self.facts is not None:
+                metadata.update(self.facts(key))
             self.states[key] = _State(ModelEntry(key=key, metadata=metadata), info)
         return self.states[key]
 

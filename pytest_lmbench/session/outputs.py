@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.config.options import Settings
-from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry, RunInfo, timing_figure
+from pytest_lmbench.records import (
+    JSON,
+    History,
+    ModelEntry,
+    Report,
+    ResultEntry,
+    RunInfo,
+    timing_figure,
+)
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.store import Store
@@ -120,8 +128,9 @@ class StoreWriter:
         if entry.status != "ok":
             return None
         s = self._settings
+        environment = _server_environment(run.environment, entry.metadata.get("server"))
         return fingerprint(
-            run.environment,
+            environment,
             model_key=entry.key,
             quantization=entry.metadata.get("quantization"),
             load_applied=entry.load.applied,
@@ -130,8 +139,8 @@ class StoreWriter:
                 "seed": s.lm_seed,
                 "max_tokens": s.lm_max_tokens,
             },
-            backend=run.backend,
-            server_version=(run.environment.get("server") or {}).get("server_version"),
+            backend=str(entry.metadata.get("server_backend") or run.backend),
+            server_version=(environment.get("server") or {}).get("server_version"),
         )
 
     def enrich(self, entry: ResultEntry, model: ModelEntry | None) -> None:
@@ -218,3 +227,11 @@ class ReportWriter:
                 self.failures.append(f"the {fmt} report was not written: {reason}")
         for failure in self.failures:
             log.error("%s", failure)
+
+
+def _server_environment(environment: JSON, server: Any) -> JSON:
+    """The run's environment as seen by a model on server ``server`` (several servers)."""
+    servers = (environment.get("server") or {}).get("servers")
+    if not isinstance(server, str) or not isinstance(servers, dict) or server not in servers:
+        return environment
+    return {**environment, "server": servers[server]}

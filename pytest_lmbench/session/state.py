@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
+from pytest_lmbench.config.parsers import split_server
+from pytest_lmbench.config.references import figures_for, read_references
 from pytest_lmbench.errors import LmbenchError
-from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
+from pytest_lmbench.records import JSON, ModelEntry, PublishedFigure, Report, ResultEntry, RunInfo
 from pytest_lmbench.redaction import scrub
+from pytest_lmbench.reporting.comparison import compare_servers
 from pytest_lmbench.reporting.progress import ModelProgress, terminal_progress
 from pytest_lmbench.reporting.summary import report_summary
 from pytest_lmbench.runners.common import Gates
@@ -88,6 +92,8 @@ class LmbenchSession:
         # on the command line); set by the plugin at configure time.
         self.suite_roots: tuple[Path, ...] = ()
         self._restore_sigterm: Callable[[], None] = lambda: None
+        # --lm-reference: published figures per model key (None without the option).
+        self.references: dict[str, list[PublishedFigure]] | None = None
 
     @property
     def writes_outputs(self) -> bool:
@@ -128,6 +134,8 @@ class LmbenchSession:
             check_output_dir(Path(self.settings.lm_output_dir))
             if self.settings.lm_update_baseline:
                 check_output_file(Path(self.settings.lm_update_baseline), "--lm-update-baseline")
+            if self.settings.lm_reference:
+                self.references = read_references(Path(self.settings.lm_reference))
         if self.settings.lm_serve_gguf and (self.is_worker or self.is_controller):
             raise pytest.UsageError(
                 "--lm-serve-gguf cannot be combined with -n: each worker would start its own server"
@@ -143,7 +151,11 @@ class LmbenchSession:
             api=self.settings.lm_api,
             launch_config=self.server.launch_config(),
         )
-        self.backend = self._make_backend(options)
+        self.backend = (
+            self._servers_backend(options)
+            if self.settings.lm_server
+            else self._make_backend(options)
+        )
         try:
             server_info = self.backend.server_info()
             infos = {info.key: info for info in self.backend.list_models()}
@@ -158,6 +170,7 @@ class LmbenchSession:
             infos,
             self.settings.lm_no_unload,
             fingerprinter=lambda entry: self.store.model_fingerprint(entry, self.run),
+            facts=getattr(self.backend, "server_facts", None) if self.settings.lm_server else None,
         )
         if self.writes_outputs:
             self.store.open()
@@ -168,9 +181,30 @@ class LmbenchSession:
         self.gates = make_gates(self.settings, self.store)
         self.started = True
 
-    def _make_backend(self, options: BackendOptions) -> Backend:
+    def _servers_backend(self, options: BackendOptions) -> Backend:
+        """--lm-server: one backend per server behind one that routes NAME:KEY models."""
+        from pytest_lmbench.backends.multi import MultiBackend
+
+        if self.settings.lm_serve_gguf:
+            raise pytest.UsageError("--lm-server cannot be combined with --lm-serve-gguf")
+        backends: dict[str, Backend] = {}
+        for text in self.settings.lm_server:
+            name, kind, url = split_server(text)
+            backends[name] = self._make_backend(replace(options, base_url=url), kind)
+        multi = MultiBackend(backends)
+        for key in self.model_keys:
+            try:
+                multi.split(key)
+            except LmbenchError as exc:
+                multi.close()
+                raise pytest.UsageError(f"--lm-model: {exc}") from None
+        self.run.backend = multi.name
+        self.run.base_url = scrub(multi.base_url)
+        return multi
+
+    def _make_backend(self, options: BackendOptions, name: str | None = None) -> Backend:
         """A hook's backend first (conftest or plugin), then a built-in or installed one."""
-        name = self.settings.lm_backend
+        name = name or self.settings.lm_backend
         made: Backend | None = self.config.hook.pytest_lmbench_make_backend(
             name=name, options=options, config=self.config
         )
@@ -204,7 +238,9 @@ class LmbenchSession:
     @property
     def sampler(self) -> HardwareSampler:
         if self._sampler is None:
-            self._sampler = session_sampler(self.settings, self.run.base_url)
+            # Several servers: no one server process to sample (the field stays null).
+            url = "" if self.settings.lm_server else self.run.base_url
+            self._sampler = session_sampler(self.settings, url)
         return self._sampler
 
     def cache_for(self, model: str) -> JSON:
@@ -313,9 +349,16 @@ class LmbenchSession:
     def build_report(self) -> Report:
         for key in self.model_keys:
             self.model_entries.setdefault(key, ModelEntry(key=key))
-        return Report(
+        if self.references is not None:
+            for entry in self.model_entries.values():
+                entry.published = figures_for(self.references, entry.key)
+        report = Report(
             run=self.run, models=list(self.model_entries.values()), results=list(self.results)
         )
+        if self.settings.lm_server:
+            # Built with the summary, before the gates, hooks and writers read it.
+            report_summary(report)["comparisons"] = compare_servers(report)
+        return report
 
 
 def make_gates(settings: Settings, store: StoreWriter) -> Gates | None:

@@ -126,6 +126,27 @@ def _check_case(item: CapabilityCase, path: Path) -> None:
         raise SuiteError(f"{where}: field expected_calls: required for tooling ([] for no call)")
     if item.suite.capability == "tooling" and not item.tools:
         raise SuiteError(f"{where}: field tools: a tooling case needs tools")
+    if item.suite.capability == "agentic":
+        _check_agentic(item, where)
+
+
+def _check_agentic(item: CapabilityCase, where: str) -> None:
+    if item.case.steps is None:
+        raise SuiteError(f"{where}: field steps: required for agentic ([] for no tool call)")
+    if not item.tools:
+        raise SuiteError(f"{where}: field tools: an agentic case needs tools")
+    offered = {_tool_name(tool) for tool in item.tools}
+    for number, step in enumerate(item.case.steps, start=1):
+        named = [call.name for call in step.expected_calls] + [r.name for r in step.results]
+        unknown = sorted(set(named) - offered)
+        if unknown:
+            raise SuiteError(f"{where}: step {number}: tools not offered: {', '.join(unknown)}")
+
+
+def _tool_name(tool: JSON) -> str | None:
+    function = tool.get("function", tool)
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def load_throughput_suite(path: Path) -> list[ThroughputCase]:

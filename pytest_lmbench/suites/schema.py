@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pytest_lmbench.records import JSON
 from pytest_lmbench.vocabulary import MAX_CONCURRENCY, TASKS
 
-CapabilityName = Literal["general_text", "reasoning", "vision", "tooling"]
+CapabilityName = Literal["general_text", "reasoning", "vision", "tooling", "agentic"]
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -38,6 +38,25 @@ class ExpectedCall(_Strict):
     arguments: dict[str, list[Any]] = Field(default_factory=dict)
 
 
+class ScriptedResult(_Strict):
+    """What the harness answers to a call of ``name``: scripted, the tool is never run.
+
+    ``when`` picks among several results of one tool: every listed argument must
+    be in the call (strings compared after BFCL standardisation).
+    """
+
+    name: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    content: JSON | str
+
+
+class Step(_Strict):
+    """One answer of the model in an agentic case: the calls it should make together."""
+
+    expected_calls: list[ExpectedCall] = Field(min_length=1)
+    results: list[ScriptedResult] = Field(default_factory=list)
+
+
 class Case(_Strict):
     id: str = Field(pattern=_ID_PATTERN)
     input: JSON = Field(default_factory=dict)
@@ -48,6 +67,13 @@ class Case(_Strict):
     image: str | None = None  # path relative to the suite file's folder
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
+    # Tooling: function_call_accuracy also needs arguments valid in the tool's JSON
+    # schema (None: the suite file's, else --lm-require-schema).
+    require_schema: bool | None = None
+    # Agentic: the tool-calling turns expected before the final answer ([]: answer
+    # without calling a tool); "strict" keeps their order, "any" lets them come in any.
+    steps: list[Step] | None = None
+    order: Literal["strict", "any"] = "strict"
     tags: list[str] = Field(default_factory=list)
 
 
@@ -58,6 +84,7 @@ class CapabilitySuite(_Strict):
     system_prompt: str | None = None
     min_quality: float | None = Field(default=None, ge=0.0, le=1.0)
     max_tokens: int | None = Field(default=None, gt=0)
+    require_schema: bool | None = None
     tools: list[JSON] | None = None
     cases: list[JSON]  # validated one by one so errors name the case
 

@@ -73,13 +73,19 @@ class AnswerRule:
     """First rule whose ``match`` occurs in the last user text decides the answer.
 
     Tool calls are ``{"name": str, "arguments": dict | str}``; a str is sent verbatim,
-    so it can be invalid JSON.
+    so it can be invalid JSON. ``step`` scripts a conversation (agentic cases): the
+    rule answers only when the request already holds that many answers of the model
+    (0: the first turn; None: any turn).
     """
 
     match: str
     content: str = ""
     reasoning: str = ""
     tool_calls: list[JSON] | None = None
+    step: int | None = None
+
+    def applies(self, text: str, step: int) -> bool:
+        return self.match in text and (self.step is None or self.step == step)
 
 
 @dataclass
@@ -93,10 +99,18 @@ class Turn:
     max_tokens: int | None = None
     has_tools: bool = False
     reasoning_allowed: bool = True
+    step: int = 0  # answers of the model already in the conversation
 
     @property
     def prompt_tokens(self) -> int:
         return sum(count_tokens(t) for t in self.texts) + TEMPLATE_OVERHEAD_TOKENS
+
+
+def assistant_turns(messages: Any) -> int:
+    """How many answers of the model a chat request's messages hold."""
+    if not isinstance(messages, list):
+        return 0
+    return sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "assistant")
 
 
 @dataclass(frozen=True)

@@ -341,9 +341,9 @@ class FakeEngine:
 
     # -- answers --------------------------------------------------------------------------
 
-    def _rule_for(self, text: str) -> AnswerRule | None:
+    def _rule_for(self, text: str, step: int) -> AnswerRule | None:
         with self._lock:
-            return next((r for r in self.answers if r.match in text), None)
+            return next((r for r in self.answers if r.applies(text, step)), None)
 
     def _other_model(self, lookup: Lookup, wanted: str | None) -> str:
         if wanted:
@@ -369,7 +369,7 @@ class FakeEngine:
             turn,
             lookup.model,
             self._other_model(lookup, wrong.model) if wrong else lookup.instance_id,
-            self._rule_for(turn.user_text),
+            self._rule_for(turn.user_text, turn.step),
             default_words=self.snapshot()[0].default_words,
             corrupt_tool_args=any(f.kind == "bad_tool_args" for f in faults),
         )

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, user_text_of
+from pytest_lmbench.testing.answers import (
+    JSON,
+    Plan,
+    Turn,
+    assistant_turns,
+    text_of,
+    user_text_of,
+)
 from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup
 from pytest_lmbench.testing.httpserver import (
     EngineServer,
@@ -123,6 +130,7 @@ def _turn(body: JSON, *, chat: bool) -> Turn:
         max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
         has_tools=bool(body.get("tools")),
         reasoning_allowed=body.get("think") is not False,
+        step=assistant_turns(body.get("messages")) if chat else 0,
     )
 
 

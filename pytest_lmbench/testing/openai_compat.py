@@ -16,7 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.testing.answers import JSON, Plan, Turn, text_of, user_text_of
+from pytest_lmbench.testing.answers import (
+    JSON,
+    Plan,
+    Turn,
+    assistant_turns,
+    text_of,
+    user_text_of,
+)
 from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Quirks
 from pytest_lmbench.testing.httpserver import Exchange, SSEWriter, send_json_with_faults
 from pytest_lmbench.testing.pacing import Chunk, Pacer, ServerTiming, plan_chunks
@@ -135,6 +142,7 @@ def parse_chat(body: Any) -> tuple[Turn, ChatOptions]:
     texts, images = [], []
     for message in messages:
         if isinstance(message, dict):
+            _check_tool_message(message)
             texts.append(text_of(message.get("content")))
             images += _images_of(message.get("content"))
     limit = body.get("max_tokens", body.get("max_completion_tokens"))
@@ -148,9 +156,16 @@ def parse_chat(body: Any) -> tuple[Turn, ChatOptions]:
         max_tokens=limit if isinstance(limit, int) and limit >= 0 else None,
         has_tools=bool(tools) and body.get("tool_choice") != "none",
         reasoning_allowed=body.get("reasoning_effort") != "none",
+        step=assistant_turns(messages),
     )
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
     return turn, ChatOptions(body.get("stream") is True, include_usage)
+
+
+def _check_tool_message(message: JSON) -> None:
+    # As OpenAI's API: a tool result must name the call it answers.
+    if message.get("role") == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise RequestError(400, {"error": "'tool_call_id' is required in a 'tool' message"})
 
 
 def reported_tokens(plan: Plan, quirks: Quirks) -> tuple[int, int]:

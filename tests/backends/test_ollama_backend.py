@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.backends.base import ChatRequest, ChatResult, ImageInput, LoadConfig
+from pytest_lmbench.backends.base import (
+    AssistantTurn,
+    ChatRequest,
+    ChatResult,
+    ImageInput,
+    LoadConfig,
+    ToolCall,
+    ToolResult,
+)
 from pytest_lmbench.backends.ollama import OllamaBackend
 from pytest_lmbench.errors import (
     AuthError,
@@ -293,6 +301,25 @@ def test_tool_calls_are_whole_calls(
     assert json.loads(result.tool_calls[0].arguments_json) == {"city": "Paris"}
     assert result.content == ""
     assert result.timeline.first_token_ns is not None  # the call line is the first output
+
+
+def test_a_conversation_goes_back_in_ollamas_shape(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    call = ToolCall(name="get_weather", arguments_json='{"city": "Paris"}', id="call_1_1")
+    history = (AssistantTurn("", (call,)), ToolResult("call_1_1", "get_weather", '{"t": 21}'))
+    ollama_server.engine.answers.append(AnswerRule(match="weather", step=1, content="21 C"))
+    request = ChatRequest(prompt="weather in Paris?", tools=(WEATHER_TOOL,), history=history)
+    result = chat(backend, QWEN, request)
+    assert result.content == "21 C"  # the double saw one earlier answer: step 1
+    assert last_chat_body(ollama_server)["messages"][-2:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "tool_name": "get_weather", "content": '{"t": 21}'},
+    ]
 
 
 def test_images_are_sent_as_bare_base64(

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.backends.base import ChatRequest, ChatResult, ImageInput, LoadConfig
+from pytest_lmbench.backends.base import (
+    AssistantTurn,
+    ChatRequest,
+    ChatResult,
+    ImageInput,
+    LoadConfig,
+    ToolCall,
+    ToolResult,
+)
 from pytest_lmbench.backends.openai import OpenAIBackend
 from pytest_lmbench.errors import AuthError, BackendHTTPError, StreamError
 from pytest_lmbench.testing import (
@@ -94,6 +102,30 @@ def test_request_body(backend: OpenAIBackend, lmstudio_server: LMStudioTestServe
     assert body["stream_options"] == {"include_usage": True}
     assert body["messages"][0] == {"role": "system", "content": "terse"}
     assert (body["max_tokens"], body["temperature"], body["seed"]) == (3, 0, 1)
+
+
+def test_a_conversation_goes_back_in_openais_shape(
+    backend: OpenAIBackend, lmstudio_server: LMStudioTestServer
+) -> None:
+    call = ToolCall(name="f", arguments_json='{"x": 1}', id="call_1_1")
+    history = (AssistantTurn("", (call,)), ToolResult("call_1_1", "f", "42"))
+    lmstudio_server.engine.answers.append(AnswerRule(match="use f", step=1, content="It is 42."))
+    result = chat(backend, QWEN, ChatRequest(prompt="use f", tools=(tool("f"),), history=history))
+    assert result.content == "It is 42."  # the double saw one earlier answer: step 1
+    assert last_body(lmstudio_server)["messages"][-2:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1_1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": '{"x": 1}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1_1", "content": "42"},
+    ]
 
 
 def test_role_only_first_chunk_is_not_the_first_token(

@@ -58,7 +58,9 @@ def weather_expected(**extra: list[Any]) -> ExpectedCall:
 
 
 def assert_pass(score: ToolScore) -> None:
-    assert score == ToolScore(1.0, 1.0, 1.0, 1.0, []), score.problems
+    # With no call made (none expected) there are no arguments to check.
+    details = 1.0 if score.params_valid_json is not None else None
+    assert score == ToolScore(1.0, 1.0, 1.0, 1.0, [], details, details), score.problems
 
 
 def test_simple_call_passes() -> None:
@@ -106,8 +108,11 @@ def test_string_for_int_is_a_type_error() -> None:
         [call("get_weather", {"location": "Paris", "days": "3"})], [expected], TOOLS
     )
     assert score.function_call_accuracy == 0.0
+    assert score.params_match_schema == 0.0
     assert score.problems == [
         "arguments of get_weather violate the tool schema: '3' is not of type 'integer'"
+        " (params_match_schema)",
+        "parameter 'days' of get_weather has type str, expected integer",
     ]
 
 
@@ -195,7 +200,8 @@ def test_extra_call_fails_the_case() -> None:
 def test_no_call_expected() -> None:
     assert_pass(check_tool_calls([], [], TOOLS))
     score = check_tool_calls([call("get_weather", {"location": "Paris"})], [], TOOLS)
-    assert score == ToolScore(0.0, 0.0, 0.0, 0.0, ["expected no tool call, got 1: get_weather"])
+    problems = ["expected no tool call, got 1: get_weather"]
+    assert score == ToolScore(0.0, 0.0, 0.0, 0.0, problems, 1.0, 1.0)
 
 
 def test_call_expected_but_none_made() -> None:
@@ -237,15 +243,18 @@ def test_unexpected_parameter() -> None:
     assert score.problems == ["unexpected parameter 'country' in get_weather"]
 
 
-def test_schema_violation() -> None:
+def test_schema_violation_is_reported_apart_unless_required() -> None:
     expected = weather_expected(days=[0])
-    score = check_tool_calls(
-        [call("get_weather", {"location": "Paris", "days": 0})], [expected], TOOLS
-    )
-    assert score.function_call_accuracy == 0.0
-    assert score.problems == [
-        "arguments of get_weather violate the tool schema: 0 is less than the minimum of 1"
-    ]
+    calls = [call("get_weather", {"location": "Paris", "days": 0})]
+    problem = "arguments of get_weather violate the tool schema: 0 is less than the minimum of 1"
+    score = check_tool_calls(calls, [expected], TOOLS)
+    # BFCL does not validate the schema: the call passes and the schema check says why not.
+    assert score.function_call_accuracy == 1.0
+    assert (score.params_valid_json, score.params_match_schema) == (1.0, 0.0)
+    assert score.problems == [f"{problem} (params_match_schema)"]
+    required = check_tool_calls(calls, [expected], TOOLS, require_schema=True)
+    assert required.function_call_accuracy == 0.0
+    assert required.problems == [problem]
 
 
 def test_tool_that_was_not_offered() -> None:
@@ -280,6 +289,8 @@ def test_bfcl_type_names_are_understood() -> None:
     score = check_tool_calls([call("area", {"radius": "2"})], [expected], tools)
     assert score.problems == [
         "arguments of area violate the tool schema: '2' is not of type 'number'"
+        " (params_match_schema)",
+        "parameter 'radius' of area has type str, expected float",
     ]
 
 

@@ -70,22 +70,22 @@ UNIT = [tool({"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, ["
 
 
 @pytest.mark.parametrize("sent", ["CELSIUS", "Celsius", "cel-sius", " celsius"])
-def test_enum_strings_exact_by_default_bfcl_way_on_request(sent: str) -> None:
+def test_enum_strings_bfcl_way_schema_exact(sent: str) -> None:
     calls, expected = (
         [call({"unit": sent})],
         [ExpectedCall(name="f", arguments={"unit": ["celsius"]})],
     )
-    strict = check_tool_calls(calls, expected, UNIT)
+    score = check_tool_calls(calls, expected, UNIT)
+    # function_call_accuracy is BFCL's: strings compared after standardisation.
+    assert score.function_call_accuracy == 1.0, score.problems
+    assert score.params_match_schema == 0.0
+    assert "violate the tool schema" in score.problems[0]
+    strict = check_tool_calls(calls, expected, UNIT, require_schema=True)
     assert strict.function_call_accuracy == 0.0
-    assert "violate the tool schema" in strict.problems[0]
-    bfcl = check_tool_calls(calls, expected, UNIT, bfcl_strings=True)
-    assert bfcl.function_call_accuracy == 1.0, bfcl.problems
 
 
-def test_bfcl_strings_still_rejects_values_outside_the_enum() -> None:
+def test_values_outside_the_enum_fail_either_way() -> None:
     expected = [ExpectedCall(name="f", arguments={"unit": ["celsius"]})]
-    for sent in ("kelvin", "fahrenheit"):
-        score = check_tool_calls([call({"unit": sent})], expected, UNIT, bfcl_strings=True)
+    for sent in ("kelvin", "fahrenheit", 1):
+        score = check_tool_calls([call({"unit": sent})], expected, UNIT)
         assert score.function_call_accuracy == 0.0
-    score = check_tool_calls([call({"unit": 1})], expected, UNIT, bfcl_strings=True)
-    assert score.function_call_accuracy == 0.0

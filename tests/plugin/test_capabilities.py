@@ -142,11 +142,11 @@ def test_xdist_stores_every_result_exactly_once(
     assert len(report["results"]) == rows[0]
 
 
-@pytest.mark.parametrize(("flag", "accuracy"), [((), 0.0), (("--lm-bfcl-strings",), 1.0)])
-def test_bfcl_strings_compares_enum_values_as_bfcl_does(
+@pytest.mark.parametrize(("flag", "accuracy"), [((), 1.0), (("--lm-require-schema",), 0.0)])
+def test_enum_outside_the_schema_fails_only_when_the_schema_is_required(
     pytester: pytest.Pytester, server: LMStudioTestServer, flag: tuple[str, ...], accuracy: float
 ) -> None:
-    """``"CELSIUS"`` is outside the schema's enum, and BFCL accepts it after standardising."""
+    """``"CELSIUS"`` is outside the schema's enum; BFCL accepts it after standardising."""
     server.engine.answers[:] = [
         AnswerRule(
             "weather like in Paris",
@@ -159,3 +159,38 @@ def test_bfcl_strings_compares_enum_values_as_bfcl_does(
     assert result.parseoutcomes().get("passed", 0) + result.parseoutcomes().get("failed", 0) == 1
     [item] = json.loads((pytester.path / "out" / "latest.json").read_text())["results"]
     assert item["metrics"]["function_call_accuracy"] == accuracy
+    assert item["metrics"]["params_match_schema"] == 0.0
+
+
+def test_tooling_results_carry_every_tool_call_field(
+    pytester: pytest.Pytester, server: LMStudioTestServer
+) -> None:
+    server.engine.answers[:] = [
+        # Not JSON at all: the call is made, its arguments cannot be read.
+        AnswerRule("weather like in Paris", tool_calls=[{"name": "get_weather", "arguments": "{"}]),
+        # JSON, right tool, a string where the schema says integer.
+        AnswerRule(
+            "10 minutes labelled pasta",
+            tool_calls=[
+                {"name": "set_timer", "arguments": {"duration_seconds": "600", "label": "pasta"}}
+            ],
+        ),
+    ]
+    pytester.runpytest(*args(server, pytester.path, "-k", "fc_001 or fc_004"))
+    report = json.loads((pytester.path / "out" / "latest.json").read_text())
+    results = report["results"]
+    by_case = {r["case_id"]: r for r in results}
+    not_json, wrong_type = by_case["fc_001"], by_case["fc_004"]
+    fields = ("call_produced", "params_valid_json", "name_correct", "params_match_schema")
+    assert [not_json["metrics"][f] for f in fields] == [1.0, 0.0, 1.0, 0.0]
+    assert [wrong_type["metrics"][f] for f in fields] == [1.0, 1.0, 1.0, 0.0]
+    assert wrong_type["metrics"]["args_correct"] == 0.0
+    [raw] = not_json["flags"]["tool_calls"]
+    assert (raw["name"], raw["arguments_raw"]) == ("get_weather", "{")
+    assert raw["latency_s"] == not_json["timing"]["e2e_s"] > 0
+    [raw] = wrong_type["flags"]["tool_calls"]
+    assert json.loads(raw["arguments_raw"]) == {"duration_seconds": "600", "label": "pasta"}
+    # Per model, where the calls fail: the mean of each part (terminal, JSON and HTML).
+    tooling = report["summary"]["models"][VLM]["capabilities"]["tooling"]
+    assert tooling["mean_params_valid_json"] == 0.5
+    assert tooling["mean_params_match_schema"] == 0.0

@@ -45,8 +45,10 @@ MINIMUMS: dict[tuple[str, str], int] = {
     ("reasoning", "logical"): 15,
     ("reasoning", "math"): 20,
     ("tooling", "function_call"): 25,
+    ("agentic", "multi_step"): 20,
 }
 TOOL_KINDS = ("single", "multiple", "parallel", "nested", "typed", "no_call")
+AGENTIC_KINDS = ("multi_step", "error", "no_call", "parallel", "any_order")
 
 
 def _rel(path: Path) -> str:
@@ -135,6 +137,22 @@ def test_tooling_covers_every_kind() -> None:
     kinds = Counter(tag for _, _, case in _cases_of("tooling") for tag in case.tags)
     for kind in TOOL_KINDS:
         assert kinds[kind] >= 3, kind
+
+
+def test_agentic_covers_every_kind() -> None:
+    cases = list(_cases_of("agentic"))
+    kinds = Counter(tag for _, _, case in cases for tag in case.tags)
+    for kind in AGENTIC_KINDS:
+        assert kinds[kind] >= 1, kind
+    assert kinds["multi_step"] >= 5
+    for _, _, case in cases:
+        steps = case.steps or []
+        # Every call a right model makes gets a scripted result; no-call cases have no step.
+        assert ("no_call" in case.tags) == (not steps), case.id
+        assert all(step.results for step in steps), case.id
+        assert case.references, case.id
+    parallel = [case for _, _, case in cases if "parallel" in case.tags]
+    assert all(any(len(s.expected_calls) > 1 for s in case.steps or []) for case in parallel)
 
 
 # -- templates ---------------------------------------------------------------------------

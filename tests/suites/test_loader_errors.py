@@ -91,3 +91,32 @@ def test_a_template_that_raises_or_breaks_the_sandbox_is_one_line(
     with pytest.raises(SuiteError, match=f"case q1: template t.md for q1.*{message}") as raised:
         load_capability_suite(folder / "s.json")
     assert "\n" not in str(raised.value)
+
+
+def _agentic_suite(tmp_path: Path, case: dict[str, object]) -> Path:
+    folder = tmp_path / "agentic"
+    folder.mkdir()
+    (folder / "t.md").write_text("{{ request }}")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    suite = {"capability": "agentic", "task": "multi_step", "template": "t.md", "tools": tools}
+    (folder / "s.json").write_text(json.dumps({**suite, "cases": [case]}))
+    return folder / "s.json"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({}, r"case a1: field steps: required for agentic \(\[\] for no tool call\)$"),
+        (
+            {"steps": [{"expected_calls": [{"name": "g"}], "results": []}]},
+            r"case a1: step 1: tools not offered: g$",
+        ),
+        ({"steps": [{"expected_calls": []}]}, r"case a1: field steps\.0\.expected_calls: "),
+    ],
+)
+def test_an_agentic_case_needs_steps_of_offered_tools(
+    tmp_path: Path, extra: dict[str, object], message: str
+) -> None:
+    path = _agentic_suite(tmp_path, {"id": "a1", "input": {"request": "x"}, **extra})
+    with pytest.raises(SuiteError, match=message):
+        load_capability_suite(path)
