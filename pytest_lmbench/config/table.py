@@ -20,11 +20,12 @@ from pytest_lmbench.config.parsers import (
     as_int,
     as_rates,
     as_slo,
+    as_stop,
     as_str,
     as_strings,
     as_url,
 )
-from pytest_lmbench.vocabulary import BACKENDS, FORMATS
+from pytest_lmbench.vocabulary import BACKENDS, FORMATS, KV_CACHE_TYPES
 
 Kind = Literal["value", "list", "flag", "bool"]
 
@@ -75,6 +76,16 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _at_least(lo: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = as_int(value)
+        if number < lo:
+            raise ValueError(f"must be {lo} or more, got {value!r}")
+        return number
+
+    return parse
+
+
 def _backend_name(value: Any) -> str:
     """A built-in name in any case, or a name a plugin may add.
 
@@ -91,6 +102,13 @@ def _backend_name(value: Any) -> str:
 
 _RATE_HELP = "open-loop request rates per second (Poisson arrivals), e.g. 1,2,4,8, or sweep"
 _DURATION_HELP = "seconds of arrivals per rate item (instead of --lm-rate-requests)"
+_LAYERS_HELP = "layers to offload to the GPU (Ollama num_gpu, llama.cpp n_gpu_layers; -1: all)"
+_BATCH_HELP = (
+    "batch size to load with (LM Studio eval_batch_size, Ollama num_batch, llama.cpp n_batch)"
+)
+_THREADS_HELP = "CPU threads (Ollama num_thread; the --lm-serve-gguf server)"
+_KV_HELP = "KV cache type: " + ",".join(KV_CACHE_TYPES) + " (the --lm-serve-gguf server)"
+_PARALLEL_HELP = "parallel predictions to load with (LM Studio via `lms load --parallel`)"
 _SLO_HELP = "latency objectives for goodput and sweeps, e.g. ttft_p95=2s,itl_p95=100ms,e2e_p95=30s"
 
 SPECS: tuple[Spec, ...] = (
@@ -147,9 +165,33 @@ SPECS: tuple[Spec, ...] = (
         None,
         "bool",
     ),
+    Spec("lm_gpu_layers", _LAYERS_HELP, _at_least(-1), None, metavar="N"),
+    Spec("lm_batch_size", _BATCH_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_threads", _THREADS_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_kv_cache_quant", _KV_HELP, as_choice(tuple(KV_CACHE_TYPES)), None, metavar="TYPE"),
+    Spec("lm_mmap", "load with mmap (--lm-no-mmap: read the model in)", as_bool, None, "bool"),
+    Spec("lm_mlock", "lock the model in RAM (--lm-no-mlock: do not)", as_bool, None, "bool"),
+    Spec("lm_parallel", _PARALLEL_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_unified_kv_cache", "one KV cache shared by all parallel slots", as_bool, None, "bool"),
+    Spec("lm_rope_freq_base", "RoPE frequency base to load with", _positive(as_float), metavar="X"),
+    Spec(
+        "lm_rope_freq_scale",
+        "RoPE frequency scale to load with",
+        _positive(as_float),
+        None,
+        "value",
+        "X",
+    ),
     Spec("lm_temperature", "sampling temperature", _between(0.0, 2.0), 0.0, metavar="T"),
     Spec("lm_max_tokens", "max tokens per capability answer", _positive(as_int), 512, metavar="N"),
     Spec("lm_seed", "sampling seed (sent where the route supports it)", as_int, None, metavar="N"),
+    Spec("lm_top_k", "top-k sampling (0: off)", _non_negative_int, None, metavar="K"),
+    Spec("lm_top_p", "top-p (nucleus) sampling", _between(0.0, 1.0), None, metavar="P"),
+    Spec("lm_min_p", "min-p sampling", _between(0.0, 1.0), None, metavar="P"),
+    Spec("lm_repeat_penalty", "repeat penalty (1: none)", _positive(as_float), None, metavar="X"),
+    Spec("lm_presence_penalty", "presence penalty", _between(-2.0, 2.0), None, metavar="X"),
+    Spec("lm_frequency_penalty", "frequency penalty", _between(-2.0, 2.0), None, metavar="X"),
+    Spec("lm_stop", r"stop string (repeatable; \n: a newline)", as_stop, (), "list", "TEXT"),
     Spec("lm_no_unload", "leave models loaded at the end", as_bool, False, "flag"),
     Spec(
         "lm_capabilities",
@@ -309,9 +351,6 @@ SPECS: tuple[Spec, ...] = (
         as_str,
         None,
         metavar="PATH",
-    ),
-    Spec(
-        "lm_threads", "threads of the --lm-serve-gguf server", _positive(as_int), None, metavar="N"
     ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}

@@ -129,6 +129,8 @@ class StoreWriter:
                 "temperature": s.lm_temperature,
                 "seed": s.lm_seed,
                 "max_tokens": s.lm_max_tokens,
+                # Only those asked for: a run without them keeps its earlier fingerprint.
+                **_sampling_asked(s),
             },
             backend=run.backend,
             server_version=(run.environment.get("server") or {}).get("server_version"),
@@ -218,3 +220,16 @@ class ReportWriter:
                 self.failures.append(f"the {fmt} report was not written: {reason}")
         for failure in self.failures:
             log.error("%s", failure)
+
+
+def _sampling_asked(s: Settings) -> dict[str, Any]:
+    asked = {
+        "top_k": s.lm_top_k,
+        "top_p": s.lm_top_p,
+        "min_p": s.lm_min_p,
+        "repeat_penalty": s.lm_repeat_penalty,
+        "presence_penalty": s.lm_presence_penalty,
+        "frequency_penalty": s.lm_frequency_penalty,
+        "stop": list(s.lm_stop) or None,
+    }
+    return {k: v for k, v in asked.items() if v is not None}

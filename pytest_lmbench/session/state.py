@@ -37,7 +37,7 @@ from pytest_lmbench.session.outputs import (
     check_output_dir,
     check_output_file,
 )
-from pytest_lmbench.session.server import ManagedServer
+from pytest_lmbench.session.server import ManagedServer, load_config_of
 from pytest_lmbench.session.signals import handle_sigterm
 
 log = logging.getLogger("pytest_lmbench")
@@ -142,6 +142,7 @@ class LmbenchSession:
             timeout_s=self.settings.lm_timeout,
             api=self.settings.lm_api,
             launch_config=self.server.launch_config(),
+            launch_not_applied=self.server.not_launched(),
         )
         self.backend = self._make_backend(options)
         try:
@@ -182,8 +183,7 @@ class LmbenchSession:
             raise pytest.UsageError(str(exc)) from None
 
     def _load_config(self) -> LoadConfig:
-        s = self.settings
-        return LoadConfig(s.lm_context_length, s.lm_gpu_offload, s.lm_flash_attention)
+        return load_config_of(self.settings)
 
     def after_item(self, model: str | None, next_model: str | None) -> None:
         """Unload a model as soon as its last item is done (two never load at once)."""
