@@ -48,6 +48,7 @@ LAUNCH_FLAGS = {
     "rope_freq_base": "--rope_freq_base",
     "rope_freq_scale": "--rope_freq_scale",
 }
+UNQUANTIZED = ("f32", "f16")
 # The offload levels llama-cpp-python takes as a layer count.
 GPU_OFFLOAD_LAYERS = {"max": -1, "off": 0}
 CANNOT = {
@@ -220,24 +221,40 @@ class ManagedLlamaServer:
                 cmd += [flag, str(value)]
         if self.load.gpu_offload in GPU_OFFLOAD_LAYERS and self.load.gpu_layers is None:
             cmd += ["--n_gpu_layers", str(GPU_OFFLOAD_LAYERS[self.load.gpu_offload])]
-        if self.load.kv_cache_quant is not None:
-            kind = str(KV_CACHE_TYPES[self.load.kv_cache_quant])
-            cmd += ["--type_k", kind, "--type_v", kind]
+        kv = self.load.kv_cache_quant
+        if kv is not None:
+            cmd += ["--type_k", str(KV_CACHE_TYPES[kv])]
+            if self._v_cache_quantizable():
+                cmd += ["--type_v", str(KV_CACHE_TYPES[kv])]
         return cmd
+
+    def _v_cache_quantizable(self) -> bool:
+        # llama.cpp refuses to create a context with a quantized V cache without flash
+        # attention ("quantized V cache requires flash_attn"); K may be quantized anyway.
+        return self.load.kv_cache_quant in UNQUANTIZED or self.load.flash_attention is True
 
     def launch_settings(self) -> JSON:
         """The requested load settings this server is launched with, by our names."""
         wanted = self.load.requested()
-        found = {k: v for k, v in wanted.items() if k in LAUNCH_FLAGS or k == "kv_cache_quant"}
+        found = {k: v for k, v in wanted.items() if k in LAUNCH_FLAGS}
         if wanted.get("gpu_offload") in GPU_OFFLOAD_LAYERS and "gpu_layers" not in wanted:
             found["gpu_offload"] = wanted["gpu_offload"]
+        if "kv_cache_quant" in wanted:
+            key = "kv_cache_quant" if self._v_cache_quantizable() else "kv_cache_quant_k"
+            found[key] = wanted["kv_cache_quant"]
         return found
 
     def not_launched(self) -> dict[str, str]:
         """Requested load settings the server cannot be launched with, and why."""
         launched = self.launch_settings()
         wanted = self.load.requested()
-        return {k: CANNOT[k] for k in wanted if k in CANNOT and k not in launched}
+        missing = {k: CANNOT[k] for k in wanted if k in CANNOT and k not in launched}
+        if "kv_cache_quant_k" in launched:
+            missing["kv_cache_quant"] = (
+                "llama.cpp quantizes the V cache only with flash attention on "
+                f"(--lm-flash-attention): the K cache is {launched['kv_cache_quant_k']}, V is f16"
+            )
+        return missing
 
     def _new_log_path(self, port: int) -> Path:
         folder = self._log_dir
