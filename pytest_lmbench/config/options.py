@@ -17,6 +17,7 @@ import pytest
 from pytest_lmbench.config.parsers import (
     load_yaml_config,
 )
+from pytest_lmbench.config.presets import PresetError, preset_values, user_presets
 from pytest_lmbench.config.sections import check_sections
 from pytest_lmbench.config.table import SECTIONS, SPEC_BY_NAME, SPECS, Spec
 from pytest_lmbench.redaction import redact, register_secret, scrub, url_secrets
@@ -62,6 +63,7 @@ class Settings:
     lm_output_dir: str
     lm_formats: tuple[str, ...]
     lm_config: str | None
+    lm_preset: str | None
     lm_runs: int
     lm_warmup: int
     lm_concurrency: tuple[int, ...] | Literal["sweep"] | None
@@ -169,10 +171,13 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     )
     if sections:
         sections = check_sections(sections, f"--lm-config: {yaml_path}")
+    preset, preset_source = _preset(config, environ, yaml_values, sections, yaml_path)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for spec in SPECS:
         value, source = _pick(spec, config, environ, yaml_values)
+        if value is None and spec.name in preset:
+            value, source = preset[spec.name], preset_source
         try:
             values[spec.name] = spec.parse(value) if value is not None else spec.default
         except ValueError as exc:
@@ -183,6 +188,29 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     register_secret(values["lm_api_token"])
     url_secrets(values["lm_base_url"])
     return Settings(**values, sections=sections, sources=sources)
+
+
+def _preset(
+    config: pytest.Config,
+    environ: Mapping[str, str],
+    yaml_values: Mapping[str, Any],
+    sections: Mapping[str, Any],
+    yaml_path: str | None,
+) -> tuple[dict[str, Any], str]:
+    """The values ``--lm-preset`` sets and the source they count as ("preset quick")."""
+    spec = SPEC_BY_NAME["lm_preset"]
+    name, source = _pick(spec, config, environ, yaml_values)
+    try:
+        users = user_presets(sections.get("presets"), f"--lm-config: {yaml_path}")
+    except PresetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if name is None:
+        return {}, "default"
+    name = str(name).strip()
+    try:
+        return preset_values(name, users), f"preset {name}"
+    except PresetError as exc:
+        raise pytest.UsageError(f"{spec.flag} ({source}): {exc}") from None
 
 
 def _pick(

@@ -109,6 +109,10 @@ _BATCH_HELP = (
 _THREADS_HELP = "CPU threads (Ollama num_thread; the --lm-serve-gguf server)"
 _KV_HELP = "KV cache type: " + ",".join(KV_CACHE_TYPES) + " (the --lm-serve-gguf server)"
 _PARALLEL_HELP = "parallel predictions to load with (LM Studio via `lms load --parallel`)"
+_PRESET_HELP = (
+    "option values by name: quick, standard, thorough, resource-limited, "
+    "or one of the presets in --lm-config; explicit options win"
+)
 _SLO_HELP = "latency objectives for goodput and sweeps, e.g. ttft_p95=2s,itl_p95=100ms,e2e_p95=30s"
 
 SPECS: tuple[Spec, ...] = (
@@ -236,6 +240,7 @@ SPECS: tuple[Spec, ...] = (
         None,
         metavar="FILE",
     ),
+    Spec("lm_preset", _PRESET_HELP, as_str, None, metavar="NAME"),
     Spec("lm_runs", "measured repetitions per throughput item", _positive(as_int), 3, metavar="N"),
     Spec(
         "lm_warmup",
@@ -354,4 +359,4 @@ SPECS: tuple[Spec, ...] = (
     ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
-SECTIONS = ("thresholds", "weights", "gates")
+SECTIONS = ("thresholds", "weights", "gates", "presets")
