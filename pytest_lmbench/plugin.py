@@ -70,7 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return distribution.header_lines(config)
+    lm = config.stash.get(SESSION_KEY, None)
+    found = lm.header_lines(config.option.verbose > 0) if lm is not None else []
+    return distribution.header_lines(config) + found
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -114,7 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if lm is not None and lm.started:
         models = lm.models
         infos = {key: models.info(key) for key in lm.model_keys} if models is not None else {}
-        selection.organize(config, items, lm.settings, infos)
+        selection.organize(config, items, lm.settings, infos, lm.model_keys)
         lm.plan_progress(items)
 
 

@@ -28,6 +28,18 @@ class Settings:
     """Every option in force. The token is kept out of repr and of :meth:`public`."""
 
     lm_model: tuple[str, ...]
+    lm_include: str | None
+    lm_exclude: str | None
+    lm_only_vision: bool
+    lm_only_tools: bool
+    lm_quant: tuple[str, ...] | None
+    lm_arch: tuple[str, ...] | None
+    lm_params: tuple[tuple[str, float], ...] | None
+    lm_max_size_gb: float | None
+    lm_min_context: int | None
+    lm_limit: int | None
+    lm_random: int | None
+    lm_force_capabilities: bool
     lm_backend: str
     lm_base_url: str
     lm_api_token: str | None = field(repr=False)

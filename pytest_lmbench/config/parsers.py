@@ -43,6 +43,41 @@ def as_stop(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def as_regex(value: Any) -> str:
+    """A regular expression, checked now (matched with ``re.search`` on model keys)."""
+    text = as_str(value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc}): {value!r}") from None
+    return text
+
+
+def as_lower_strings(value: Any) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.lower() for n in _items(value)))
+    if not names:
+        raise ValueError(f"expected a comma list, got {value!r}")
+    return names
+
+
+_BOUND = re.compile(r"(>=|<=|>|<|=)?\s*(\d+(?:\.\d+)?)\s*([bmk]?)", re.IGNORECASE)
+_SCALE = {"b": 1.0, "m": 1e-3, "k": 1e-6, "": 1.0}
+
+
+def as_param_bounds(value: Any) -> tuple[tuple[str, float], ...]:
+    """``>=3B,<=14B``: bounds on a model's parameter count, in billions."""
+    bounds = []
+    for item in _items(value):
+        found = _BOUND.fullmatch(item.strip())
+        if found is None:
+            raise ValueError(f"expected bounds like >=3B,<=14B, got {item!r}")
+        op, number, unit = found.group(1) or "=", float(found.group(2)), found.group(3).lower()
+        bounds.append((op, number * _SCALE[unit]))
+    if not bounds:
+        raise ValueError(f"expected bounds like >=3B,<=14B, got {value!r}")
+    return tuple(bounds)
+
+
 def as_dirs(value: Any) -> tuple[str, ...]:
     """Existing folders; checked now so a typo is not a late "module not found"."""
     folders = as_strings(value)

@@ -19,7 +19,8 @@ import pytest
 
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
-from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
+from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig, ModelInfo
+from pytest_lmbench.collection.discovery import Discovery
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
@@ -67,6 +68,7 @@ class LmbenchSession:
         self.backend: Backend | None = None
         self.models: ModelManager | None = None
         self.model_keys: tuple[str, ...] = settings.lm_model
+        self.discovery: Discovery | None = None  # --lm-model=all, a glob or a filter
         self.model_entries: dict[str, ModelEntry] = {}
         self.results: list[ResultEntry] = []
         self.model_cache: dict[str, JSON] = {}
@@ -122,6 +124,8 @@ class LmbenchSession:
         if self.collect_only:
             if not self.model_keys:
                 self.model_keys = self.server.planned_keys()
+            if self._discovers():
+                self._discover_for_listing()
             self.started = True
             return
         if self.writes_outputs:
@@ -151,6 +155,8 @@ class LmbenchSession:
             infos.update(self.server.known_models(infos))
         except LmbenchError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self._discovers():
+            self._discover(self.backend, infos)
         # Workers need the environment too: a model's fingerprint is made where it loads.
         self.run.environment = _environment(server_info)
         self.models = ModelManager(
@@ -168,6 +174,39 @@ class LmbenchSession:
                 self.run.calibration = calibrate_harness()
         self.gates = make_gates(self.settings, self.store)
         self.started = True
+
+    def _discovers(self) -> bool:
+        from pytest_lmbench.collection.discovery import filtering, is_pattern
+
+        return any(is_pattern(k) for k in self.model_keys) or filtering(self.settings)
+
+    def _discover_for_listing(self) -> None:
+        """--collect-only with ``all`` or a glob: ask the server which models it has."""
+        s = self.settings
+        options = BackendOptions(s.lm_base_url, token=s.lm_api_token, timeout_s=s.lm_timeout)
+        backend = self._make_backend(options)
+        try:
+            infos = {info.key: info for info in backend.list_models()}
+            self._discover(backend, infos)
+        except LmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            backend.close()
+
+    def _discover(self, backend: Backend, infos: dict[str, ModelInfo]) -> None:
+        from pytest_lmbench.collection.discovery import discover
+
+        self.discovery = discover(self.settings, infos, backend.find_model)
+        if not self.discovery.keys:
+            why = "; ".join(f"{k}: {reason}" for k, reason in self.discovery.dropped[:5])
+            raise pytest.UsageError(
+                f"--lm-model {','.join(self.settings.lm_model)}: no model is left of the "
+                f"{self.discovery.listed} the server lists" + (f" ({why})" if why else "")
+            )
+        self.model_keys = self.discovery.keys
+
+    def header_lines(self, verbose: bool) -> list[str]:
+        return self.discovery.header_lines(verbose) if self.discovery is not None else []
 
     def _make_backend(self, options: BackendOptions) -> Backend:
         """A hook's backend first (conftest or plugin), then a built-in or installed one."""
