@@ -71,6 +71,18 @@ KV_CACHE_TYPES: dict[str, int] = {
     "iq4_nl": 20,
 }
 
+# --lm-rank-by: the leaderboard's sort keys (reporting.leaderboard computes each).
+RANK_KEYS: tuple[str, ...] = (
+    "decode_tps",
+    "ttft_pp512",
+    "quality",
+    "tps_per_gb",
+    "tps_per_b_params",
+    "joules_per_token",
+    "peak_vram_gb",
+    *(f"quality_{c}" for c in CAPABILITIES if c != "throughput"),
+)
+
 # Report file formats (pytest_lmbench.reporting.writer writes each).
 FORMATS: tuple[str, ...] = ("json", "html", "csv")
 

@@ -74,6 +74,7 @@ class Settings:
     lm_max_tests: int | None
     lm_output_dir: str
     lm_formats: tuple[str, ...]
+    lm_rank_by: str
     lm_config: str | None
     lm_preset: str | None
     lm_runs: int

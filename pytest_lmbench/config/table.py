@@ -28,7 +28,7 @@ from pytest_lmbench.config.parsers import (
     as_strings,
     as_url,
 )
-from pytest_lmbench.vocabulary import BACKENDS, FORMATS, KV_CACHE_TYPES
+from pytest_lmbench.vocabulary import BACKENDS, FORMATS, KV_CACHE_TYPES, RANK_KEYS
 
 Kind = Literal["value", "list", "flag", "bool"]
 
@@ -300,6 +300,13 @@ SPECS: tuple[Spec, ...] = (
         as_formats,
         ("json", "html"),
         metavar="LIST",
+    ),
+    Spec(
+        "lm_rank_by",
+        "leaderboard order: " + ",".join(RANK_KEYS),
+        as_choice(RANK_KEYS),
+        "decode_tps",
+        metavar="KEY",
     ),
     Spec(
         "lm_config",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.records import Report
+from pytest_lmbench.reporting import leaderboard
 from pytest_lmbench.reporting.summary import (
     as_number,
     format_ms,
@@ -173,6 +174,7 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
         )
     lines.extend(skip_lines(report))
     lines.extend(contention_lines(report))
+    lines.extend(leaderboard.terminal_lines(report, leaderboard.rank_by(report)))
     lines.extend(f"lmbench report: {path}" for path in paths)
     return lines
 

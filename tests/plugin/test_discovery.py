@@ -207,8 +207,10 @@ def test_no_model_left_is_one_line(pytester: pytest.Pytester, lms: LMStudioTestS
 def test_all_benchmarks_every_model_once_and_skips_chat_on_the_embedding_model(
     pytester: pytest.Pytester, lms: LMStudioTestServer
 ) -> None:
-    result = run(pytester, lms, "--lm-model=all", "--lm-preset=quick", "--lm-max-tests=1", "-rs")
+    args = ("--lm-model=all", "--lm-preset=quick", "--lm-max-tests=1", "--lm-rank-by=quality")
+    result = run(pytester, lms, *args, "-rs")
     result.assert_outcomes(passed=15, skipped=3)
+    result.stdout.fnmatch_lines(["lmbench leaderboard (by quality; speed from c1 items only)"])
     result.stdout.fnmatch_lines(
         ["*SKIPPED*text-embedding-nomic-embed-text-v1.5 is an embedding model*no chat*"]
     )
