@@ -189,6 +189,9 @@ class Flags(TypedDict, total=False):
     # not carry with the reason (the last request's; every request of an item is alike).
     sampling_applied: JSON
     sampling_not_applied: dict[str, str]
+    # --lm-skip-tested: the digest of machine, server, settings and item that makes a
+    # later result of this item the same measurement (session.resume).
+    resume_key: str
     min_quality: float  # the threshold the item was judged against
     finish_reason: str | None
     finish_reason_inferred: bool

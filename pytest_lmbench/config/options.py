@@ -90,6 +90,8 @@ class Settings:
     lm_bfcl_strings: bool
     lm_db: str | None
     lm_no_db: bool
+    lm_skip_tested: bool
+    lm_retest: bool
     lm_sample_interval: float
     lm_store_samples: bool
     lm_cooldown_temp: float | None

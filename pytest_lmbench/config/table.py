@@ -368,6 +368,14 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("lm_no_db", "do not write the results store", as_bool, False, "flag"),
     Spec(
+        "lm_skip_tested",
+        "skip items the store holds from a finished run with the same machine, server and settings",
+        as_bool,
+        False,
+        "flag",
+    ),
+    Spec("lm_retest", "run every item, even with --lm-skip-tested", as_bool, False, "flag"),
+    Spec(
         "lm_sample_interval",
         "hardware sampling interval in seconds",
         _positive(as_float),

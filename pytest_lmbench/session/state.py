@@ -22,6 +22,7 @@ from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig, ModelInfo
 from pytest_lmbench.collection.discovery import Discovery
 from pytest_lmbench.collection.items import SPEC_KEY
+from pytest_lmbench.collection.selection import model_of as selection_model
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry, RunInfo
@@ -69,6 +70,7 @@ class LmbenchSession:
         self.models: ModelManager | None = None
         self.model_keys: tuple[str, ...] = settings.lm_model
         self.discovery: Discovery | None = None  # --lm-model=all, a glob or a filter
+        self.resumed = 0  # items --lm-skip-tested left out
         self.model_entries: dict[str, ModelEntry] = {}
         self.results: list[ResultEntry] = []
         self.model_cache: dict[str, JSON] = {}
@@ -204,6 +206,37 @@ class LmbenchSession:
                 f"{self.discovery.listed} the server lists" + (f" ({why})" if why else "")
             )
         self.model_keys = self.discovery.keys
+
+    def resume(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Give each item its resume key; with --lm-skip-tested, leave out those done."""
+        from pytest_lmbench.collection.distribution import plain_nodeid
+        from pytest_lmbench.session.results import RESUME_KEY
+        from pytest_lmbench.session.resume import resume_key
+
+        if self.collect_only:
+            return
+        settings = self.run.settings
+        keys: dict[str, str] = {}
+        for item in items:
+            if item.stash.get(SPEC_KEY, None) is not None:
+                keys[plain_nodeid(item)] = resume_key(
+                    self.run.environment, settings, plain_nodeid(item)
+                )
+                item.stash[RESUME_KEY] = keys[plain_nodeid(item)]
+        store = self.store.store
+        if not self.settings.lm_skip_tested or self.settings.lm_retest or store is None:
+            return
+        try:
+            done = store.tested(keys)
+        except LmbenchError as exc:
+            raise pytest.UsageError(f"--lm-skip-tested: {exc}") from None
+        skipped = [item for item in items if plain_nodeid(item) in done]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if plain_nodeid(item) not in done]
+        self.resumed = len(skipped)
+        left = {selection_model(item) for item in items}
+        self.model_keys = tuple(k for k in self.model_keys if k in left)
 
     def header_lines(self, verbose: bool) -> list[str]:
         return self.discovery.header_lines(verbose) if self.discovery is not None else []
