@@ -23,9 +23,9 @@ from pytest_lmbench.backends.base import (
     LoadConfig,
     LoadResult,
     ModelInfo,
-    ModelKind,
     StreamTimeline,
 )
+from pytest_lmbench.backends.ollama_models import block_count, model_from_tag, tag_name
 from pytest_lmbench.backends.stream import StreamAccumulator, as_int, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
@@ -42,7 +42,6 @@ DURATION_FIELDS = (
     "eval_duration",
 )
 NOT_PER_REQUEST = {
-    "gpu_offload": "Ollama decides GPU offload itself; the model's load_facts show its VRAM share",
     "flash_attention": "Ollama sets flash attention server-wide (OLLAMA_FLASH_ATTENTION)",
     "kv_cache_quant": "Ollama sets the KV cache type server-wide (OLLAMA_KV_CACHE_TYPE)",
     "parallel": "Ollama sets parallel requests server-wide (OLLAMA_NUM_PARALLEL)",
@@ -59,6 +58,8 @@ RUNNER_OPTIONS = {
     "threads": "num_thread",
     "mmap": "use_mmap",
 }
+NO_LAYER_COUNT = "/api/show gives no block_count to turn the offload ratio into num_gpu layers"
+LAYERS_WIN = "--lm-gpu-layers sets num_gpu"
 # Every sampling setting is an Ollama option of the same name.
 SAMPLING_OPTIONS = sampling.SAME_NAMES
 
@@ -146,8 +147,8 @@ class OllamaBackend:
         models = []
         for raw in tags.get("models") or [] if isinstance(tags, dict) else []:
             if isinstance(raw, dict):
-                show = self._optional("POST", "/api/show", {"model": _name(raw)})
-                instances = tuple(_name(m) for m in loaded if _matches(m, _name(raw)))
+                show = self._optional("POST", "/api/show", {"model": tag_name(raw)})
+                instances = tuple(tag_name(m) for m in loaded if _matches(m, tag_name(raw)))
                 models.append(model_from_tag(raw, show, instances))
         return models
 
@@ -157,6 +158,9 @@ class OllamaBackend:
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         body: JSON = {"model": key, "messages": [], "keep_alive": self._keep_alive, "stream": False}
         options = runner_options(config)
+        offload = self._offload_layers(key, config)
+        if offload is not None:
+            options["num_gpu"] = offload
         if options:
             body["options"] = options
         self._runner_options[key] = options
@@ -170,6 +174,11 @@ class OllamaBackend:
         elapsed = (time.perf_counter_ns() - started) / 1e9
         ps = self._ps_entry(key)
         applied, not_applied = _confirm(ps, config)
+        if config.gpu_offload is not None and "gpu_offload" not in not_applied:
+            if offload is None:
+                not_applied["gpu_offload"] = LAYERS_WIN if config.gpu_layers else NO_LAYER_COUNT
+            else:
+                applied["gpu_offload"] = config.gpu_offload
         load_ns = payload.get("load_duration") if isinstance(payload, dict) else None
         return LoadResult(
             instance_id=key,
@@ -178,8 +187,23 @@ class OllamaBackend:
             not_applied=not_applied,
             load_time_s=_ns_to_s(load_ns),
             client_load_time_s=elapsed,
-            facts={"source": "Ollama /api/ps", **ps_facts(ps)} if ps is not None else {},
+            facts={
+                **({"source": "Ollama /api/ps", **ps_facts(ps)} if ps is not None else {}),
+                **({"num_gpu": offload} if offload is not None else {}),
+            },
         )
+
+    def _offload_layers(self, key: str, config: LoadConfig) -> int | None:
+        """num_gpu for an offload ratio: that share of the model's layers (None: unknown)."""
+        level = config.gpu_offload
+        if level is None or config.gpu_layers is not None:
+            return None
+        if level == "off":
+            return 0
+        layers = block_count(self._optional("POST", "/api/show", {"model": key}))
+        if layers is None:
+            return None
+        return layers if level == "max" else round(float(level) * layers)
 
     def loaded_status(self, key: str) -> JSON:
         """Facts /api/ps gives about a loaded model; ``{}`` when it is not loaded."""
@@ -378,42 +402,6 @@ def duration_stats(final: JSON) -> JSON:
     return stats
 
 
-def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> ModelInfo:
-    """One /api/tags row, with /api/show facts when the server gave them."""
-    found = raw.get("details")
-    details: JSON = found if isinstance(found, dict) else {}
-    listed = show.get("capabilities") if show else None
-    # No capabilities list (older servers, failed /api/show) means "unknown", not "no".
-    caps: list[Any] | None = listed if isinstance(listed, list) else None
-    kind: ModelKind = "llm"
-    if caps is not None and "embedding" in caps and "completion" not in caps:
-        kind = "embedding"
-    elif caps is not None and "vision" in caps:
-        kind = "vlm"
-    return ModelInfo(
-        key=_name(raw),
-        kind=kind,
-        display_name=_name(raw),
-        architecture=details.get("family"),
-        quantization=details.get("quantization_level"),
-        size_bytes=as_int(raw.get("size")),
-        params_string=details.get("parameter_size"),
-        max_context_length=_show_context(show),
-        format=details.get("format"),
-        vision=("vision" in caps) if caps is not None else None,
-        tool_use=("tools" in caps) if caps is not None else None,
-        loaded_instances=loaded,
-    )
-
-
-def _show_context(show: JSON | None) -> int | None:
-    info = show.get("model_info") if show else None
-    if not isinstance(info, dict):
-        return None
-    arch = info.get("general.architecture")
-    return as_int(info.get(f"{arch}.context_length")) if arch else None
-
-
 def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
     """The runner options, which a load applies or fails; the context as /api/ps shows it.
 
@@ -452,11 +440,7 @@ def not_found_message(error: str, model: str | None, available: list[str]) -> st
 
 def tag_names(tags: Any) -> list[str]:
     rows = tags.get("models") if isinstance(tags, dict) else None
-    return [_name(m) for m in rows or [] if isinstance(m, dict)]
-
-
-def _name(raw: JSON) -> str:
-    return str(raw.get("name") or raw.get("model") or "")
+    return [tag_name(m) for m in rows or [] if isinstance(m, dict)]
 
 
 def _matches(entry: JSON, key: str) -> bool:

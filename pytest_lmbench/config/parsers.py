@@ -148,11 +148,14 @@ def as_url(value: Any) -> str:
 
 def as_gpu_offload(value: Any) -> str:
     text = str(value).strip().lower()
-    if text in ("max", "off"):
+    if text in ("max", "off", "auto"):
         return text
-    ratio = as_float(text)
+    try:
+        ratio = as_float(text)
+    except ValueError:
+        ratio = -1.0
     if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"expected a ratio from 0 to 1, max or off, got {value!r}")
+        raise ValueError(f"expected a ratio from 0 to 1, max, off or auto, got {value!r}")
     return f"{ratio:g}"
 
 

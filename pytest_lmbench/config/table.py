@@ -225,7 +225,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("lm_context_length", "context length to load with", _positive(as_int), None, metavar="N"),
     Spec(
         "lm_gpu_offload",
-        "GPU offload: 0..1, max or off (LM Studio via `lms load --gpu`)",
+        "GPU offload: 0..1, max, off or auto (1, then 0.75, 0.5, 0.25 after out of memory)",
         as_gpu_offload,
         None,
         metavar="RATIO",

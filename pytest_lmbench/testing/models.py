@@ -29,6 +29,10 @@ class FakeModel:
     variants: list[str] = field(default_factory=list)
     format: str = "gguf"
     vram_fraction: float = 1.0  # the share of the loaded model in VRAM (Ollama's /api/ps)
+    layers: int = 32  # block_count (Ollama's /api/show): num_gpu counts these
+    # The largest GPU offload share that fits: a load asking for more runs out of
+    # memory (None: any offload fits).
+    max_offload: float | None = None
 
     def __post_init__(self) -> None:
         if not self.publisher:

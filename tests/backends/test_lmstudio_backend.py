@@ -144,6 +144,11 @@ if exit_code:
 if os.environ.get("FAKE_LMS_NOOP"):
     sys.exit(0)
 opt = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+fits = os.environ.get("FAKE_LMS_MAX_GPU")
+gpu = {"max": "1", "off": "0"}.get(opt.get("--gpu", "0"), opt.get("--gpu", "0"))
+if fits and float(gpu) > float(fits):
+    print("Error: Failed to load model: failed to allocate buffer: out of memory", file=sys.stderr)
+    sys.exit(1)
 body = {"model": args[1]}
 if "--context-length" in opt:
     body["context_length"] = int(opt["--context-length"])
@@ -377,3 +382,22 @@ def test_rest_load_sends_the_batch_size_and_names_what_only_the_sdk_sets(
     assert set(result.not_applied) == {"threads", "mmap", "parallel", "gpu_layers"}
     assert "useMmap" in result.not_applied["mmap"]
     assert "layer count" in result.not_applied["gpu_layers"]
+
+
+def test_auto_offload_falls_back_through_lms_until_it_fits(
+    lmstudio_server: LMStudioTestServer, fake_lms: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_lmbench.session import offload
+
+    monkeypatch.setenv("FAKE_LMS_MAX_GPU", "0.5")
+    backend = lms_backend(lmstudio_server, fake_lms)
+    result = offload.load(backend, QWEN, LoadConfig(gpu_offload="auto"))
+    backend.close()
+    assert [call[call.index("--gpu") + 1] for call in lms_calls(fake_lms)] == ["1", "0.75", "0.5"]
+    assert result.requested == {"gpu_offload": "auto"}
+    assert result.applied["gpu_offload"]["value"] == "0.5"
+    attempts = result.facts["offload_attempts"]
+    assert [a["gpu_offload"] for a in attempts] == ["1", "0.75", "0.5"]
+    assert "out of memory" in attempts[0]["error"]
+    assert attempts[-1] == {"gpu_offload": "0.5", "loaded": True}
+    assert result.facts["gpu_offload_loaded"] == "0.5"
