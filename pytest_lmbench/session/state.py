@@ -124,9 +124,10 @@ class LmbenchSession:
     def _start(self) -> None:
         self._restore_sigterm = handle_sigterm()
         if self.collect_only:
-            if not self.model_keys:
-                self.model_keys = self.server.planned_keys()
-            if self._discovers():
+            if not self.model_keys or self.settings.lm_serve_gguf:
+                # The managed server is not started to be listed: it serves its one model.
+                self.model_keys = self.server.planned_keys() or self.model_keys
+            elif self._discovers():
                 self._discover_for_listing()
             self.started = True
             return
