@@ -17,7 +17,7 @@ from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile, sui
 from pytest_lmbench.config import options
 from pytest_lmbench.metrics import weights
 from pytest_lmbench.redaction import printable
-from pytest_lmbench.session import results
+from pytest_lmbench.session import results, resume
 from pytest_lmbench.session.lifecycle import keep_warnings_as_warnings
 from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
 from pytest_lmbench.suites import loader
@@ -70,7 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return distribution.header_lines(config)
+    lm = config.stash.get(SESSION_KEY, None)
+    found = lm.header_lines(config.option.verbose > 0) if lm is not None else []
+    return distribution.header_lines(config) + found
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -114,8 +116,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if lm is not None and lm.started:
         models = lm.models
         infos = {key: models.info(key) for key in lm.model_keys} if models is not None else {}
-        selection.organize(config, items, lm.settings, infos)
+        selection.organize(config, items, lm.settings, infos, lm.model_keys)
+        lm.resume(config, items)
         lm.plan_progress(items)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    lm = config.stash.get(SESSION_KEY, None)
+    return resume.header_line(lm.resumed) if lm is not None else []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -195,6 +195,13 @@ class Flags(TypedDict, total=False):
     """What to know about how a result came about (a hook may add its own keys)."""
 
     route: str | None  # the server route that answered
+    # The sampling settings (top_k, stop, ...) that route carried, and those it could
+    # not carry with the reason (the last request's; every request of an item is alike).
+    sampling_applied: JSON
+    sampling_not_applied: dict[str, str]
+    # --lm-skip-tested: the digest of machine, server, settings and item that makes a
+    # later result of this item the same measurement (session.resume).
+    resume_key: str
     min_quality: float  # the threshold the item was judged against
     finish_reason: str | None
     finish_reason_inferred: bool

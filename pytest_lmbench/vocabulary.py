@@ -83,6 +83,31 @@ THROUGHPUT_LIMITS: dict[str, tuple[str, str, str]] = {
 # The most concurrent streams one throughput item may open (suites and --lm-concurrency).
 MAX_CONCURRENCY = 4096
 
+# KV cache types (--lm-kv-cache-quant) and their ggml type ids, which llama-cpp-python's
+# server takes as --type_k / --type_v (LM Studio's llamaKCacheQuantizationType names).
+KV_CACHE_TYPES: dict[str, int] = {
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+}
+
+# --lm-rank-by: the leaderboard's sort keys (reporting.leaderboard computes each).
+RANK_KEYS: tuple[str, ...] = (
+    "decode_tps",
+    "ttft_pp512",
+    "quality",
+    "tps_per_gb",
+    "tps_per_b_params",
+    "joules_per_token",
+    "peak_vram_gb",
+    *(f"quality_{c}" for c in CAPABILITIES if c != "throughput"),
+)
+
 # Report file formats (pytest_lmbench.reporting.writer writes each).
 FORMATS: tuple[str, ...] = ("json", "html", "csv")
 

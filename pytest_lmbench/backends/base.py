@@ -59,6 +59,8 @@ class BackendOptions:
     # The load settings a server the session started itself (--lm-serve-gguf) was
     # launched with: in force for every model it serves, so applied, not guessed.
     launch_config: JSON = field(default_factory=dict)
+    # The requested load settings that server could not be launched with, and why.
+    launch_not_applied: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,16 @@ class LoadConfig:
     context_length: int | None = None
     gpu_offload: str | None = None  # "max", "off" or a ratio "0.5"
     flash_attention: bool | None = None
+    gpu_layers: int | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    kv_cache_quant: str | None = None  # a ggml type name: "q8_0", "f16", ...
+    mmap: bool | None = None
+    mlock: bool | None = None
+    parallel: int | None = None
+    unified_kv_cache: bool | None = None
+    rope_freq_base: float | None = None
+    rope_freq_scale: float | None = None
 
     def requested(self) -> JSON:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -139,6 +151,25 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """Sampling settings beyond temperature and seed; ``None`` (or no stop): server default."""
+
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+
+    def requested(self) -> JSON:
+        found = {k: v for k, v in asdict(self).items() if v is not None and v != ()}
+        if "stop" in found:
+            found["stop"] = list(self.stop)
+        return found
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """One user turn. Tools are OpenAI function-tool definitions.
 
@@ -156,6 +187,7 @@ class ChatRequest:
     # Ask the server for a long answer and to ignore EOS when it can (throughput items).
     ignore_eos: bool = False
     history: tuple[AssistantTurn | ToolResult, ...] = ()
+    sampling: Sampling = Sampling()
 
 
 @dataclass(frozen=True)
@@ -200,6 +232,10 @@ class ChatResult:
     # True when the server's token count could not be true (far more than streamed):
     # output_tokens is then our own count, and token_count_estimated is True too.
     token_count_suspect: bool = False
+    # The request's Sampling settings this route carried ({name: value}), and those it
+    # could not carry with the reason. Empty when none were asked for.
+    sampling_applied: JSON = field(default_factory=dict)
+    sampling_not_applied: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(Protocol):

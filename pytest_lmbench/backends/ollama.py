@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest
+from pytest_lmbench.backends import http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     AssistantTurn,
@@ -24,10 +24,10 @@ from pytest_lmbench.backends.base import (
     LoadConfig,
     LoadResult,
     ModelInfo,
-    ModelKind,
     StreamTimeline,
     ToolResult,
 )
+from pytest_lmbench.backends.ollama_models import block_count, model_from_tag, tag_name
 from pytest_lmbench.backends.stream import StreamAccumulator, as_dict, as_int, as_list
 from pytest_lmbench.errors import BackendHTTPError, LoadFailed, ModelNotFound, StreamError
 
@@ -44,9 +44,26 @@ DURATION_FIELDS = (
     "eval_duration",
 )
 NOT_PER_REQUEST = {
-    "gpu_offload": "Ollama decides GPU offload itself; the model's load_facts show its VRAM share",
     "flash_attention": "Ollama sets flash attention server-wide (OLLAMA_FLASH_ATTENTION)",
+    "kv_cache_quant": "Ollama sets the KV cache type server-wide (OLLAMA_KV_CACHE_TYPE)",
+    "parallel": "Ollama sets parallel requests server-wide (OLLAMA_NUM_PARALLEL)",
+    "unified_kv_cache": "Ollama has no unified KV cache setting",
+    "mlock": "Ollama's request options have no use_mlock (removed from its runner options)",
+    "rope_freq_base": "Ollama's request options have no RoPE frequency base (removed)",
+    "rope_freq_scale": "Ollama's request options have no RoPE frequency scale (removed)",
 }
+# Load settings that are runner options of a request (api.Runner). Every request for
+# the model carries them: Ollama reloads a model whose runner options differ.
+RUNNER_OPTIONS = {
+    "gpu_layers": "num_gpu",
+    "batch_size": "num_batch",
+    "threads": "num_thread",
+    "mmap": "use_mmap",
+}
+NO_LAYER_COUNT = "/api/show gives no block_count to turn the offload ratio into num_gpu layers"
+LAYERS_WIN = "--lm-gpu-layers sets num_gpu"
+# Every sampling setting is an Ollama option of the same name.
+SAMPLING_OPTIONS = sampling.SAME_NAMES
 
 
 class OllamaBackend:
@@ -71,6 +88,8 @@ class OllamaBackend:
         self._rest = rest.RestClient(
             base_url, LABEL, token=token, timeout_s=timeout_s, transport=transport
         )
+        # model -> the runner options it was loaded with, which its chats repeat.
+        self._runner_options: dict[str, JSON] = {}
 
     # -- REST helpers -------------------------------------------------------------------
 
@@ -130,8 +149,8 @@ class OllamaBackend:
         models = []
         for raw in tags.get("models") or [] if isinstance(tags, dict) else []:
             if isinstance(raw, dict):
-                show = self._optional("POST", "/api/show", {"model": _name(raw)})
-                instances = tuple(_name(m) for m in loaded if _matches(m, _name(raw)))
+                show = self._optional("POST", "/api/show", {"model": tag_name(raw)})
+                instances = tuple(tag_name(m) for m in loaded if _matches(m, tag_name(raw)))
                 models.append(model_from_tag(raw, show, instances))
         return models
 
@@ -140,8 +159,13 @@ class OllamaBackend:
 
     def load(self, key: str, config: LoadConfig) -> LoadResult:
         body: JSON = {"model": key, "messages": [], "keep_alive": self._keep_alive, "stream": False}
-        if config.context_length is not None:
-            body["options"] = {"num_ctx": config.context_length}
+        options = runner_options(config)
+        offload = self._offload_layers(key, config)
+        if offload is not None:
+            options["num_gpu"] = offload
+        if options:
+            body["options"] = options
+        self._runner_options[key] = options
         started = time.perf_counter_ns()
         try:
             payload = self._checked("POST", CHAT_ROUTE, body, what=f"load of {key}")
@@ -152,6 +176,11 @@ class OllamaBackend:
         elapsed = (time.perf_counter_ns() - started) / 1e9
         ps = self._ps_entry(key)
         applied, not_applied = _confirm(ps, config)
+        if config.gpu_offload is not None and "gpu_offload" not in not_applied:
+            if offload is None:
+                not_applied["gpu_offload"] = LAYERS_WIN if config.gpu_layers else NO_LAYER_COUNT
+            else:
+                applied["gpu_offload"] = config.gpu_offload
         load_ns = payload.get("load_duration") if isinstance(payload, dict) else None
         return LoadResult(
             instance_id=key,
@@ -160,8 +189,23 @@ class OllamaBackend:
             not_applied=not_applied,
             load_time_s=_ns_to_s(load_ns),
             client_load_time_s=elapsed,
-            facts={"source": "Ollama /api/ps", **ps_facts(ps)} if ps is not None else {},
+            facts={
+                **({"source": "Ollama /api/ps", **ps_facts(ps)} if ps is not None else {}),
+                **({"num_gpu": offload} if offload is not None else {}),
+            },
         )
+
+    def _offload_layers(self, key: str, config: LoadConfig) -> int | None:
+        """num_gpu for an offload ratio: that share of the model's layers (None: unknown)."""
+        level = config.gpu_offload
+        if level is None or config.gpu_layers is not None:
+            return None
+        if level == "off":
+            return 0
+        layers = block_count(self._optional("POST", "/api/show", {"model": key}))
+        if layers is None:
+            return None
+        return layers if level == "max" else round(float(level) * layers)
 
     def loaded_status(self, key: str) -> JSON:
         """Facts /api/ps gives about a loaded model; ``{}`` when it is not loaded."""
@@ -176,8 +220,11 @@ class OllamaBackend:
         return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
-        body = chat_body(model, request, keep_alive=self._keep_alive)
-        return await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
+        carried = sampling.split(request.sampling, SAMPLING_OPTIONS, "")
+        options = {**self._runner_options.get(model, {}), **carried.fields}
+        body = chat_body(model, request, keep_alive=self._keep_alive, options=options)
+        result = await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
+        return carried.stamp(result)
 
     def close(self) -> None:
         self._rest.close()
@@ -261,7 +308,26 @@ def _arguments_object(arguments_json: str) -> JSON:
     return value if isinstance(value, dict) else {}
 
 
-def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None) -> JSON:
+def runner_options(config: LoadConfig) -> JSON:
+    """The request ``options`` that load ``config``: num_ctx and the runner options."""
+    options: JSON = {}
+    if config.context_length is not None:
+        options["num_ctx"] = config.context_length
+    for ours, theirs in RUNNER_OPTIONS.items():
+        value = getattr(config, ours)
+        if value is not None:
+            options[theirs] = value
+    return options
+
+
+def chat_body(
+    model: str,
+    request: ChatRequest,
+    *,
+    keep_alive: str | None = None,
+    options: JSON | None = None,
+) -> JSON:
+    """A streamed /api/chat body; ``options`` are the load's runner options and sampling."""
     messages: list[JSON] = []
     if request.system_prompt:
         messages.append({"role": "system", "content": request.system_prompt})
@@ -274,16 +340,16 @@ def chat_body(model: str, request: ChatRequest, *, keep_alive: str | None = None
     body: JSON = {"model": model, "messages": messages, "stream": True}
     if request.tools:
         body["tools"] = list(request.tools)
-    options: JSON = {}
+    merged: JSON = dict(options or {})
     for ours, value in (
         ("num_predict", request.max_tokens),
         ("temperature", request.temperature),
         ("seed", request.seed),
     ):
         if value is not None:
-            options[ours] = value
-    if options:
-        body["options"] = options
+            merged[ours] = value
+    if merged:
+        body["options"] = merged
     if keep_alive is not None:
         # Every request resets the expiry, so chat keeps the load's keep_alive alive.
         body["keep_alive"] = keep_alive
@@ -356,46 +422,13 @@ def duration_stats(final: JSON) -> JSON:
     return stats
 
 
-def model_from_tag(raw: JSON, show: JSON | None, loaded: tuple[str, ...]) -> ModelInfo:
-    """One /api/tags row, with /api/show facts when the server gave them."""
-    found = raw.get("details")
-    details: JSON = found if isinstance(found, dict) else {}
-    listed = show.get("capabilities") if show else None
-    # No capabilities list (older servers, failed /api/show) means "unknown", not "no".
-    caps: list[Any] | None = listed if isinstance(listed, list) else None
-    kind: ModelKind = "llm"
-    if caps is not None and "embedding" in caps and "completion" not in caps:
-        kind = "embedding"
-    elif caps is not None and "vision" in caps:
-        kind = "vlm"
-    return ModelInfo(
-        key=_name(raw),
-        kind=kind,
-        display_name=_name(raw),
-        architecture=details.get("family"),
-        quantization=details.get("quantization_level"),
-        size_bytes=as_int(raw.get("size")),
-        params_string=details.get("parameter_size"),
-        max_context_length=_show_context(show),
-        format=details.get("format"),
-        vision=("vision" in caps) if caps is not None else None,
-        tool_use=("tools" in caps) if caps is not None else None,
-        loaded_instances=loaded,
-        digest=raw.get("digest") if isinstance(raw.get("digest"), str) else None,
-    )
-
-
-def _show_context(show: JSON | None) -> int | None:
-    info = show.get("model_info") if show else None
-    if not isinstance(info, dict):
-        return None
-    arch = info.get("general.architecture")
-    return as_int(info.get(f"{arch}.context_length")) if arch else None
-
-
 def _confirm(ps: JSON | None, config: LoadConfig) -> tuple[JSON, dict[str, str]]:
-    """Only what /api/ps shows after the load counts as applied."""
-    applied: JSON = {}
+    """The runner options, which a load applies or fails; the context as /api/ps shows it.
+
+    /api/ps reports no runner option back, but Ollama starts the model's runner
+    with the request's options (and restarts it when they differ), so they apply.
+    """
+    applied: JSON = {k: v for k, v in config.requested().items() if k in RUNNER_OPTIONS}
     not_applied = {k: v for k, v in NOT_PER_REQUEST.items() if k in config.requested()}
     wanted = config.context_length
     if wanted is not None:
@@ -427,11 +460,7 @@ def not_found_message(error: str, model: str | None, available: list[str]) -> st
 
 def tag_names(tags: Any) -> list[str]:
     rows = tags.get("models") if isinstance(tags, dict) else None
-    return [_name(m) for m in rows or [] if isinstance(m, dict)]
-
-
-def _name(raw: JSON) -> str:
-    return str(raw.get("name") or raw.get("model") or "")
+    return [tag_name(m) for m in rows or [] if isinstance(m, dict)]
 
 
 def _matches(entry: JSON, key: str) -> bool:

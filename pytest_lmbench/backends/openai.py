@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest
+from pytest_lmbench.backends import http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     AssistantTurn,
@@ -69,7 +69,8 @@ def _history_message(turn: AssistantTurn | ToolResult) -> JSON:
     return message
 
 
-def chat_body(model: str, request: ChatRequest) -> JSON:
+def chat_body(model: str, request: ChatRequest, extra: JSON | None = None) -> JSON:
+    """The streamed chat body; ``extra`` holds the sampling fields the route takes."""
     body: JSON = {
         "model": model,
         "messages": chat_messages(request),
@@ -84,7 +85,21 @@ def chat_body(model: str, request: ChatRequest) -> JSON:
         body["temperature"] = request.temperature
     if request.seed is not None:
         body["seed"] = request.seed
+    body.update(extra or {})
     return body
+
+
+def openai_sampling(request: ChatRequest, *, llama_cpp: bool, label: str) -> sampling.Carried:
+    """All sampling fields are sent; llama.cpp's extensions count only on llama.cpp servers."""
+    unconfirmed = {
+        name: (
+            f"sent, but {name} is a llama.cpp extension of the OpenAI API and "
+            f"this {label} does not identify as llama.cpp or llama-cpp-python"
+        )
+        for name in sampling.SAME_NAMES
+        if name not in sampling.OPENAI_STANDARD and not llama_cpp
+    }
+    return sampling.split(request.sampling, sampling.SAME_NAMES, "", unconfirmed=unconfirmed)
 
 
 def llamacpp_stats(timings: JSON) -> JSON:
@@ -262,6 +277,7 @@ class OpenAIBackend:
         label: str = "OpenAI-compatible server",
         transport: httpx.BaseTransport | None = None,
         launch_config: JSON | None = None,
+        launch_not_applied: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.label = label
@@ -269,10 +285,14 @@ class OpenAIBackend:
         # Settings the server was started with, known only when the session started it
         # (--lm-serve-gguf): then they are applied facts, not guesses.
         self.launch_config = dict(launch_config or {})
+        self.launch_not_applied = dict(launch_not_applied or {})
         self._rest = rest.RestClient(
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
         self._no_tokenizer: set[str] = set()
+        # Set by server_info: True when the server is llama.cpp or llama-cpp-python,
+        # whose chat routes document top_k, min_p and repeat_penalty.
+        self.llama_cpp = bool(self.launch_config)  # a server the session started itself
 
     def _get(self, path: str) -> Any:
         return self._rest.checked("GET", path, what=f"GET {path}")
@@ -287,12 +307,14 @@ class OpenAIBackend:
             info["server_version"] = props.get("build_info") or props.get("version")
             if isinstance(props.get("build_info"), str):
                 info["build"] = f"llama.cpp {props['build_info']}"
+            self.llama_cpp = True
             return info
         # llama-cpp-python has no /props; its FastAPI schema carries the package version.
         schema = self._optional("/openapi.json")
         api = schema.get("info") if schema is not None else None
         if isinstance(api, dict) and LLAMA_CPP_PYTHON_TITLE in str(api.get("title")):
             version = api.get("version")
+            self.llama_cpp = True
             if isinstance(version, str) and version:
                 info["server_version"] = version
                 info["build"] = f"llama-cpp-python {version}"
@@ -323,7 +345,9 @@ class OpenAIBackend:
         no_api = f"{self.label} has no load API; the server's own settings are in force"
         not_applied = {}
         for name, value in requested.items():
-            if name not in self.launch_config:
+            if name in self.launch_not_applied:
+                not_applied[name] = self.launch_not_applied[name]
+            elif name not in self.launch_config:
                 not_applied[name] = no_api
             elif (started := self.launch_config[name]) != value:
                 not_applied[name] = f"the server was started with {name}={started}"
@@ -343,12 +367,14 @@ class OpenAIBackend:
         return self._rest.async_client()
 
     async def chat(self, client: httpx.AsyncClient, model: str, request: ChatRequest) -> ChatResult:
-        body = chat_body(model, request)
-        return await http.bounded(
+        carried = openai_sampling(request, llama_cpp=self.llama_cpp, label=self.label)
+        body = chat_body(model, request, carried.fields)
+        result = await http.bounded(
             stream_chat_completions(client, self.base_url, body, label=self.label),
             self._timeout_s,
             self.label,
         )
+        return carried.stamp(result)
 
     def count_prompt_tokens(self, text: str) -> int | None:
         """``text``'s length in the server's own tokens, for streams that bring no usage.
@@ -388,4 +414,5 @@ def create(options: BackendOptions) -> OpenAIBackend:
         token=options.token,
         timeout_s=options.timeout_s,
         launch_config=options.launch_config,
+        launch_not_applied=options.launch_not_applied,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pytest
 
@@ -26,13 +26,14 @@ def organize(
     items: list[pytest.Item],
     settings: Settings,
     infos: Mapping[str, ModelInfo | None],
+    models: Sequence[str],
 ) -> None:
     kept, deselected = _filter(items, settings)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     for item in kept:
         _maybe_skip(item, settings, infos)
-    order = {key: index for index, key in enumerate(settings.lm_model)}
+    order = {key: index for index, key in enumerate(models)}
     # Stable sort: every item of one model runs together, so each model loads once.
     kept.sort(key=lambda it: order.get(model_of(it) or "", -1))
     items[:] = kept
@@ -67,13 +68,20 @@ def _maybe_skip(
     item: pytest.Item, settings: Settings, infos: Mapping[str, ModelInfo | None]
 ) -> None:
     spec = item.stash.get(SPEC_KEY, None)
-    if spec is None or spec.capability not in ("vision", "tooling", "agentic"):
+    info = infos.get(spec.model) if spec is not None else None
+    if spec is None or info is None or settings.lm_force_capabilities:
+        return
+    if info.kind == "embedding":
+        item.add_marker(
+            pytest.mark.skip(
+                reason=f"{spec.model} is an embedding model (the server lists it so): no chat"
+            )
+        )
+        return
+    if spec.capability not in ("vision", "tooling", "agentic"):
         return
     if settings.lm_capabilities is not None:
         return  # the user said which capabilities to run: that overrides the model list
-    info = infos.get(spec.model)
-    if info is None:
-        return
     if spec.capability == "vision" and info.vision is False:
         item.add_marker(
             pytest.mark.skip(

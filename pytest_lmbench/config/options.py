@@ -17,6 +17,7 @@ import pytest
 from pytest_lmbench.config.parsers import (
     load_yaml_config,
 )
+from pytest_lmbench.config.presets import PresetError, preset_values, user_presets
 from pytest_lmbench.config.sections import check_sections
 from pytest_lmbench.config.table import SECTIONS, SPEC_BY_NAME, SPECS, Spec
 from pytest_lmbench.redaction import redact, register_secret, scrub, url_secrets
@@ -27,6 +28,18 @@ class Settings:
     """Every option in force. The token is kept out of repr and of :meth:`public`."""
 
     lm_model: tuple[str, ...]
+    lm_include: str | None
+    lm_exclude: str | None
+    lm_only_vision: bool
+    lm_only_tools: bool
+    lm_quant: tuple[str, ...] | None
+    lm_arch: tuple[str, ...] | None
+    lm_params: tuple[tuple[str, float], ...] | None
+    lm_max_size_gb: float | None
+    lm_min_context: int | None
+    lm_limit: int | None
+    lm_random: int | None
+    lm_force_capabilities: bool
     lm_backend: str
     lm_base_url: str
     lm_api_token: str | None = field(repr=False)
@@ -35,16 +48,35 @@ class Settings:
     lm_context_length: int | None
     lm_gpu_offload: str | None
     lm_flash_attention: bool | None
+    lm_gpu_layers: int | None
+    lm_batch_size: int | None
+    lm_threads: int | None
+    lm_kv_cache_quant: str | None
+    lm_mmap: bool | None
+    lm_mlock: bool | None
+    lm_parallel: int | None
+    lm_unified_kv_cache: bool | None
+    lm_rope_freq_base: float | None
+    lm_rope_freq_scale: float | None
     lm_temperature: float
     lm_max_tokens: int
     lm_seed: int | None
+    lm_top_k: int | None
+    lm_top_p: float | None
+    lm_min_p: float | None
+    lm_repeat_penalty: float | None
+    lm_presence_penalty: float | None
+    lm_frequency_penalty: float | None
+    lm_stop: tuple[str, ...]
     lm_no_unload: bool
     lm_capabilities: tuple[str, ...] | None
     lm_suite_dir: tuple[str, ...]
     lm_max_tests: int | None
     lm_output_dir: str
     lm_formats: tuple[str, ...]
+    lm_rank_by: str
     lm_config: str | None
+    lm_preset: str | None
     lm_runs: int
     lm_warmup: int
     lm_concurrency: tuple[int, ...] | Literal["sweep"] | None
@@ -61,6 +93,8 @@ class Settings:
     lm_same: tuple[tuple[str, ...], ...]
     lm_db: str | None
     lm_no_db: bool
+    lm_skip_tested: bool
+    lm_retest: bool
     lm_sample_interval: float
     lm_store_samples: bool
     lm_cooldown_temp: float | None
@@ -74,7 +108,6 @@ class Settings:
     lm_allow_contention: bool
     lm_update_baseline: str | None
     lm_serve_gguf: str | None
-    lm_threads: int | None
     sections: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -158,10 +191,13 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     )
     if sections:
         sections = check_sections(sections, f"--lm-config: {yaml_path}")
+    preset, preset_source = _preset(config, environ, yaml_values, sections, yaml_path)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for spec in SPECS:
         value, source = _pick(spec, config, environ, yaml_values)
+        if value is None and spec.name in preset:
+            value, source = preset[spec.name], preset_source
         try:
             values[spec.name] = spec.parse(value) if value is not None else spec.default
         except ValueError as exc:
@@ -169,11 +205,32 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         sources[spec.name] = source if value is not None else "default"
     if values["lm_serve_gguf"] is not None and sources["lm_backend"] == "default":
         values["lm_backend"] = "openai"
-    if values["lm_threads"] is not None and values["lm_serve_gguf"] is None:  # never ignored
-        raise pytest.UsageError(f"--lm-threads ({sources['lm_threads']}) needs --lm-serve-gguf")
     register_secret(values["lm_api_token"])
     url_secrets(values["lm_base_url"])
     return Settings(**values, sections=sections, sources=sources)
+
+
+def _preset(
+    config: pytest.Config,
+    environ: Mapping[str, str],
+    yaml_values: Mapping[str, Any],
+    sections: Mapping[str, Any],
+    yaml_path: str | None,
+) -> tuple[dict[str, Any], str]:
+    """The values ``--lm-preset`` sets and the source they count as ("preset quick")."""
+    spec = SPEC_BY_NAME["lm_preset"]
+    name, source = _pick(spec, config, environ, yaml_values)
+    try:
+        users = user_presets(sections.get("presets"), f"--lm-config: {yaml_path}")
+    except PresetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if name is None:
+        return {}, "default"
+    name = str(name).strip()
+    try:
+        return preset_values(name, users), f"preset {name}"
+    except PresetError as exc:
+        raise pytest.UsageError(f"{spec.flag} ({source}): {exc}") from None
 
 
 def _pick(

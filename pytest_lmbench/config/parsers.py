@@ -34,6 +34,50 @@ def as_strings(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_items(value)))
 
 
+def as_stop(value: Any) -> tuple[str, ...]:
+    """Stop strings, one per flag (commas kept); ``\\n`` and ``\\t`` are a newline and a tab."""
+    raw = value if isinstance(value, (list, tuple)) else [value]
+    found = [str(v).replace("\\n", "\n").replace("\\t", "\t") for v in raw]
+    if any(not text for text in found):
+        raise ValueError("a stop string must not be empty")
+    return tuple(dict.fromkeys(found))
+
+
+def as_regex(value: Any) -> str:
+    """A regular expression, checked now (matched with ``re.search`` on model keys)."""
+    text = as_str(value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc}): {value!r}") from None
+    return text
+
+
+def as_lower_strings(value: Any) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.lower() for n in _items(value)))
+    if not names:
+        raise ValueError(f"expected a comma list, got {value!r}")
+    return names
+
+
+_BOUND = re.compile(r"(>=|<=|>|<|=)?\s*(\d+(?:\.\d+)?)\s*([bmk]?)", re.IGNORECASE)
+_SCALE = {"b": 1.0, "m": 1e-3, "k": 1e-6, "": 1.0}
+
+
+def as_param_bounds(value: Any) -> tuple[tuple[str, float], ...]:
+    """``>=3B,<=14B``: bounds on a model's parameter count, in billions."""
+    bounds = []
+    for item in _items(value):
+        found = _BOUND.fullmatch(item.strip())
+        if found is None:
+            raise ValueError(f"expected bounds like >=3B,<=14B, got {item!r}")
+        op, number, unit = found.group(1) or "=", float(found.group(2)), found.group(3).lower()
+        bounds.append((op, number * _SCALE[unit]))
+    if not bounds:
+        raise ValueError(f"expected bounds like >=3B,<=14B, got {value!r}")
+    return tuple(bounds)
+
+
 def as_dirs(value: Any) -> tuple[str, ...]:
     """Existing folders; checked now so a typo is not a late "module not found"."""
     folders = as_strings(value)
@@ -146,11 +190,14 @@ def as_groups(value: Any) -> tuple[tuple[str, ...], ...]:
 
 def as_gpu_offload(value: Any) -> str:
     text = str(value).strip().lower()
-    if text in ("max", "off"):
+    if text in ("max", "off", "auto"):
         return text
-    ratio = as_float(text)
+    try:
+        ratio = as_float(text)
+    except ValueError:
+        ratio = -1.0
     if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"expected a ratio from 0 to 1, max or off, got {value!r}")
+        raise ValueError(f"expected a ratio from 0 to 1, max, off or auto, got {value!r}")
     return f"{ratio:g}"
 
 

@@ -19,14 +19,18 @@ from pytest_lmbench.config.parsers import (
     as_gpu_offload,
     as_groups,
     as_int,
+    as_lower_strings,
+    as_param_bounds,
     as_rates,
+    as_regex,
     as_servers,
     as_slo,
+    as_stop,
     as_str,
     as_strings,
     as_url,
 )
-from pytest_lmbench.vocabulary import BACKENDS, FORMATS
+from pytest_lmbench.vocabulary import BACKENDS, FORMATS, KV_CACHE_TYPES, RANK_KEYS
 
 Kind = Literal["value", "list", "flag", "bool"]
 
@@ -77,6 +81,16 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _at_least(lo: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = as_int(value)
+        if number < lo:
+            raise ValueError(f"must be {lo} or more, got {value!r}")
+        return number
+
+    return parse
+
+
 def _backend_name(value: Any) -> str:
     """A built-in name in any case, or a name a plugin may add.
 
@@ -93,16 +107,92 @@ def _backend_name(value: Any) -> str:
 
 _RATE_HELP = "open-loop request rates per second (Poisson arrivals), e.g. 1,2,4,8, or sweep"
 _DURATION_HELP = "seconds of arrivals per rate item (instead of --lm-rate-requests)"
+_LAYERS_HELP = "layers to offload to the GPU (Ollama num_gpu, llama.cpp n_gpu_layers; -1: all)"
+_BATCH_HELP = (
+    "batch size to load with (LM Studio eval_batch_size, Ollama num_batch, llama.cpp n_batch)"
+)
+_THREADS_HELP = "CPU threads (Ollama num_thread; the --lm-serve-gguf server)"
+_KV_HELP = "KV cache type: " + ",".join(KV_CACHE_TYPES) + " (the --lm-serve-gguf server)"
+_PARALLEL_HELP = "parallel predictions to load with (LM Studio via `lms load --parallel`)"
+_PRESET_HELP = (
+    "option values by name: quick, standard, thorough, resource-limited, "
+    "or one of the presets in --lm-config; explicit options win"
+)
 _SLO_HELP = "latency objectives for goodput and sweeps, e.g. ttft_p95=2s,itl_p95=100ms,e2e_p95=30s"
 
 SPECS: tuple[Spec, ...] = (
     Spec(
         "lm_model",
-        "model key to benchmark (repeatable; key@quant works)",
+        "model key to benchmark (repeatable; key@quant works); all or a glob: the server's",
         as_strings,
         (),
         "list",
         "KEY",
+    ),
+    Spec(
+        "lm_include",
+        "with --lm-model=all or a glob: keep keys matching REGEX",
+        as_regex,
+        metavar="REGEX",
+    ),
+    Spec(
+        "lm_exclude",
+        "with --lm-model=all or a glob: drop keys matching REGEX",
+        as_regex,
+        metavar="REGEX",
+    ),
+    Spec("lm_only_vision", "keep only models the server says have vision", as_bool, False, "flag"),
+    Spec("lm_only_tools", "keep only models the server says use tools", as_bool, False, "flag"),
+    Spec(
+        "lm_quant",
+        "keep these quantizations, e.g. q4_k_m,q8_0",
+        as_lower_strings,
+        None,
+        metavar="LIST",
+    ),
+    Spec(
+        "lm_arch",
+        "keep these architectures, e.g. llama,qwen3",
+        as_lower_strings,
+        None,
+        metavar="LIST",
+    ),
+    Spec(
+        "lm_params",
+        "keep parameter counts within bounds, e.g. '>=3B,<=14B'",
+        as_param_bounds,
+        metavar="BOUNDS",
+    ),
+    Spec(
+        "lm_max_size_gb",
+        "keep models of at most N GB (10^9 bytes) on disk",
+        _positive(as_float),
+        metavar="GB",
+    ),
+    Spec(
+        "lm_min_context",
+        "keep models whose trained context is N or more",
+        _positive(as_int),
+        metavar="N",
+    ),
+    Spec(
+        "lm_limit",
+        "keep the first N models, smallest on disk first",
+        _positive(as_int),
+        metavar="N",
+    ),
+    Spec(
+        "lm_random",
+        "keep N models drawn at random (seeded by --lm-seed)",
+        _positive(as_int),
+        metavar="N",
+    ),
+    Spec(
+        "lm_force_capabilities",
+        "run items the server says a model cannot serve (vision, tools, chat on embeddings)",
+        as_bool,
+        False,
+        "flag",
     ),
     Spec(
         "lm_backend",
@@ -137,7 +227,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("lm_context_length", "context length to load with", _positive(as_int), None, metavar="N"),
     Spec(
         "lm_gpu_offload",
-        "GPU offload: 0..1, max or off (LM Studio via `lms load --gpu`)",
+        "GPU offload: 0..1, max, off or auto (1, then 0.75, 0.5, 0.25 after out of memory)",
         as_gpu_offload,
         None,
         metavar="RATIO",
@@ -149,9 +239,33 @@ SPECS: tuple[Spec, ...] = (
         None,
         "bool",
     ),
+    Spec("lm_gpu_layers", _LAYERS_HELP, _at_least(-1), None, metavar="N"),
+    Spec("lm_batch_size", _BATCH_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_threads", _THREADS_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_kv_cache_quant", _KV_HELP, as_choice(tuple(KV_CACHE_TYPES)), None, metavar="TYPE"),
+    Spec("lm_mmap", "load with mmap (--lm-no-mmap: read the model in)", as_bool, None, "bool"),
+    Spec("lm_mlock", "lock the model in RAM (--lm-no-mlock: do not)", as_bool, None, "bool"),
+    Spec("lm_parallel", _PARALLEL_HELP, _positive(as_int), None, metavar="N"),
+    Spec("lm_unified_kv_cache", "one KV cache shared by all parallel slots", as_bool, None, "bool"),
+    Spec("lm_rope_freq_base", "RoPE frequency base to load with", _positive(as_float), metavar="X"),
+    Spec(
+        "lm_rope_freq_scale",
+        "RoPE frequency scale to load with",
+        _positive(as_float),
+        None,
+        "value",
+        "X",
+    ),
     Spec("lm_temperature", "sampling temperature", _between(0.0, 2.0), 0.0, metavar="T"),
     Spec("lm_max_tokens", "max tokens per capability answer", _positive(as_int), 512, metavar="N"),
     Spec("lm_seed", "sampling seed (sent where the route supports it)", as_int, None, metavar="N"),
+    Spec("lm_top_k", "top-k sampling (0: off)", _non_negative_int, None, metavar="K"),
+    Spec("lm_top_p", "top-p (nucleus) sampling", _between(0.0, 1.0), None, metavar="P"),
+    Spec("lm_min_p", "min-p sampling", _between(0.0, 1.0), None, metavar="P"),
+    Spec("lm_repeat_penalty", "repeat penalty (1: none)", _positive(as_float), None, metavar="X"),
+    Spec("lm_presence_penalty", "presence penalty", _between(-2.0, 2.0), None, metavar="X"),
+    Spec("lm_frequency_penalty", "frequency penalty", _between(-2.0, 2.0), None, metavar="X"),
+    Spec("lm_stop", r"stop string (repeatable; \n: a newline)", as_stop, (), "list", "TEXT"),
     Spec("lm_no_unload", "leave models loaded at the end", as_bool, False, "flag"),
     Spec(
         "lm_capabilities",
@@ -190,12 +304,20 @@ SPECS: tuple[Spec, ...] = (
         metavar="LIST",
     ),
     Spec(
+        "lm_rank_by",
+        "leaderboard order: " + ",".join(RANK_KEYS),
+        as_choice(RANK_KEYS),
+        "decode_tps",
+        metavar="KEY",
+    ),
+    Spec(
         "lm_config",
         "YAML file with option keys and thresholds/weights/gates sections",
         as_str,
         None,
         metavar="FILE",
     ),
+    Spec("lm_preset", _PRESET_HELP, as_str, None, metavar="NAME"),
     Spec("lm_runs", "measured repetitions per throughput item", _positive(as_int), 3, metavar="N"),
     Spec(
         "lm_warmup",
@@ -271,6 +393,14 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("lm_no_db", "do not write the results store", as_bool, False, "flag"),
     Spec(
+        "lm_skip_tested",
+        "skip items the store holds from a finished run with the same machine, server and settings",
+        as_bool,
+        False,
+        "flag",
+    ),
+    Spec("lm_retest", "run every item, even with --lm-skip-tested", as_bool, False, "flag"),
+    Spec(
         "lm_sample_interval",
         "hardware sampling interval in seconds",
         _positive(as_float),
@@ -335,9 +465,6 @@ SPECS: tuple[Spec, ...] = (
         None,
         metavar="PATH",
     ),
-    Spec(
-        "lm_threads", "threads of the --lm-serve-gguf server", _positive(as_int), None, metavar="N"
-    ),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
-SECTIONS = ("thresholds", "weights", "gates")
+SECTIONS = ("thresholds", "weights", "gates", "presets")

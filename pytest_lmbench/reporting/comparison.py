@@ -21,11 +21,11 @@ from pytest_lmbench.reporting.summary import (
     as_number,
     format_ms,
     format_number,
-    headline_items,
     median_ci95,
     parse_params_billions,
     percentile,
     pooled,
+    single_stream,
 )
 
 _MODEL_PART = re.compile(r"\[[^\[\]]*\]$")
@@ -162,7 +162,7 @@ def compare_servers(report: Report) -> list[JSON]:
             }
             fastest = _verdicts(sides, alpha)
             items.append({"item": item, "fastest": fastest, "models": sides})
-        overall = {m: _side(headline_items(by_model.get(m, []))) for m in members}
+        overall = {m: _side(single_stream(by_model.get(m, []))) for m in members}
         for m in members:
             overall[m].update(_quality(by_model.get(m, [])))
         fastest = _verdicts(overall, alpha)

@@ -22,7 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from pytest_lmbench.records import History, ModelEntry, Report, ResultEntry
-from pytest_lmbench.reporting import charts
+from pytest_lmbench.reporting import charts, leaderboard
 from pytest_lmbench.reporting.comparison import comparison_tables
 from pytest_lmbench.reporting.html_items import (
     STAT_COLUMNS,
@@ -376,6 +376,15 @@ def _charts(
     return [(Markup(svg), wide) for svg, wide in svgs]  # noqa: S704 (escaped in charts)
 
 
+def _leaderboard(report: Report) -> dict[str, Any] | None:
+    """The leaderboard across models (two or more), best first; cells are escaped."""
+    if len(report_summary(report)["models"]) < 2:
+        return None
+    key = leaderboard.rank_by(report)
+    header, cells = leaderboard.view(report, key)
+    return {"rank_by": key, "header": header, "rows": cells}
+
+
 def render_html(report: Report, history: History | None = None) -> str:
     """The whole report page as one string."""
     summary = report_summary(report)
@@ -399,6 +408,7 @@ def render_html(report: Report, history: History | None = None) -> str:
         "loads": _load_rows(report.models),
         "load_warnings": load_warnings(report.models),
         "capability_rows": _capability_rows(summary, no_threshold),
+        "leaderboard": _leaderboard(report),
         "charts": _charts(report, summary, colors, history),
         "items": items,
         "totals": summary["totals"],

@@ -150,24 +150,20 @@ def capability_rank(capability: str) -> tuple[int, str]:
         return len(CAPABILITY_ORDER), capability
 
 
-def headline_items(results: Sequence[ResultEntry]) -> list[ResultEntry]:
-    """Throughput items at the lowest concurrency: single-stream speed when measured.
+def single_stream(results: Sequence[ResultEntry]) -> list[ResultEntry]:
+    """Closed-loop throughput items at concurrency 1: the model's headline speed and TTFT.
 
-    Rate and sweep items report their own percentiles under load, never the headline.
+    Concurrent, rate and sweep items are reported apart (their own rows and lines),
+    so a queueing TTFT never becomes the model's TTFT p95.
     """
-    items = [
+    return [
         r
         for r in results
         if r.kind == "throughput"
-        and r.timing
+        and as_number(r.timing.get("concurrency")) == 1
         and "rate_per_s" not in r.timing
         and "sweep" not in r.timing
     ]
-    levels = [c for c in (as_number(r.timing.get("concurrency")) for r in items) if c is not None]
-    if not levels:
-        return items
-    lowest = min(levels)
-    return [r for r in items if as_number(r.timing.get("concurrency")) in (lowest, None)]
 
 
 def pooled(items: Sequence[ResultEntry], key: str) -> list[float]:
@@ -231,7 +227,7 @@ def model_summary(
     by_capability: dict[str, list[ResultEntry]] = {}
     for result in sorted(results, key=lambda r: capability_rank(r.capability)):
         by_capability.setdefault(result.capability, []).append(result)
-    items = headline_items(results)
+    items = single_stream(results)
     decode = headline(items, "decode_tps")
     ttft = headline(items, "ttft_s")
     return {

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_lmbench.records import Report
+from pytest_lmbench.reporting import leaderboard
 from pytest_lmbench.reporting.comparison import comparison_lines
 from pytest_lmbench.reporting.published import versus_line
 from pytest_lmbench.reporting.summary import (
@@ -179,6 +180,7 @@ def format_summary(report: Report, paths: Sequence[Path]) -> list[str]:
         )
     lines.extend(skip_lines(report))
     lines.extend(contention_lines(report))
+    lines.extend(leaderboard.terminal_lines(report, leaderboard.rank_by(report)))
     lines.extend(f"lmbench report: {path}" for path in paths)
     return lines
 

@@ -21,6 +21,8 @@ from pytest_lmbench.runners.common import (
     gate_problems,
     guarded,
     run,
+    sampling_flags,
+    sampling_of,
 )
 from pytest_lmbench.runners.thresholds import min_quality
 from pytest_lmbench.suites.loader import CapabilityCase
@@ -38,6 +40,7 @@ def build_request(ctx: ItemContext, item: CapabilityCase) -> ChatRequest:
         max_tokens=item.case.max_tokens or item.suite.max_tokens or ctx.settings.lm_max_tokens,
         temperature=ctx.settings.lm_temperature,
         seed=ctx.settings.lm_seed,
+        sampling=sampling_of(ctx.settings),
     )
 
 
@@ -142,6 +145,7 @@ def _record(
             "reasoning_chars": len(last.reasoning),
         }
     )
+    sampling_flags(ctx.record.flags, last)
 
 
 _SINGLE_KEYS = ("ttft_s", "decode_tps", "prefill_tps", "e2e_s", "output_tokens", "prompt_tokens")

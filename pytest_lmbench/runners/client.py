@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, ImageInput, LoadedModel
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.records import JSON
-from pytest_lmbench.runners.common import chat_once, check_model
+from pytest_lmbench.runners.common import chat_once, check_model, sampling_of
 
 
 class LMClient:
@@ -38,6 +38,7 @@ class LMClient:
             max_tokens=max_tokens or self._settings.lm_max_tokens,
             temperature=self._settings.lm_temperature if temperature is None else temperature,
             seed=self._settings.lm_seed if seed is None else seed,
+            sampling=sampling_of(self._settings),
         )
         result = asyncio.run(chat_once(self.backend, self.model.chat_model, request))
         check_model(self.model, result, self.backend.label)

@@ -10,10 +10,10 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import httpx
 import pytest
 
-from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, LoadedModel
+from pytest_lmbench.backends.base import Backend, ChatRequest, ChatResult, LoadedModel, Sampling
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import BackendHTTPError, LmbenchError, ModelMismatch
-from pytest_lmbench.records import Hardware, Report, ResultEntry
+from pytest_lmbench.records import Flags, Hardware, Report, ResultEntry
 from pytest_lmbench.redaction import printable
 from pytest_lmbench.runners.progress import ProgressSink
 from pytest_lmbench.sampling.contention import contention
@@ -81,6 +81,25 @@ class ItemContext:
             contended, other_pct = contention(self.record.hardware)
             self.record.flags["contended"] = contended
             self.record.flags["contention_other_cpu_pct"] = other_pct
+
+
+def sampling_of(settings: Settings) -> Sampling:
+    """The sampling settings beyond temperature and seed that the options ask for."""
+    return Sampling(
+        top_k=settings.lm_top_k,
+        top_p=settings.lm_top_p,
+        min_p=settings.lm_min_p,
+        repeat_penalty=settings.lm_repeat_penalty,
+        presence_penalty=settings.lm_presence_penalty,
+        frequency_penalty=settings.lm_frequency_penalty,
+        stop=settings.lm_stop,
+    )
+
+
+def sampling_flags(flags: Flags, result: ChatResult) -> None:
+    """What the route carried of the sampling settings, into an item's flags."""
+    flags["sampling_applied"] = dict(result.sampling_applied)
+    flags["sampling_not_applied"] = dict(result.sampling_not_applied)
 
 
 def gate_problems(ctx: ItemContext) -> list[str]:

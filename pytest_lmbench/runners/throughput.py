@@ -11,7 +11,14 @@ from pytest_lmbench.metrics.stats import summarize
 from pytest_lmbench.metrics.timing import aggregate, disagreement, request_metrics
 from pytest_lmbench.records import JSON, Sample, timing_figure, timing_summary
 from pytest_lmbench.runners.bench import benchmark_info, feed_benchmark
-from pytest_lmbench.runners.common import ItemContext, fail_on, gate_problems, run
+from pytest_lmbench.runners.common import (
+    ItemContext,
+    fail_on,
+    gate_problems,
+    run,
+    sampling_flags,
+    sampling_of,
+)
 from pytest_lmbench.runners.load import (
     Batch,
     ItemLoop,
@@ -43,6 +50,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
         max_tokens=case.gen_tokens,
         temperature=settings.lm_temperature,
         seed=settings.lm_seed,
+        sampling=sampling_of(settings),
     )
     extra: JSON = {}
     tally = ThroughputTally(
@@ -199,6 +207,8 @@ def _record(
             "route": last.route if last else None,
         }
     )
+    if last is not None:
+        sampling_flags(ctx.record.flags, last)
     if benchmark is not None and hasattr(benchmark, "extra_info"):
         benchmark.extra_info.update(benchmark_info(timing))
 

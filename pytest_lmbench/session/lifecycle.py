@@ -15,6 +15,7 @@ import pytest
 from pytest_lmbench.backends.base import JSON, Backend, LoadConfig, LoadedModel, ModelInfo
 from pytest_lmbench.errors import LmbenchError, LmbenchWarning, LoadFailed, ModelNotFound
 from pytest_lmbench.records import LoadInfo, ModelEntry
+from pytest_lmbench.session import offload
 
 
 @dataclass
@@ -90,7 +91,7 @@ class ModelManager:
         if state.info is not None and state.info.kind == "embedding":
             raise LoadFailed(f"{key} is an embedding model; pytest-lmbench benchmarks LLMs")
         try:
-            result = self.backend.load(key, self.load_config)
+            result = offload.load(self.backend, key, self.load_config)
         except LmbenchError as exc:
             message = str(exc) if key in str(exc) else f"loading {key} failed: {exc}"
             raise LoadFailed(message) from None

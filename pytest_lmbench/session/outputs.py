@@ -138,6 +138,8 @@ class StoreWriter:
                 "temperature": s.lm_temperature,
                 "seed": s.lm_seed,
                 "max_tokens": s.lm_max_tokens,
+                # Only those asked for: a run without them keeps its earlier fingerprint.
+                **_sampling_asked(s),
             },
             backend=str(entry.metadata.get("server_backend") or run.backend),
             server_version=(environment.get("server") or {}).get("server_version"),
@@ -235,3 +237,16 @@ def _server_environment(environment: JSON, server: Any) -> JSON:
     if not isinstance(server, str) or not isinstance(servers, dict) or server not in servers:
         return environment
     return {**environment, "server": servers[server]}
+
+
+def _sampling_asked(s: Settings) -> dict[str, Any]:
+    asked = {
+        "top_k": s.lm_top_k,
+        "top_p": s.lm_top_p,
+        "min_p": s.lm_min_p,
+        "repeat_penalty": s.lm_repeat_penalty,
+        "presence_penalty": s.lm_presence_penalty,
+        "frequency_penalty": s.lm_frequency_penalty,
+        "stop": list(s.lm_stop) or None,
+    }
+    return {k: v for k, v in asked.items() if v is not None}

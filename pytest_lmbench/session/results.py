@@ -21,6 +21,7 @@ from pytest_lmbench.redaction import scrub
 from pytest_lmbench.runners.common import ItemFault
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
+RESUME_KEY = pytest.StashKey[str]()  # set at collection (session.resume)
 _STARTED_KEY = pytest.StashKey[int]()
 REPORT_ATTR = "lmbench_result"
 MODEL_ATTR = "lmbench_model"
@@ -53,6 +54,8 @@ def start_record(item: pytest.Item) -> None:
         task=spec.task,
         outcome="passed",
     )
+    if RESUME_KEY in item.stash:
+        item.stash[RECORD_KEY].flags["resume_key"] = item.stash[RESUME_KEY]
 
 
 def on_report(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.backends.base import ModelInfo
+from pytest_lmbench.backends.base import LoadConfig, ModelInfo
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
 
@@ -31,7 +31,12 @@ class ManagedServer:
         from pytest_lmbench.backends.llamacpp import ManagedLlamaServer
 
         context = self._settings.lm_context_length or 4096
-        server = ManagedLlamaServer(path, n_ctx=context, n_threads=self._settings.lm_threads)
+        server = ManagedLlamaServer(
+            path,
+            n_ctx=context,
+            n_threads=self._settings.lm_threads,
+            load=load_config_of(self._settings),
+        )
         try:
             base_url: str = server.start()
         except LmbenchError as exc:
@@ -50,7 +55,12 @@ class ManagedServer:
             "context_length": self._server.n_ctx,
             "threads": self._server.n_threads,
             "threads_batch": self._server.n_threads_batch,
+            **self._server.launch_settings(),
         }
+
+    def not_launched(self) -> dict[str, str]:
+        """Requested load settings the managed server cannot take, with the reason."""
+        return {} if self._server is None else dict(self._server.not_launched())
 
     def planned_keys(self) -> tuple[str, ...]:
         """The model key the server would serve, without starting it (for --collect-only)."""
@@ -109,4 +119,23 @@ def gguf_model_info(info: ModelInfo, path: Path | None) -> ModelInfo:
         quantization=info.quantization or facts.quantization,
         params_string=info.params_string or facts.size_label,
         max_context_length=info.max_context_length or facts.context_length,
+    )
+
+
+def load_config_of(s: Settings) -> LoadConfig:
+    """The load settings the options ask for (None: the server's default)."""
+    return LoadConfig(
+        context_length=s.lm_context_length,
+        gpu_offload=s.lm_gpu_offload,
+        flash_attention=s.lm_flash_attention,
+        gpu_layers=s.lm_gpu_layers,
+        batch_size=s.lm_batch_size,
+        threads=s.lm_threads,
+        kv_cache_quant=s.lm_kv_cache_quant,
+        mmap=s.lm_mmap,
+        mlock=s.lm_mlock,
+        parallel=s.lm_parallel,
+        unified_kv_cache=s.lm_unified_kv_cache,
+        rope_freq_base=s.lm_rope_freq_base,
+        rope_freq_scale=s.lm_rope_freq_scale,
     )

@@ -20,8 +20,10 @@ import pytest
 
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
-from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
+from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig, ModelInfo
+from pytest_lmbench.collection.discovery import Discovery
 from pytest_lmbench.collection.items import SPEC_KEY
+from pytest_lmbench.collection.selection import model_of as selection_model
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.config.parsers import split_server
 from pytest_lmbench.config.references import figures_for, read_references
@@ -41,7 +43,7 @@ from pytest_lmbench.session.outputs import (
     check_output_dir,
     check_output_file,
 )
-from pytest_lmbench.session.server import ManagedServer
+from pytest_lmbench.session.server import ManagedServer, load_config_of
 from pytest_lmbench.session.signals import handle_sigterm
 
 log = logging.getLogger("pytest_lmbench")
@@ -71,6 +73,8 @@ class LmbenchSession:
         self.backend: Backend | None = None
         self.models: ModelManager | None = None
         self.model_keys: tuple[str, ...] = settings.lm_model
+        self.discovery: Discovery | None = None  # --lm-model=all, a glob or a filter
+        self.resumed = 0  # items --lm-skip-tested left out
         self.model_entries: dict[str, ModelEntry] = {}
         self.results: list[ResultEntry] = []
         self.model_cache: dict[str, JSON] = {}
@@ -126,8 +130,11 @@ class LmbenchSession:
     def _start(self) -> None:
         self._restore_sigterm = handle_sigterm()
         if self.collect_only:
-            if not self.model_keys:
-                self.model_keys = self.server.planned_keys()
+            if not self.model_keys or self.settings.lm_serve_gguf:
+                # The managed server is not started to be listed: it serves its one model.
+                self.model_keys = self.server.planned_keys() or self.model_keys
+            elif self._discovers():
+                self._discover_for_listing()
             self.started = True
             return
         if self.writes_outputs:
@@ -150,6 +157,7 @@ class LmbenchSession:
             timeout_s=self.settings.lm_timeout,
             api=self.settings.lm_api,
             launch_config=self.server.launch_config(),
+            launch_not_applied=self.server.not_launched(),
         )
         self.backend = (
             self._servers_backend(options)
@@ -162,6 +170,8 @@ class LmbenchSession:
             infos.update(self.server.known_models(infos))
         except LmbenchError as exc:
             raise pytest.UsageError(str(exc)) from None
+        if self._discovers():
+            self._discover(self.backend, infos)
         # Workers need the environment too: a model's fingerprint is made where it loads.
         self.run.environment = _environment(server_info)
         self.models = ModelManager(
@@ -202,6 +212,70 @@ class LmbenchSession:
         self.run.base_url = scrub(multi.base_url)
         return multi
 
+    def _discovers(self) -> bool:
+        from pytest_lmbench.collection.discovery import filtering, is_pattern
+
+        return any(is_pattern(k) for k in self.model_keys) or filtering(self.settings)
+
+    def _discover_for_listing(self) -> None:
+        """--collect-only with ``all`` or a glob: ask the server which models it has."""
+        s = self.settings
+        options = BackendOptions(s.lm_base_url, token=s.lm_api_token, timeout_s=s.lm_timeout)
+        backend = self._make_backend(options)
+        try:
+            infos = {info.key: info for info in backend.list_models()}
+            self._discover(backend, infos)
+        except LmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        finally:
+            backend.close()
+
+    def _discover(self, backend: Backend, infos: dict[str, ModelInfo]) -> None:
+        from pytest_lmbench.collection.discovery import discover
+
+        self.discovery = discover(self.settings, infos, backend.find_model)
+        if not self.discovery.keys:
+            why = "; ".join(f"{k}: {reason}" for k, reason in self.discovery.dropped[:5])
+            raise pytest.UsageError(
+                f"--lm-model {','.join(self.settings.lm_model)}: no model is left of the "
+                f"{self.discovery.listed} the server lists" + (f" ({why})" if why else "")
+            )
+        self.model_keys = self.discovery.keys
+
+    def resume(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Give each item its resume key; with --lm-skip-tested, leave out those done."""
+        from pytest_lmbench.collection.distribution import plain_nodeid
+        from pytest_lmbench.session.results import RESUME_KEY
+        from pytest_lmbench.session.resume import resume_key
+
+        if self.collect_only:
+            return
+        settings = self.run.settings
+        keys: dict[str, str] = {}
+        for item in items:
+            if item.stash.get(SPEC_KEY, None) is not None:
+                keys[plain_nodeid(item)] = resume_key(
+                    self.run.environment, settings, plain_nodeid(item)
+                )
+                item.stash[RESUME_KEY] = keys[plain_nodeid(item)]
+        store = self.store.store
+        if not self.settings.lm_skip_tested or self.settings.lm_retest or store is None:
+            return
+        try:
+            done = store.tested(keys)
+        except LmbenchError as exc:
+            raise pytest.UsageError(f"--lm-skip-tested: {exc}") from None
+        skipped = [item for item in items if plain_nodeid(item) in done]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if plain_nodeid(item) not in done]
+        self.resumed = len(skipped)
+        left = {selection_model(item) for item in items}
+        self.model_keys = tuple(k for k in self.model_keys if k in left)
+
+    def header_lines(self, verbose: bool) -> list[str]:
+        return self.discovery.header_lines(verbose) if self.discovery is not None else []
+
     def _make_backend(self, options: BackendOptions, name: str | None = None) -> Backend:
         """A hook's backend first (conftest or plugin), then a built-in or installed one."""
         name = name or self.settings.lm_backend
@@ -216,8 +290,7 @@ class LmbenchSession:
             raise pytest.UsageError(str(exc)) from None
 
     def _load_config(self) -> LoadConfig:
-        s = self.settings
-        return LoadConfig(s.lm_context_length, s.lm_gpu_offload, s.lm_flash_attention)
+        return load_config_of(self.settings)
 
     def after_item(self, model: str | None, next_model: str | None) -> None:
         """Unload a model as soon as its last item is done (two never load at once)."""

@@ -7,7 +7,7 @@ combines them), so comparing one model matches on its model row, not the run.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -16,10 +16,21 @@ from sqlalchemy import ColumnElement, Connection, Table, exists, select
 from pytest_lmbench.records import HistoryPoint
 from pytest_lmbench.storage import models as m
 
-__all__ = ["LastRuns", "history_entry", "last_completed_runs", "model_fingerprint_is"]
+__all__ = [
+    "LastRuns",
+    "history_entry",
+    "last_completed_runs",
+    "model_fingerprint_is",
+    "tested_items",
+]
 
 _runs = cast(Table, m.Run.__table__)
 _models = cast(Table, m.Model.__table__)
+_results = cast(Table, m.Result.__table__)
+# Runs whose results count as tested: an interrupted run keeps what it finished.
+_RESUMABLE = ("completed", "interrupted", "incomplete")
+_MEASURED = ("passed", "failed")
+_CHUNK = 500  # nodeids per query, far below any database's parameter limit
 
 
 class LastRuns(NamedTuple):
@@ -86,3 +97,27 @@ def history_entry(
     if status is not None:
         entry["status"] = status
     return entry
+
+
+def tested_items(connection: Connection, keys: Mapping[str, str]) -> dict[str, str]:
+    """``{nodeid: run id}`` of items a finished run measured with the same resume key.
+
+    ``keys`` maps each nodeid to its resume key (``flags.resume_key``); a result
+    that errored or was skipped measured nothing, so it never counts.
+    """
+    found: dict[str, str] = {}
+    nodeids = list(keys)
+    for start in range(0, len(nodeids), _CHUNK):
+        query = (
+            select(_results.c.nodeid, _results.c.flags, _results.c.run_id)
+            .join(_runs, _runs.c.id == _results.c.run_id)
+            .where(
+                _results.c.nodeid.in_(nodeids[start : start + _CHUNK]),
+                _results.c.outcome.in_(_MEASURED),
+                _runs.c.status.in_(_RESUMABLE),
+            )
+        )
+        for nodeid, flags, run_id in connection.execute(query):
+            if isinstance(flags, dict) and flags.get("resume_key") == keys[nodeid]:
+                found[nodeid] = str(run_id)
+    return found

@@ -1,10 +1,9 @@
 """The results store: runs, models and results in SQLite or PostgreSQL.
 
-Every write is its own short transaction, committed at once, so an
-interrupted session keeps everything written so far and a report can be
-rebuilt later (``lmbench report``). Schema upgrades run on open (Alembic,
-programmatically). Failures surface as :class:`StoreError`, one line, never
-with the URL's password.
+Every write is its own short transaction, committed at once, so an interrupted
+session keeps everything written so far and a report can be rebuilt later
+(``lmbench report``). Schema upgrades run on open (Alembic, programmatically).
+Failures surface as :class:`StoreError`, one line, never with the URL's password.
 
 A result is stored once per (run, nodeid): adding the same nodeid again in a
 run is ignored (the first write wins) so a replayed report cannot duplicate
@@ -44,6 +43,7 @@ from pytest_lmbench.storage.model_runs import (
     history_entry,
     last_completed_runs,
     model_fingerprint_is,
+    tested_items,
 )
 from pytest_lmbench.storage.url import (
     StoreError,
@@ -456,6 +456,10 @@ class Store:
         """The newest completed runs holding ``model_key``: with ``fingerprint``, and with any."""
         with self._read("finding the last run of a model") as connection:
             return last_completed_runs(connection, model_key, fingerprint)
+
+    def tested(self, keys: Mapping[str, str]) -> dict[str, str]:
+        with self._read("finding items already tested") as connection:
+            return tested_items(connection, keys)
 
     def export_rows(self, run_id: str | None = None) -> list[m.Row]:
         """Flat result rows (query columns, metrics, flags) of one run or of all runs."""

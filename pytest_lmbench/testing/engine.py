@@ -53,6 +53,8 @@ FaultKind = Literal[
 ReasoningField = Literal["reasoning_content", "reasoning", "inline"]
 
 NO_VISION_MESSAGE = "Model does not support images"
+# Ollama's words when a runner cannot allocate the offloaded layers (FakeModel.max_offload).
+OUT_OF_MEMORY = "llama runner process has terminated: cudaMalloc failed: out of memory"
 # Faults that shape an answer; without an explicit ``route`` they only hit inference routes,
 # so that a client's model-list probe does not eat a fault meant for the chat call.
 ANSWER_FAULTS = frozenset(
@@ -160,6 +162,12 @@ class EngineError(Exception):
         self.kind = kind
         self.status = status
         self.message = message
+
+
+def _too_much_offload(model: FakeModel, offload: Any) -> bool:
+    if model.max_offload is None or not isinstance(offload, float | int):
+        return False
+    return bool(offload > model.max_offload + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -276,6 +284,8 @@ class FakeEngine:
             time.sleep(delay)
             if model.load_error is not None:
                 raise EngineError("load_failed", 500, model.load_error)
+            if _too_much_offload(model, (config or {}).get("gpu_offload")):
+                raise EngineError("load_failed", 500, OUT_OF_MEMORY)
             with self._lock:
                 if evict:
                     for old in [i for i in self._instances.values() if i.jit]:

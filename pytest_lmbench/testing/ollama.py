@@ -224,6 +224,7 @@ class OllamaTestServer(EngineServer):
         info: JSON = {
             "general.architecture": arch,
             f"{arch}.context_length": model.max_context_length,
+            f"{arch}.block_count": model.layers,
         }
         if (count := _parameter_count(model.params_string)) is not None:
             info["general.parameter_count"] = count
@@ -267,9 +268,14 @@ class OllamaTestServer(EngineServer):
         for instance in [i for i in self.engine.loaded.values() if i.key == key]:
             self.engine.unload(instance.id)
 
-    @staticmethod
-    def _load_config(body: JSON) -> JSON:
-        return {"context_length": _options(body).get("num_ctx")}
+    def _load_config(self, body: JSON) -> JSON:
+        options = _options(body)
+        config: JSON = {"context_length": options.get("num_ctx")}
+        model = self.engine.find_model(str(body.get("model") or ""))
+        layers = options.get("num_gpu")
+        if model is not None and isinstance(layers, int) and model.layers:
+            config["gpu_offload"] = layers / model.layers  # the share of layers on the GPU
+        return config
 
     def _answer(self, ex: Exchange, faults: list[Fault], *, chat: bool) -> None:
         script, _ = self.engine.snapshot()

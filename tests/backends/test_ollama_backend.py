@@ -156,12 +156,13 @@ def test_load_confirms_context_from_ps(
         "messages": [],
         "keep_alive": "30m",
         "stream": False,
-        "options": {"num_ctx": 8192},
+        "options": {"num_ctx": 8192, "num_gpu": 32},  # max: every layer /api/show counts
     }
     assert result.instance_id == QWEN
     assert result.requested == config.requested()
-    assert result.applied == {"context_length": 8192}
-    assert set(result.not_applied) == {"gpu_offload", "flash_attention"}
+    assert result.applied == {"context_length": 8192, "gpu_offload": "max"}
+    assert result.facts["num_gpu"] == 32
+    assert set(result.not_applied) == {"flash_attention"}
     assert "OLLAMA_FLASH_ATTENTION" in result.not_applied["flash_attention"]
     assert result.client_load_time_s > 0
     assert result.load_time_s is None  # the load reply carries no load_duration

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pytest_lmbench.config.options import resolve
@@ -125,11 +127,46 @@ def test_serve_gguf_switches_default_backend(pytester: pytest.Pytester) -> None:
     assert s.active
 
 
-def test_threads_need_a_managed_server(pytester: pytest.Pytester) -> None:
+def test_threads_are_a_load_setting_of_every_backend(pytester: pytest.Pytester) -> None:
+    # Ollama (num_thread) takes them too, so they no longer need --lm-serve-gguf.
     assert settings_for(pytester, "--lm-serve-gguf=smollm2", "--lm-threads=3").lm_threads == 3
-    result = pytester.runpytest("--lm-model=m", "--lm-threads=2")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--lm-threads (command line) needs --lm-serve-gguf*"])
+    assert settings_for(pytester, "--lm-model=m", "--lm-threads=2").lm_threads == 2
+
+
+def test_sampling_and_load_options_parse(pytester: pytest.Pytester) -> None:
+    s = settings_for(
+        pytester,
+        *("--lm-top-k=40", "--lm-top-p=0.9", "--lm-min-p=0.05", "--lm-repeat-penalty=1.1"),
+        *("--lm-presence-penalty=-0.5", "--lm-frequency-penalty=0.25"),
+        *("--lm-stop=END,HERE", r"--lm-stop=\n\n", "--lm-gpu-layers=-1", "--lm-batch-size=256"),
+        *("--lm-kv-cache-quant=Q8_0", "--lm-no-mmap", "--lm-mlock", "--lm-parallel=2"),
+        *("--lm-unified-kv-cache", "--lm-rope-freq-base=10000", "--lm-rope-freq-scale=0.5"),
+    )
+    assert (s.lm_top_k, s.lm_top_p, s.lm_min_p, s.lm_repeat_penalty) == (40, 0.9, 0.05, 1.1)
+    assert (s.lm_presence_penalty, s.lm_frequency_penalty) == (-0.5, 0.25)
+    assert s.lm_stop == ("END,HERE", "\n\n")  # a stop string keeps its commas
+    assert (s.lm_gpu_layers, s.lm_batch_size, s.lm_kv_cache_quant) == (-1, 256, "q8_0")
+    assert (s.lm_mmap, s.lm_mlock, s.lm_parallel, s.lm_unified_kv_cache) == (False, True, 2, True)
+    assert (s.lm_rope_freq_base, s.lm_rope_freq_scale) == (10000.0, 0.5)
+    yaml = pytester.makefile(".yaml", cfg="top_k: 20\nstop: ['a', 'b, c']\nmmap: false\n")
+    s = settings_for(pytester, f"--lm-config={yaml}")
+    assert (s.lm_top_k, s.lm_stop, s.lm_mmap) == (20, ("a", "b, c"), False)
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--lm-top-p=1.5", "--lm-top-p (command line): must be between 0 and 1, got '1.5'"),
+        ("--lm-kv-cache-quant=q3", "--lm-kv-cache-quant (command line): expected one of f32"),
+        ("--lm-gpu-layers=-2", "--lm-gpu-layers (command line): must be -1 or more, got '-2'"),
+        ("--lm-stop=", "--lm-stop (command line): a stop string must not be empty"),
+    ],
+)
+def test_bad_sampling_and_load_values_are_one_line(
+    pytester: pytest.Pytester, flag: str, message: str
+) -> None:
+    with pytest.raises(pytest.UsageError, match=re.escape(message)):
+        settings_for(pytester, flag)
 
 
 def test_help_lists_the_lmbench_group(pytester: pytest.Pytester) -> None:

@@ -129,17 +129,18 @@ def test_unknown_model_lists_what_the_server_has(
     assert lms.engine.load_calls == 0
 
 
-def test_embedding_model_is_refused(
+def test_chat_items_of_an_embedding_model_are_skipped_or_refused_when_forced(
     pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
 ) -> None:
-    result = pytester.runpytest(
-        f"--lm-suite-dir={suite}",
-        "--lm-model=text-embedding-nomic",
-        "--lm-capabilities=reasoning",
-        *lmbench_args(lms, pytester.path),
-    )
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*text-embedding-nomic is an embedding model*"])
+    args = (f"--lm-suite-dir={suite}", "--lm-model=text-embedding-nomic")
+    args += ("--lm-capabilities=reasoning", *lmbench_args(lms, pytester.path))
+    result = pytester.runpytest(*args, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*text-embedding-nomic is an embedding model*no chat*"])
+    forced = pytester.runpytest(*args, "--lm-force-capabilities")
+    forced.assert_outcomes(errors=1)
+    forced.stdout.fnmatch_lines(["*text-embedding-nomic is an embedding model*"])
+    assert lms.engine.load_calls == 0
 
 
 def test_quality_failure_shows_output_reference_and_metrics(
