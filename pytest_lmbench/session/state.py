@@ -20,6 +20,7 @@ import pytest
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
+from pytest_lmbench.collection.distribution import plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
@@ -31,6 +32,7 @@ from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.session.hardware import session_sampler
 from pytest_lmbench.session.lifecycle import ModelManager
+from pytest_lmbench.session.live import LiveProgress
 from pytest_lmbench.session.outputs import (
     ReportWriter,
     StoreWriter,
@@ -80,6 +82,7 @@ class LmbenchSession:
         self.gate_failures: list[str] = []
         self._sampler: HardwareSampler | None = None
         self.progress: ModelProgress | None = None
+        self.live = LiveProgress()  # the store's copy, for the dashboard
         # Set by pytest_keyboard_interrupt: the run's status must not depend on which
         # exit status a second Ctrl-C (or one during teardown) left behind.
         self.interrupted = False
@@ -237,7 +240,7 @@ class LmbenchSession:
             self._merge_model(ModelEntry.model_validate(model_data))
         self.store.enrich(entry, self.model_entries.get(entry.model))
         self.results.append(entry)
-        self.store.add_result(entry)
+        self.store.add_result(entry, self.live.result(entry))
         if self.progress is not None and entry.kind == "capability":
             self.progress.item_done(entry.model)
 
@@ -246,11 +249,15 @@ class LmbenchSession:
         if not self.writes_outputs:
             return
         totals: Counter[str] = Counter()
+        planned: list[tuple[str, str]] = []
         for item in items:
             spec = item.stash.get(SPEC_KEY, None)
+            if spec is not None:
+                planned.append((plain_nodeid(item), spec.model))
             if spec is not None and spec.kind == "capability":
                 totals[spec.model] += 1
         self.progress = ModelProgress(terminal_progress(self.config), totals)
+        self.store.set_progress(self.live.plan(planned))
 
     def model_entry_for(self, key: str) -> JSON | None:
         if self.models is None:

@@ -17,13 +17,13 @@ import random
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, Table, case, func, insert, select
+from sqlalchemy import Connection, Engine, Table, case, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -39,11 +39,18 @@ from pytest_lmbench.records import (
 )
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
+from pytest_lmbench.storage.export import EXPORT_COLUMNS, export_query, export_row
 from pytest_lmbench.storage.model_runs import (
     LastRuns,
     history_entry,
     last_completed_runs,
     model_fingerprint_is,
+)
+from pytest_lmbench.storage.progress import (
+    RunProgress,
+    count_outcomes,
+    progress_update,
+    read_progress,
 )
 from pytest_lmbench.storage.url import (
     StoreError,
@@ -75,9 +82,6 @@ models_t = cast(Table, m.Model.__table__)
 results_t = cast(Table, m.Result.__table__)
 measurements_t = cast(Table, m.Measurement.__table__)
 hardware_t = cast(Table, m.HardwareSample.__table__)
-# Export: the query columns and small JSON; prompt/output/timing blobs stay in reports.
-_EXPORT_SKIP = {"id", "prompt", "output", "reference", "timing", "server_stats", "hardware"}
-EXPORT_COLUMNS = ("run_started_at", *(c.name for c in results_t.c if c.name not in _EXPORT_SKIP))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -212,13 +216,21 @@ class Store:
             run_id, f"storing model {model.key}", lambda c: self._rows.put_model(c, row)
         )
 
-    def add_result(self, run_id: str, result: ResultEntry) -> None:
-        """Store one result; a nodeid already stored for ``run_id`` is left as it is."""
+    def add_result(
+        self, run_id: str, result: ResultEntry, progress: RunProgress | None = None
+    ) -> None:
+        """Store one result, and the run's ``progress`` in the same transaction.
+
+        A nodeid already stored for ``run_id`` is left as it is.
+        """
         row, measurements, readings = _rows(
             f"result {result.nodeid}", lambda: m.result_row(run_id, _dump(result))
         )
+        update = None if progress is None else progress_update(run_id, progress)
 
         def write(connection: Connection) -> None:
+            if update is not None:
+                connection.execute(update)
             result_id = self._rows.put_result(connection, row)
             if result_id is None:
                 return  # already stored: first write wins
@@ -232,6 +244,10 @@ class Store:
                 connection.execute(insert(hardware_t), batch)
 
         self._write_for_run(run_id, f"storing result {result.nodeid}", write)
+
+    def set_progress(self, run_id: str, progress: RunProgress) -> None:
+        update = progress_update(run_id, progress)
+        self._write(f"storing the progress of run {run_id}", lambda c: c.execute(update))
 
     def finish_run(
         self,
@@ -285,25 +301,13 @@ class Store:
 
     def run_stats(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Per run: ``models``, ``results`` and one count per outcome."""
-        names = ("models", "results", "passed", "failed", "error", "skipped")
-        stats = {rid: dict.fromkeys(names, 0) for rid in run_ids}
-        model_q = (
-            select(models_t.c.run_id, func.count())
-            .where(models_t.c.run_id.in_(run_ids))
-            .group_by(models_t.c.run_id)
-        )
-        outcome_q = (
-            select(results_t.c.run_id, results_t.c.outcome, func.count())
-            .where(results_t.c.run_id.in_(run_ids))
-            .group_by(results_t.c.run_id, results_t.c.outcome)
-        )
         with self._read("counting results") as connection:
-            for run_id, n in connection.execute(model_q):
-                stats[run_id]["models"] = n
-            for run_id, outcome, n in connection.execute(outcome_q):
-                stats[run_id][outcome] = stats[run_id].get(outcome, 0) + n
-                stats[run_id]["results"] += n
-        return stats
+            return count_outcomes(connection, run_ids)
+
+    def run_progress(self, run_ids: Sequence[str]) -> dict[str, RunProgress]:
+        """What each run's session last recorded of its progress."""
+        with self._read("reading progress") as connection:
+            return read_progress(connection, run_ids)
 
     def load_report(self, run_id: str) -> Report:
         """The run's full report, results in stored order; ``summary`` is left empty."""
@@ -457,30 +461,16 @@ class Store:
         with self._read("finding the last run of a model") as connection:
             return last_completed_runs(connection, model_key, fingerprint)
 
-    def export_rows(self, run_id: str | None = None) -> list[m.Row]:
-        """Flat result rows (query columns, metrics, flags) of one run or of all runs."""
-        columns = [c for c in results_t.c if c.name not in _EXPORT_SKIP]
-        query = (
-            select(runs_t.c.started_at.label("run_started_at"), *columns)
-            .join(runs_t, runs_t.c.id == results_t.c.run_id)
-            .order_by(runs_t.c.started_at, results_t.c.id)
-        )
-        if run_id is not None:
-            query = query.where(results_t.c.run_id == self.resolve_run(run_id))
+    def export_rows(self, run_id: str | None = None, model_key: str | None = None) -> list[m.Row]:
+        """Flat result rows (query columns, metrics, flags) of one run, one model, or all."""
+        run = self.resolve_run(run_id) if run_id is not None else None
         with self._read("exporting results") as connection:
-            rows = connection.execute(query).mappings().all()
-        return [_export_row(row) for row in rows]
+            rows = connection.execute(export_query(run, model_key)).mappings().all()
+        return [export_row(row) for row in rows]
 
     def schema_revision(self) -> str | None:
         with self._read("reading the schema revision") as connection:
             return migrations.current_revision(connection)
-
-
-def _export_row(row: Mapping[Any, Any]) -> m.Row:
-    out = dict(row)
-    for key in ("run_started_at", "finished_at"):
-        out[key] = m.format_time(out[key])
-    return out
 
 
 def _rows(what: str, convert: Callable[[], T]) -> T:
