@@ -58,6 +58,7 @@ class Settings:
     lm_bfcl_strings: bool
     lm_db: str | None
     lm_no_db: bool
+    lm_run_id: str | None
     lm_sample_interval: float
     lm_store_samples: bool
     lm_cooldown_temp: float | None

@@ -75,6 +75,14 @@ def _non_negative_int(value: Any) -> int:
     return number
 
 
+def _run_id(value: Any) -> str:
+    # It names files and URLs (lmbench serve starts runs with it): no path or shell characters.
+    text = as_str(value)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", text):
+        raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-', got {value!r}")
+    return text
+
+
 def _backend_name(value: Any) -> str:
     """A built-in name in any case, or a name a plugin may add.
 
@@ -245,6 +253,9 @@ SPECS: tuple[Spec, ...] = (
         metavar="URL",
     ),
     Spec("lm_no_db", "do not write the results store", as_bool, False, "flag"),
+    Spec(
+        "lm_run_id", "the run's id in the store (default: a new UUID)", _run_id, None, metavar="ID"
+    ),
     Spec(
         "lm_sample_interval",
         "hardware sampling interval in seconds",

@@ -59,7 +59,7 @@ class LmbenchSession:
             getattr(config.option, "numprocesses", None)
         )
         self.run = RunInfo(
-            id=str(uuid.uuid4()),
+            id=settings.lm_run_id or str(uuid.uuid4()),
             started_at=now_iso(),
             backend=settings.lm_backend,
             base_url=scrub(settings.lm_base_url),

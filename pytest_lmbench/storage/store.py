@@ -178,6 +178,12 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
+    def reading(self, doing: str) -> Iterator[Connection]:
+        """One read transaction, for the queries of ``storage.overview``."""
+        with self._read(doing) as connection:
+            yield connection
+
+    @contextmanager
     def _read(self, doing: str) -> Iterator[Connection]:
         try:
             with self._engine.connect() as connection, connection.begin():
