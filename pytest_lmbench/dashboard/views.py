@@ -31,6 +31,7 @@ __all__ = [
     "list_runs",
     "model_history",
     "run_detail",
+    "summaries",
 ]
 
 MAX_REGRESSION_PCT: float = SPEC_BY_NAME["lm_max_regression"].default
@@ -122,7 +123,7 @@ def _progress(run: RunInfo, live: RunProgress, done: int, now: datetime) -> Prog
     )
 
 
-def _summaries(store: Store, runs: list[RunInfo]) -> list[RunSummary]:
+def summaries(store: Store, runs: list[RunInfo]) -> list[RunSummary]:
     ids = [run.id for run in runs]
     stats = store.run_stats(ids)
     live = store.run_progress(ids)
@@ -168,11 +169,11 @@ def list_runs(
         runs = overview.select_runs(connection, status=status, model=model, limit=limit)
     if host:
         runs = [run for run in runs if run.environment.get("hostname") == host]
-    return _summaries(store, runs)
+    return summaries(store, runs)
 
 
 def run_detail(store: Store, report: Report) -> RunDetail:
-    summary = _summaries(store, [report.run])[0]
+    summary = summaries(store, [report.run])[0]
     return RunDetail(
         **summary.model_dump(),
         fingerprint=report.run.fingerprint,

@@ -25,10 +25,13 @@ def select_runs(
     *,
     status: str | None = None,
     model: str | None = None,
+    ids: Sequence[str] | None = None,
     limit: int = 200,
 ) -> list[RunInfo]:
-    """The newest runs first, optionally with one status or holding one model."""
+    """The newest runs first, optionally with one status, holding one model, or by id."""
     query = select(_runs).order_by(_runs.c.started_at.desc(), _runs.c.id).limit(limit)
+    if ids is not None:
+        query = query.where(_runs.c.id.in_(ids))
     if status:
         query = query.where(_runs.c.status == status)
     if model:
