@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import create_engine, text
 
 pytest.importorskip("fastapi", reason="the dashboard extra is not installed")
-import uvicorn  # noqa: E402
+import uvicorn
 
-from pytest_lmbench.dashboard.security import Access  # noqa: E402
-from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo  # noqa: E402
-from pytest_lmbench.storage.progress import RunProgress  # noqa: E402
-from pytest_lmbench.storage.store import open_store  # noqa: E402
-from pytest_lmbench.dashboard.server import build  # noqa: E402
-from pytest_lmbench.dashboard.state import Dashboard  # noqa: E402
-from pytest_lmbench.storage.url import check_url  # noqa: E402
+from pytest_lmbench.dashboard.security import Access
+from pytest_lmbench.dashboard.server import build
+from pytest_lmbench.dashboard.state import Dashboard
+from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.storage.progress import RunProgress
+from pytest_lmbench.storage.store import open_store
+from pytest_lmbench.storage.url import check_url
 
 
 def _pg_url() -> Iterator[str]:
