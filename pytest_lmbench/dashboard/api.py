@@ -121,5 +121,5 @@ def stop_run(
     _authorized(app, authorization)
     assert app.launcher is not None
     if not app.launcher.stop(run_id):
-        raise HTTPException(409, f"run {run_id} is not one this dashboard started and is running")
+        raise HTTPException(409, f"run {run_id} is not running here: not started by this dashboard, ended or stopping")
     return Started(run_id=run_id)

@@ -105,14 +105,15 @@ class Launcher:
 
     def __init__(self, db_url: str, folder: Path, python: str = sys.executable) -> None:
         self._db_url = db_url
-        self._folder = folder
+        self.folder = folder
         self._python = python
         self._lock = threading.Lock()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping: set[str] = set()
 
     def start(self, request: RunRequest) -> str:
         run_id = str(uuid.uuid4())
-        output = self._folder / run_id
+        output = self.folder / run_id
         args = pytest_args(request, run_id, output)
         output.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LMBENCH_DB": self._db_url}
@@ -134,21 +135,30 @@ class Launcher:
         return run_id
 
     def stop(self, run_id: str) -> bool:
-        """SIGINT to a run this server started; False when it is not one (or has ended)."""
+        """SIGINT to a run this server started; False when it is not one, or stops already.
+
+        Only one: a second Ctrl-C would cut short the interrupted run's report writing.
+        """
         with self._lock:
             process = self.processes.get(run_id)
-        if process is None or process.poll() is not None:
-            return False
+            if process is None or process.poll() is not None or run_id in self._stopping:
+                return False
+            self._stopping.add(run_id)
         process.send_signal(signal.SIGINT)
         return True
 
     def close(self, wait_s: float = 30.0) -> None:
         """Interrupt the runs still going (cleanly, as Ctrl-C) and wait for them."""
         with self._lock:
-            running = [p for p in self.processes.values() if p.poll() is None]
+            running = [
+                p
+                for run_id, p in self.processes.items()
+                if p.poll() is None and run_id not in self._stopping
+            ]
+            waiting = [p for p in self.processes.values() if p.poll() is None]
         for process in running:
             process.send_signal(signal.SIGINT)
-        for process in running:
+        for process in waiting:
             try:
                 process.wait(wait_s)
             except subprocess.TimeoutExpired:
