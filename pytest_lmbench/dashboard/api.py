@@ -121,5 +121,6 @@ def stop_run(
     _authorized(app, authorization)
     assert app.launcher is not None
     if not app.launcher.stop(run_id):
-        raise HTTPException(409, f"run {run_id} is not running here: not started by this dashboard, ended or stopping")
+        reason = "not started by this dashboard, ended, or stopping already"
+        raise HTTPException(409, f"run {run_id} cannot be stopped here: {reason}")
     return Started(run_id=run_id)
