@@ -80,6 +80,7 @@ def _result_rows(app: Dashboard, run_id: str) -> tuple[Any, list[dict[str, Any]]
             "decode_tps": timing_figure(r.timing, "decode_tps"),
             "ttft_s": timing_figure(r.timing, "ttft_s"),
             "error": r.error,
+            "output": r.output,
         }
         for r in report.results
     ]
