@@ -134,6 +134,21 @@ class Launcher:
             self.processes[run_id] = process
         return run_id
 
+    def starting(self, run_id: str) -> bool:
+        """A run this server started whose process is still going."""
+        with self._lock:
+            process = self.processes.get(run_id)
+        return process is not None and process.poll() is None
+
+    def last_line(self, run_id: str) -> str:
+        """The last line its pytest printed: why a run that never got stored ended."""
+        try:
+            text = (self.folder / run_id / "pytest.log").read_text(errors="replace")
+        except OSError as exc:
+            return f"no log: {exc.strerror}"
+        lines = [line for line in text.splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "pytest printed nothing"
+
     def stop(self, run_id: str) -> bool:
         """SIGINT to a run this server started; False when it is not one, or stops already.
 

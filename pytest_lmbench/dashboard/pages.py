@@ -89,6 +89,15 @@ def _result_rows(app: Dashboard, run_id: str) -> tuple[Any, list[dict[str, Any]]
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(app: App, run_id: str) -> HTMLResponse:
+    launcher = app.launcher
+    if (
+        launcher is not None
+        and run_id in launcher.processes
+        and not app.store.run_progress([run_id])
+    ):
+        # Started here: its pytest has not stored the run yet, or stopped before it could.
+        ended = None if launcher.starting(run_id) else launcher.last_line(run_id)
+        return _page("starting.html.j2", run_id=run_id, ended=ended, title=f"Run {run_id[:8]}")
     report, rows = _result_rows(app, run_id)
     detail = views.run_detail(app.store, report)
     stoppable = app.launcher is not None and report.run.id in app.launcher.processes
