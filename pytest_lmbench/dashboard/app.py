@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,7 +61,11 @@ def create_app(state: Dashboard, allowed_hosts: frozenset[str] | None) -> FastAP
         host = request.headers.get("host", "").rsplit(":", 1)[0].strip("[]").lower()
         if allowed_hosts is not None and host not in allowed_hosts:
             return PlainTextResponse(f"unknown host {host!r}", status_code=421)
+        start_ns = time.perf_counter_ns()
         response = await call_next(request)
+        # Server time, for benchmarks/bench_dashboard.py and a browser's network panel.
+        elapsed_ms = (time.perf_counter_ns() - start_ns) / 1e6
+        response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
