@@ -24,6 +24,7 @@ from pytest_lmbench.records import metric_number, timing_figure
 from pytest_lmbench.reporting import charts
 from pytest_lmbench.reporting.html_report import render_html
 from pytest_lmbench.reporting.summary import report_summary
+from pytest_lmbench.reporting.timeseries import hardware_charts
 from pytest_lmbench.vocabulary import CAPABILITIES
 
 __all__ = ["router"]
@@ -101,10 +102,12 @@ def run_page(app: App, run_id: str) -> HTMLResponse:
     report, rows = _result_rows(app, run_id)
     detail = views.run_detail(app.store, report)
     stoppable = app.launcher is not None and report.run.id in app.launcher.processes
+    hardware = [Markup(svg) for svg in hardware_charts(report)]  # noqa: S704 - escaped SVG
     return _page(
         "run.html.j2",
         run=detail,
         rows=rows,
+        hardware=hardware,
         stoppable=stoppable and not app.access.read_only,
         csrf=app.access.csrf,
         title=f"Run {detail.id[:8]}",

@@ -39,6 +39,7 @@ from pytest_lmbench.reporting.summary import (
     format_percent,
     report_summary,
 )
+from pytest_lmbench.reporting.timeseries import hardware_charts
 
 MAX_TTFT_ROWS = 40  # strips in the TTFT chart; more would not be readable
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -336,6 +337,8 @@ def _charts(
         (_quality_chart(summary, colors), False),
         (_ttft_chart(report, colors), True),
         (_history_chart(report, summary, colors, history), True),
+        # Only with --lm-store-samples: the raw readings over the run's time.
+        *((svg, True) for svg in hardware_charts(report)),
     ]
     return [(Markup(svg), wide) for svg, wide in svgs]  # noqa: S704 (escaped in charts)
 

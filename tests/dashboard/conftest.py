@@ -129,6 +129,14 @@ def _speed(decodes: list[float]) -> ResultEntry:
                 for i, d in enumerate(decodes)
             ],
         },
+        # Raw readings (--lm-store-samples): the run page draws them over the run's time.
+        hardware={
+            "samples": [
+                {"t_s": t / 10, "signal": "gpu_power_w", "value": 200.0 + t, "gpu_index": 0}
+                for t in range(20)
+            ]
+        },
+        duration_s=2.0,
     )
 
 

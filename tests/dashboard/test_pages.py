@@ -28,6 +28,7 @@ def test_run_model_and_compare_pages(filled: str, serve_dashboard: Callable[...,
     served = serve_dashboard(filled)
     with served.client() as client:
         run = client.get(f"/runs/{RUN_B}").text
+        assert 'aria-label="GPU power over the run"' in run  # its stored readings, drawn
         assert 'class="failed"' in run
         assert "math_001" in run
         model = client.get(f"/models/{MODEL}").text
