@@ -2,7 +2,8 @@
 
 Without xdist the session knows its items in the order they run, so the item
 after a finished one is the one running now. The controller of an xdist run
-never sees the items: it records counts only (``items_selected`` unknown).
+learns the items from the workers' collection: it records how many, but no
+current item (several run at once).
 """
 
 from __future__ import annotations
@@ -31,11 +32,20 @@ class LiveProgress:
         self._done = 0
         self._counts: Counter[str] = Counter()
 
-    def plan(self, planned: Sequence[tuple[str, str]]) -> RunProgress:
-        """``planned``: (nodeid, model) of each item that stores a result, in run order."""
+    @property
+    def planned(self) -> bool:
+        return bool(self._plan)
+
+    def plan(self, planned: Sequence[tuple[str, str]], *, in_order: bool = True) -> RunProgress:
+        """``planned``: (nodeid, model) of each item that stores a result.
+
+        ``in_order``: they run one after another in this order, so the item after
+        the last finished one is the current one.
+        """
         self._plan = planned
-        self._next = {nodeid: i + 1 for i, (nodeid, _model) in enumerate(planned)}
-        return self._now(0)
+        if in_order:
+            self._next = {nodeid: i + 1 for i, (nodeid, _model) in enumerate(planned)}
+        return self._now(0 if in_order else None)
 
     def result(self, entry: ResultEntry) -> RunProgress:
         self._done += 1

@@ -20,7 +20,7 @@ import pytest
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig
-from pytest_lmbench.collection.distribution import plain_nodeid
+from pytest_lmbench.collection.distribution import model_in_nodeid, plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.config.options import Settings
 from pytest_lmbench.errors import LmbenchError
@@ -258,6 +258,20 @@ class LmbenchSession:
                 totals[spec.model] += 1
         self.progress = ModelProgress(terminal_progress(self.config), totals)
         self.store.set_progress(self.live.plan(planned))
+
+    def plan_from_ids(self, ids: list[str]) -> None:
+        """Under xdist: the suite items a worker collected (every worker collects the same)."""
+        if self.live.planned or not self.writes_outputs:
+            return
+        planned = []
+        for nodeid in ids:
+            # loadgroup appends "@<group>" after the last "]"; a model key may hold "@" too.
+            head, sep, _group = nodeid.rpartition("]@")
+            model = model_in_nodeid(head + "]" if sep else nodeid, self.model_keys)
+            if model is not None and ".json::" in nodeid:
+                planned.append((nodeid, model))
+        # Items run side by side on the workers: no single current item.
+        self.store.set_progress(self.live.plan(planned, in_order=False))
 
     def model_entry_for(self, key: str) -> JSON | None:
         if self.models is None:

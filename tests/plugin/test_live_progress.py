@@ -51,3 +51,35 @@ def test_each_result_moves_the_run_rows_progress_in_the_same_commit(
             "items_errored, current_item FROM runs"
         ).fetchone()
     assert row == ("completed", 4, 4, 4, 0, 0, None)
+
+
+def test_under_xdist_the_controller_records_how_many_items_but_no_current_one(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
+) -> None:
+    result = pytester.runpytest(
+        "-n",
+        "2",
+        f"--lm-suite-dir={suite}",
+        "--lm-model=qwen/qwen3-4b",
+        "--lm-model=google/gemma-3-4b",
+        *lmbench_args(lms, pytester.path),
+    )
+    result.assert_outcomes(passed=8)
+    with sqlite3.connect(pytester.path / "results.db") as c:
+        row = c.execute(
+            "SELECT status, items_selected, items_done, items_passed, current_item FROM runs"
+        ).fetchone()
+    assert row == ("completed", 8, 8, 8, None)
+
+
+def test_a_run_id_that_could_name_a_path_is_refused(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
+) -> None:
+    result = pytester.runpytest(
+        f"--lm-suite-dir={suite}",
+        "--lm-model=qwen/qwen3-4b",
+        "--lm-run-id=../etc",
+        *lmbench_args(lms, pytester.path),
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lm-run-id*must be 1-64 letters, digits*'../etc'*"])
