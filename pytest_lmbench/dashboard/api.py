@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -87,6 +87,14 @@ def model_history(app: App, key: str) -> views.ModelHistory:
 def compare(app: App, a: str, b: str) -> Compared:
     first, second = app.store.load_report(a), app.store.load_report(b)
     return Compared(a=first.run.id, b=second.run.id, rows=views.compare_runs(first, second))
+
+
+@router.get("/leaderboard")
+def leaderboard(
+    app: App, rank_by: Literal["decode_tps", "quality"] = "decode_tps"
+) -> list[views.Leader]:
+    """Each model's latest completed run, best first."""
+    return views.leaderboard(app.store, rank_by)
 
 
 @router.get("/results")

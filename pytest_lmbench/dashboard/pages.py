@@ -167,6 +167,14 @@ def compare_page(app: App, a: str = "", b: str = "") -> HTMLResponse:
     return _page("compare.html.j2", rows=rows, pair=pair, runs=runs, a=a, b=b, title="Compare")
 
 
+@router.get("/leaderboard", response_class=HTMLResponse)
+def leaderboard_page(app: App, rank_by: str = "decode_tps") -> HTMLResponse:
+    if rank_by not in views.RANK_KEYS:
+        raise HTTPException(422, f"rank_by must be one of {', '.join(views.RANK_KEYS)}")
+    leaders = views.leaderboard(app.store, rank_by)
+    return _page("leaderboard.html.j2", leaders=leaders, rank_by=rank_by, title="Leaderboard")
+
+
 @router.get("/start", response_class=HTMLResponse)
 def start_page(app: App) -> HTMLResponse:
     if app.launcher is None or app.access.read_only:

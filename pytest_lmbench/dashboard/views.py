@@ -23,11 +23,13 @@ from pytest_lmbench.storage.store import Store
 __all__ = [
     "CompareRow",
     "Comparison",
+    "Leader",
     "ModelHistory",
     "Progress",
     "RunDetail",
     "RunSummary",
     "compare_runs",
+    "leaderboard",
     "list_runs",
     "model_history",
     "run_detail",
@@ -88,6 +90,18 @@ class CompareRow(BaseModel):
     item: str
     kind: str
     comparisons: list[Comparison]
+
+
+class Leader(BaseModel):
+    model: str
+    run_id: str
+    started_at: str | None
+    decode_tps_median: float | None
+    quality_score_mean: float | None
+
+
+# Leaderboard orders: the key, and whether a higher value ranks first.
+RANK_KEYS = {"decode_tps": ("decode_tps_median", True), "quality": ("quality_score_mean", True)}
 
 
 class ModelHistory(BaseModel):
@@ -217,3 +231,27 @@ def model_history(store: Store, model: str, limit: int = 200) -> ModelHistory:
     return ModelHistory(
         model=model, points=points, fingerprints=[prints.get(p["run_id"]) for p in points]
     )
+
+
+def leaderboard(store: Store, rank_by: str = "decode_tps") -> list[Leader]:
+    """Each model's latest completed run, best first by ``rank_by`` (unmeasured last)."""
+    field, higher_first = RANK_KEYS[rank_by]
+    with store.reading("listing models") as connection:
+        keys = overview.model_keys(connection)
+    leaders = []
+    for key in keys:
+        done = [p for p in store.history(key, None, limit=10) if p.get("status") == "completed"]
+        if done:
+            point = done[-1]
+            leaders.append(
+                Leader(
+                    model=key,
+                    run_id=point["run_id"],
+                    started_at=point["started_at"],
+                    decode_tps_median=point["decode_tps_median"],
+                    quality_score_mean=point["quality_score_mean"],
+                )
+            )
+    measured = [x for x in leaders if getattr(x, field) is not None]
+    measured.sort(key=lambda x: getattr(x, field), reverse=higher_first)
+    return measured + [x for x in leaders if getattr(x, field) is None]

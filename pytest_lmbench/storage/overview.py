@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, exists, select
 from pytest_lmbench.records import RunInfo
 from pytest_lmbench.storage import models as m
 
-__all__ = ["model_fingerprints", "run_models", "select_runs"]
+__all__ = ["model_fingerprints", "model_keys", "run_models", "select_runs"]
 
 _runs = cast(Table, m.Run.__table__)
 _models = cast(Table, m.Model.__table__)
@@ -57,3 +57,9 @@ def model_fingerprints(connection: Connection, model_key: str) -> dict[str, str 
     """Per run holding ``model_key``: that model's own fingerprint there."""
     query = select(_models.c.run_id, _models.c.fingerprint).where(_models.c.key == model_key)
     return {row.run_id: row.fingerprint for row in connection.execute(query)}
+
+
+def model_keys(connection: Connection) -> list[str]:
+    """Every model key the store holds, sorted."""
+    query = select(_models.c.key).distinct().order_by(_models.c.key)
+    return list(connection.execute(query).scalars())

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
+from pytest_lmbench.storage.store import open_store
+
 from .conftest import HOSTILE, MATH, MODEL, RUN_A, RUN_B, RUNNING, SPEED, Served
 
 
@@ -92,3 +95,38 @@ def test_results_by_model_is_the_seeds_endpoint(
     assert len(rows) == 5
     assert {r["run_id"] for r in rows} == {RUN_A, RUN_B, RUNNING}
     assert "output" not in rows[0]  # the flat rows, as lmbench export writes them
+
+
+def test_leaderboard_ranks_each_models_latest_completed_run(
+    filled: str, serve_dashboard: Callable[..., Served]
+) -> None:
+    with open_store(filled) as store:
+        run = RunInfo(
+            id="dddd", started_at="2026-05-04T12:00:00+00:00", backend="lmstudio",
+            base_url="http://127.0.0.1:1234", plugin_version="0.1.0",
+        )  # fmt: skip
+        store.begin_run(run)
+        store.save_model("dddd", ModelEntry(key="fast/model", status="ok"))
+        fast = ResultEntry(
+            nodeid="throughput/grid.json::pp512-tg128-c1[fast/model]", model="fast/model",
+            kind="throughput", capability="throughput", case_id="pp512-tg128-c1",
+            outcome="passed", timing={"decode_tps": {"median": 80.0}, "concurrency": 1},
+        )  # fmt: skip
+        store.add_result("dddd", fast)
+        store.finish_run("dddd", "completed", "2026-05-04T12:01:00+00:00")
+    served = serve_dashboard(filled)
+    with served.client() as client:
+        by_speed = client.get("/api/leaderboard").json()
+        by_quality = client.get("/api/leaderboard", params={"rank_by": "quality"}).json()
+        assert client.get("/api/leaderboard", params={"rank_by": "vibes"}).status_code == 422
+        page = client.get("/leaderboard", params={"rank_by": "quality"}).text
+    assert [(x["model"], x["run_id"], x["decode_tps_median"]) for x in by_speed] == [
+        ("fast/model", "dddd", 80.0),
+        (MODEL, RUN_B, 30.2),  # its latest completed run, not its best
+    ]
+    # Quality: measured first; a model without a quality score comes last.
+    assert [(x["model"], x["quality_score_mean"]) for x in by_quality] == [
+        (MODEL, 0.0),
+        ("fast/model", None),
+    ]
+    assert page.index(MODEL) < page.index("fast/model")
