@@ -51,7 +51,8 @@ class RunRequest(BaseModel):
     capabilities: list[str] = Field(default_factory=list)
     backend: str | None = None
     base_url: str | None = None
-    options: dict[str, str] = Field(default_factory=dict)
+    # Values as on the command line; JSON numbers and booleans are taken as their text.
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     # Sent to the run in its environment only; never echoed, logged or stored.
     api_token: SecretStr | None = None
 
@@ -64,9 +65,10 @@ class RunRequest(BaseModel):
         return keys
 
 
-def _option_args(options: Mapping[str, str]) -> list[str]:
+def _option_args(options: Mapping[str, str | int | float | bool]) -> list[str]:
     args = []
-    for name, value in sorted(options.items()):
+    for name, given in sorted(options.items()):
+        value = str(given).lower() if isinstance(given, bool) else str(given)
         if name not in ALLOWED_OPTIONS:
             allowed = ", ".join(ALLOWED_OPTIONS)
             raise LaunchError(f"option {name!r} cannot be set from the dashboard ({allowed})")
@@ -105,7 +107,8 @@ class Launcher:
 
     def __init__(self, db_url: str, folder: Path, python: str = sys.executable) -> None:
         self._db_url = db_url
-        self.folder = folder
+        # Absolute: each run's pytest starts in its own folder below this one.
+        self.folder = folder.absolute()
         self._python = python
         self._lock = threading.Lock()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}

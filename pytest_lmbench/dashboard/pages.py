@@ -203,7 +203,9 @@ async def start_form(request: Request, app: App, csrf: Annotated[str, Form()] = 
     _same_origin(request, csrf, app)
     assert app.launcher is not None
     form = await request.form()
-    options = {name: str(form[name]) for name in ALLOWED_OPTIONS if form.get(name)}
+    options: dict[str, str | int | float | bool] = {
+        name: str(form[name]) for name in ALLOWED_OPTIONS if form.get(name)
+    }
     try:
         body = RunRequest(
             models=[k.strip() for k in str(form.get("models", "")).split(",") if k.strip()],

@@ -116,9 +116,8 @@ def _parse(iso: str | None) -> datetime | None:
 
 def _progress(run: RunInfo, live: RunProgress, done: int, now: datetime) -> Progress:
     selected = live.items_selected
-    percent = None
-    if selected:
-        percent = 100.0 if run.status != "running" else min(100.0, done * 100.0 / selected)
+    # An interrupted run stays where it stopped: done out of selected, whatever its status.
+    percent = min(100.0, done * 100.0 / selected) if selected else None
     eta = None
     started = _parse(run.started_at)
     if run.status == "running" and selected and done and started is not None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import capability_suites
+from pytest_lmbench.dashboard.launcher import Launcher
 from pytest_lmbench.testing import FakeModel, LMStudioTestServer
 from pytest_lmbench.testing.oracle import oracle_rules
 
@@ -38,7 +39,8 @@ def _start(client: httpx.Client, served: Served, base_url: str, max_tests: int) 
         "models": [MODEL],
         "capabilities": ["reasoning"],
         "base_url": base_url,
-        "options": {"lm_max_tests": str(max_tests), "lm_max_tokens": "64"},
+        # A JSON number is taken as its text, as on the command line.
+        "options": {"lm_max_tests": max_tests, "lm_max_tokens": "64"},
         "api_token": "sk-not-to-be-seen",
     }
     auth = {"Authorization": f"Bearer {served.token}"}
@@ -119,4 +121,14 @@ def test_stopping_a_run_midway_interrupts_it_and_keeps_its_results(
         assert client.post(f"/api/runs/{run_id}/stop", headers=auth).status_code == 409
     assert final["status"] == "interrupted"
     assert 1 <= len(results) < 20
+    assert final["progress"]["percent"] == len(results) * 100 / 20  # where it stopped
     assert final["results"] == len(results)
+
+
+def test_started_runs_write_below_an_absolute_runs_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each run's pytest starts in its own folder: a relative --runs-dir would nest.
+    monkeypatch.chdir(tmp_path)
+    launcher = Launcher("sqlite:///x.db", Path("lmbench-results") / "runs")
+    assert launcher.folder == tmp_path / "lmbench-results" / "runs"
