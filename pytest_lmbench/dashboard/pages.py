@@ -127,31 +127,55 @@ def run_report(app: App, run_id: str) -> HTMLResponse:
     return response
 
 
+def _model_charts(key: str, history: views.ModelHistory) -> list[str]:
+    points, figures, prints = history.points, history.figures, history.fingerprints
+    labels = [(p["started_at"] or "")[:10] for p in points]
+    # A changed fingerprint (driver, server build, quantization) explains a jump in speed.
+    marks = [
+        (i, f"fingerprint {prints[i - 1]} → {prints[i]}")
+        for i in range(1, len(points))
+        if prints[i] != prints[i - 1]
+    ]
+    band = charts.Series(
+        "95 % interval",
+        [v for f in figures for v in (f.decode_tps_ci95_low, f.decode_tps_ci95_high)],
+    )
+    capabilities = sorted({c for f in figures for c in f.quality})
+    quality = [
+        charts.Series(c, [f.quality.get(c) for f in figures], charts.color_for(i))
+        for i, c in enumerate(capabilities)
+    ]
+
+    ttft = [f.ttft_s_median for f in figures]
+    joules = [f.joules_per_token for f in figures]
+
+    def trend(title: str, unit: str, series: list[charts.Series], **extra: Any) -> str:
+        return charts.trend_lines(labels, series, title=f"{key}: {title}", unit=unit, **extra)
+
+    return [
+        trend(
+            "decode speed per run",
+            "tok/s (band: 95 % interval; dashed: fingerprint changed)",
+            [charts.Series("decode tok/s", [p["decode_tps_median"] for p in points])],
+            band=band,
+            marks=marks,
+        ),
+        trend("TTFT p50 per run", "s", [charts.Series("TTFT p50", ttft)], marks=marks),
+        trend("quality per capability", "score", quality, marks=marks),
+        trend("energy per token", "J/token", [charts.Series("J/token", joules)], marks=marks),
+    ]
+
+
 @router.get("/models/{key:path}", response_class=HTMLResponse)
 def model_page(app: App, key: str) -> HTMLResponse:
     history = views.model_history(app.store, key)
-    points = history.points
-    labels = [(p["started_at"] or "")[:10] for p in points]
-    speed = charts.trend_lines(
-        labels,
-        [charts.Series("decode tok/s", [p["decode_tps_median"] for p in points])],
-        title=f"{key}: decode speed per run",
-        unit="tok/s",
-    )
-    quality = charts.trend_lines(
-        labels,
-        [charts.Series("quality", [p["quality_score_mean"] for p in points], charts.PALETTE[1])],
-        title=f"{key}: mean quality per run",
-        unit="score",
-    )
     prints = history.fingerprints
-    # A changed fingerprint (driver, server build, quantization) explains a jump in speed.
-    changes = [i > 0 and prints[i] != prints[i - 1] for i in range(len(points))]
+    changes = [i > 0 and prints[i] != prints[i - 1] for i in range(len(prints))]
     return _page(
         "model.html.j2",
         key=key,
-        points=list(zip(points, prints, changes, strict=True)),
-        charts=[Markup(speed), Markup(quality)],  # noqa: S704 - our SVG, its text escaped
+        points=list(zip(history.points, prints, changes, strict=True)),
+        charts=[Markup(svg) for svg in _model_charts(key, history)],  # noqa: S704 - escaped
         title=key,
     )
 

@@ -108,6 +108,7 @@ class ModelHistory(BaseModel):
     model: str
     points: list[HistoryPoint]
     fingerprints: list[str | None]  # one per point: where it changed, something else did
+    figures: list[overview.RunFigures]  # one per point: interval, TTFT, J/token, quality
 
 
 def _parse(iso: str | None) -> datetime | None:
@@ -225,10 +226,15 @@ def compare_runs(a: Report, b: Report) -> list[CompareRow]:
 def model_history(store: Store, model: str, limit: int = 200) -> ModelHistory:
     """Every finished run of ``model``, oldest first, with the model's fingerprint in each."""
     points = store.history(model, None, limit=limit)
+    ids = [p["run_id"] for p in points]
     with store.reading("reading fingerprints") as connection:
         prints = overview.model_fingerprints(connection, model)
+        figures = overview.model_run_figures(connection, model, ids)
     return ModelHistory(
-        model=model, points=points, fingerprints=[prints.get(p["run_id"]) for p in points]
+        model=model,
+        points=points,
+        fingerprints=[prints.get(i) for i in ids],
+        figures=[figures[i] for i in ids],
     )
 
 

@@ -58,13 +58,6 @@ class Series:
 
 
 @dataclass(frozen=True)
-class TimeSeries:
-    label: str
-    points: Sequence[tuple[float, float]]  # (seconds, value), in time order
-    color: str = PALETTE[0]
-
-
-@dataclass(frozen=True)
 class StripRow:
     label: str
     values: Sequence[float] = field(default_factory=tuple)
@@ -371,11 +364,15 @@ def trend_lines(
     unit: str,
     width: float = WIDTH,
     x_fractions: Sequence[float] | None = None,
+    band: Series | None = None,
+    marks: Sequence[tuple[int, str]] = (),
 ) -> str:
     """One line per series over shared x positions (runs); gaps break the line.
 
     ``x_fractions`` (0 to 1, one per label) places the runs on a time axis; without
-    it they are evenly spaced.
+    it they are evenly spaced. ``band`` (``values`` as (low, high) pairs flattened:
+    low at even, high at odd positions) shades an interval around the first series;
+    ``marks`` are (run index, tooltip) pairs drawn as dashed verticals (a change).
     """
     points = sum(1 for s in series for v in s.values if v is not None)
     if len(x_labels) < 2 or points < 2:
@@ -384,7 +381,8 @@ def trend_lines(
     left, right, plot_h = 52.0, 44.0, 170.0
     x1, y0 = width - right, top + 8
     y1 = y0 + plot_h
-    highest = max(v for s in series for v in s.values if v is not None)
+    band_values = [v for v in (band.values if band else ()) if v is not None]
+    highest = max([v for s in series for v in s.values if v is not None] + band_values)
     ticks = nice_ticks(0.0, highest or 1.0)
     fractions = x_fractions or [i / max(len(x_labels) - 1, 1) for i in range(len(x_labels))]
     xs = [left + f * (x1 - left) for f in fractions]
@@ -397,6 +395,13 @@ def trend_lines(
                 f'fill="{_MUTED}">{_t(_clip(label, 14))}</text>'
             )
     k = plot_h / ticks[-1]
+    if band is not None:
+        parts.append(_band(band, xs, y1, k))
+    for i, tooltip in marks:
+        parts.append(
+            f'<line x1="{_f(xs[i])}" y1="{_f(y0)}" x2="{_f(xs[i])}" y2="{_f(y1)}" '
+            f'stroke="{_MUTED}" stroke-dasharray="4 3"><title>{_t(tooltip)}</title></line>'
+        )
     for s in series:
         parts.append(_trend_series(s, x_labels, xs, y1, k))
     axis = "one point per run, placed by its start time" if x_fractions else "one point per run"
@@ -426,48 +431,15 @@ def _trend_series(
     return "<g>" + (line if path else "") + "".join(dots) + "</g>"
 
 
-def time_lines(
-    series: Sequence[TimeSeries],
-    marks: Sequence[tuple[float, str]],
-    *,
-    title: str,
-    unit: str,
-    width: float = WIDTH,
-) -> str:
-    """Lines over seconds of a run; ``marks`` (item starts) as dashed verticals."""
-    xs = [x for s in series for x, _ in s.points]
-    ys = [y for s in series for _, y in s.points]
-    if len(xs) < 2:
-        return empty_chart(title, "fewer than two readings")
-    legend, top = _legend([(s.label, s.color) for s in series], width, 38.0)
-    left, right, plot_h = 52.0, 24.0, 170.0
-    x1, y0 = width - right, top + 8
-    y1 = y0 + plot_h
-    x_ticks = nice_ticks(0.0, max(xs) or 1.0)
-    y_ticks = nice_ticks(min(0.0, min(ys)), max(ys) or 1.0)
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        fx = (x - x_ticks[0]) / (x_ticks[-1] - x_ticks[0])
-        fy = (y - y_ticks[0]) / (y_ticks[-1] - y_ticks[0])
-        return left + fx * (x1 - left), y1 - fy * plot_h
-
-    parts = [*legend, *_y_axis(y_ticks, left, x1, y0, y1), *_x_axis(x_ticks, left, x1, y0, y1)]
-    for x, label in marks:
-        px = at(x, y_ticks[0])[0]
-        parts.append(
-            f'<line x1="{_f(px)}" y1="{_f(y0)}" x2="{_f(px)}" y2="{_f(y1)}" stroke="{_MUTED}" '
-            f'stroke-dasharray="2 3"><title>{_t(label)} starts at {x:.1f} s</title></line>'
-        )
-    for s in series:
-        path = "".join(
-            f"{'M' if i == 0 else 'L'}{_f(px)} {_f(py)}"
-            for i, (px, py) in enumerate(at(x, y) for x, y in s.points)
-        )
-        hover = f"<title>{_t(s.label)}: {len(s.points)} readings</title>"
-        parts.append(
-            f'<path d="{path}" fill="none" stroke="{s.color}" stroke-width="1.5">{hover}</path>'
-        )
-    parts.append(
-        _axis_title(f"{unit}; seconds into the run, dashed: item starts", left, x1, y1 + 34)
-    )
-    return _svg(width, y1 + 42, title, parts)
+def _band(band: Series, xs: Sequence[float], base: float, k: float) -> str:
+    """A shaded interval: one quadrilateral between each two runs that both have one."""
+    pairs = [(band.values[2 * i], band.values[2 * i + 1]) for i in range(len(xs))]
+    shapes = []
+    for i in range(len(xs) - 1):
+        (lo0, hi0), (lo1, hi1) = pairs[i], pairs[i + 1]
+        if None in (lo0, hi0, lo1, hi1):
+            continue
+        corners = [(xs[i], hi0), (xs[i + 1], hi1), (xs[i + 1], lo1), (xs[i], lo0)]
+        path = " ".join(f"{_f(x)},{_f(base - (v or 0.0) * k)}" for x, v in corners)
+        shapes.append(f'<polygon points="{path}" fill="{band.color}" fill-opacity="0.18"/>')
+    return f"<g><title>{_t(band.label)}</title>{''.join(shapes)}</g>"

@@ -65,6 +65,11 @@ def test_model_history_marks_fingerprints(
     assert [p["run_id"] for p in history["points"]] == [RUN_A, RUN_B]  # finished runs only
     assert [p["decode_tps_median"] for p in history["points"]] == [50.2, 30.2]
     assert history["fingerprints"] == ["fp-1", "fp-2"]
+    first = history["figures"][0]
+    assert (first["decode_tps_ci95_low"], first["decode_tps_ci95_high"]) == (49.0, 51.0)
+    assert first["ttft_s_median"] == 0.1
+    assert first["joules_per_token"] is None
+    assert [f["quality"] for f in history["figures"]] == [{"reasoning": 1.0}, {"reasoning": 0.0}]
 
 
 def test_compare_uses_the_baseline_test(

@@ -127,7 +127,7 @@ def test_the_dashboard_in_a_browser(
     p.screenshot(path=str(shots / "report.png"), full_page=True)
 
     p.goto(f"{served.base_url}/models/{MODEL}")
-    assert _charts_drawn(p) == 2
+    assert _charts_drawn(p) == 3  # decode, TTFT, quality (no J/token measured)
     p.screenshot(path=str(shots / "model.png"), full_page=True)
 
     p.goto(f"{served.base_url}/compare")

@@ -33,8 +33,13 @@ def test_run_model_and_compare_pages(filled: str, serve_dashboard: Callable[...,
         assert "math_001" in run
         model = client.get(f"/models/{MODEL}").text
         svgs = re.findall(r"<svg.*?</svg>", model, flags=re.S)
-        assert len(svgs) == 2
-        assert all("<circle" in svg for svg in svgs)  # points drawn, with hover titles
+        assert len(svgs) == 4  # decode with its interval, TTFT, quality, J/token
+        decode, ttft, quality, energy = svgs
+        assert all("<circle" in svg for svg in (decode, ttft, quality))  # hover titles
+        assert decode.count("<polygon") == 1  # the 95 % band between the two runs
+        assert "<title>fingerprint fp-1 → fp-2</title>" in decode
+        assert ">reasoning<" in quality  # one line per capability
+        assert "no history yet" in energy  # no J/token was measured
         assert "<b>changed</b>" in model  # the fingerprint changed between the runs
         compare = client.get("/compare", params={"a": RUN_A, "b": RUN_B}).text
         assert '<tr class="regression"><td>throughput/pp512-tg128-c1' in compare
