@@ -5,11 +5,13 @@
     lmbench report RUN --output DIR [--formats json,html,csv]
     lmbench compare RUN_A RUN_B
     lmbench export --format csv|json [--run RUN] [--output FILE]
+    lmbench serve [--host 127.0.0.1] [--port 8080] [--token T] [--read-only] [--runs-dir DIR]
 
 RUN is a run id or a unique prefix of one. ``--db`` and ``-w`` go before or
 after the command. The database is ``--db``, else ``$LMBENCH_DB``, else
 ``./lmbench-results/results.db`` when there is one (the demo's; a note on
-stderr says so), else the default SQLite file. No command creates a database.
+stderr says so), else the default SQLite file. No command but ``serve`` (which
+waits for runs to arrive) creates a database.
 Lines fit 100 columns (long item ids are shortened in the middle) unless
 ``-w``. Exit status: 0 ok, 1 store or file error, 2 usage error or no
 database; an error is one line on stderr.
@@ -303,7 +305,46 @@ def _parser() -> _Parser:
     export.add_argument("--output", metavar="FILE", help="default: stdout")
     export.set_defaults(handler=_cmd_export)
     sub.add_parser("schema", help="the JSON Schema of the JSON report (no database needed)")
+    serve = sub.add_parser(
+        "serve", help="web dashboard and JSON API (extra [dashboard])", parents=[shared]
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (loopback)")
+    serve.add_argument("--port", type=int, default=8080, help="default 8080")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("LMBENCH_DASHBOARD_TOKEN"),
+        help="needed to start and stop runs (default: $LMBENCH_DASHBOARD_TOKEN, else a "
+        "random one printed at start); required for a non-loopback --host",
+    )
+    serve.add_argument("--read-only", action="store_true", help="no starting or stopping runs")
+    serve.add_argument(
+        "--runs-dir",
+        default=str(Path("lmbench-results") / "runs"),
+        help="where started runs write their reports (default lmbench-results/runs)",
+    )
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from pytest_lmbench.dashboard.security import Access
+        from pytest_lmbench.dashboard.server import serve
+    except ImportError as exc:
+        return _fail(
+            f"serve needs the dashboard extra ({exc.name} is missing): "
+            "pip install 'pytest-lmbench[dashboard]'",
+            2,
+        )
+    try:
+        access = Access.for_host(args.host, args.token, read_only=args.read_only)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    try:
+        return serve(
+            _store_url(args), access, host=args.host, port=args.port, runs_dir=Path(args.runs_dir)
+        )
+    except StoreError as exc:
+        return _fail(str(exc), 1)
 
 
 def _fail(message: str, status: int) -> int:
@@ -344,10 +385,14 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     if args.command is None:
-        return _fail(f"{PROG}: choose a command: runs, show, report, compare, export, schema", 2)
+        return _fail(
+            f"{PROG}: choose a command: runs, show, report, compare, export, schema, serve", 2
+        )
     if args.command == "schema":
         print(json.dumps(report_json_schema(), indent=2))
         return 0
+    if args.command == "serve":
+        return _serve(args)
     handler: Command = args.handler
     try:
         with open_existing_store(_store_url(args)) as store:

@@ -126,6 +126,14 @@ def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     return resume.header_line(lm.resumed) if lm is not None else []
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The xdist controller collects nothing itself: a worker's ids say what was selected."""
+    lm = node.config.stash.get(SESSION_KEY, None)
+    if lm is not None and lm.started:
+        lm.plan_from_ids(ids)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.stash.get(SUITES_WITHOUT_MODEL, False):
         raise pytest.UsageError(

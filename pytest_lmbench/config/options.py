@@ -95,6 +95,7 @@ class Settings:
     lm_no_db: bool
     lm_skip_tested: bool
     lm_retest: bool
+    lm_run_id: str | None
     lm_sample_interval: float
     lm_store_samples: bool
     lm_cooldown_temp: float | None

@@ -91,6 +91,14 @@ def _at_least(lo: int) -> Callable[[Any], int]:
     return parse
 
 
+def _run_id(value: Any) -> str:
+    # It names files and URLs (lmbench serve starts runs with it): no path or shell characters.
+    text = as_str(value)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", text):
+        raise ValueError(f"must be 1-64 letters, digits, '.', '_' or '-', got {value!r}")
+    return text
+
+
 def _backend_name(value: Any) -> str:
     """A built-in name in any case, or a name a plugin may add.
 
@@ -400,6 +408,9 @@ SPECS: tuple[Spec, ...] = (
         "flag",
     ),
     Spec("lm_retest", "run every item, even with --lm-skip-tested", as_bool, False, "flag"),
+    Spec(
+        "lm_run_id", "the run's id in the store (default: a new UUID)", _run_id, None, metavar="ID"
+    ),
     Spec(
         "lm_sample_interval",
         "hardware sampling interval in seconds",

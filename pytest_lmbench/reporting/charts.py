@@ -364,11 +364,15 @@ def trend_lines(
     unit: str,
     width: float = WIDTH,
     x_fractions: Sequence[float] | None = None,
+    band: Series | None = None,
+    marks: Sequence[tuple[int, str]] = (),
 ) -> str:
     """One line per series over shared x positions (runs); gaps break the line.
 
     ``x_fractions`` (0 to 1, one per label) places the runs on a time axis; without
-    it they are evenly spaced.
+    it they are evenly spaced. ``band`` (``values`` as (low, high) pairs flattened:
+    low at even, high at odd positions) shades an interval around the first series;
+    ``marks`` are (run index, tooltip) pairs drawn as dashed verticals (a change).
     """
     points = sum(1 for s in series for v in s.values if v is not None)
     if len(x_labels) < 2 or points < 2:
@@ -377,7 +381,8 @@ def trend_lines(
     left, right, plot_h = 52.0, 44.0, 170.0
     x1, y0 = width - right, top + 8
     y1 = y0 + plot_h
-    highest = max(v for s in series for v in s.values if v is not None)
+    band_values = [v for v in (band.values if band else ()) if v is not None]
+    highest = max([v for s in series for v in s.values if v is not None] + band_values)
     ticks = nice_ticks(0.0, highest or 1.0)
     fractions = x_fractions or [i / max(len(x_labels) - 1, 1) for i in range(len(x_labels))]
     xs = [left + f * (x1 - left) for f in fractions]
@@ -390,6 +395,13 @@ def trend_lines(
                 f'fill="{_MUTED}">{_t(_clip(label, 14))}</text>'
             )
     k = plot_h / ticks[-1]
+    if band is not None:
+        parts.append(_band(band, xs, y1, k))
+    for i, tooltip in marks:
+        parts.append(
+            f'<line x1="{_f(xs[i])}" y1="{_f(y0)}" x2="{_f(xs[i])}" y2="{_f(y1)}" '
+            f'stroke="{_MUTED}" stroke-dasharray="4 3"><title>{_t(tooltip)}</title></line>'
+        )
     for s in series:
         parts.append(_trend_series(s, x_labels, xs, y1, k))
     axis = "one point per run, placed by its start time" if x_fractions else "one point per run"
@@ -465,3 +477,17 @@ def sweep_curve(points: Sequence[CurvePoint], *, title: str, color: str) -> str:
         f'transform="rotate(-90 12 {_f((top + y1) / 2)})">aggregate tok/s</text>'
     )
     return _svg(HALF_WIDTH, y1 + 42, title, parts)
+
+
+def _band(band: Series, xs: Sequence[float], base: float, k: float) -> str:
+    """A shaded interval: one quadrilateral between each two runs that both have one."""
+    pairs = [(band.values[2 * i], band.values[2 * i + 1]) for i in range(len(xs))]
+    shapes = []
+    for i in range(len(xs) - 1):
+        (lo0, hi0), (lo1, hi1) = pairs[i], pairs[i + 1]
+        if None in (lo0, hi0, lo1, hi1):
+            continue
+        corners = [(xs[i], hi0), (xs[i + 1], hi1), (xs[i + 1], lo1), (xs[i], lo0)]
+        path = " ".join(f"{_f(x)},{_f(base - (v or 0.0) * k)}" for x, v in corners)
+        shapes.append(f'<polygon points="{path}" fill="{band.color}" fill-opacity="0.18"/>')
+    return f"<g><title>{_t(band.label)}</title>{''.join(shapes)}</g>"

@@ -41,6 +41,7 @@ from pytest_lmbench.reporting.summary import (
     format_percent,
     report_summary,
 )
+from pytest_lmbench.reporting.timeseries import hardware_charts
 
 MAX_TTFT_ROWS = 40  # strips in the TTFT chart; more would not be readable
 MAX_SWEEP_CHARTS = 12  # one per sweep item; the terminal line has every sweep
@@ -371,6 +372,8 @@ def _charts(
         (_quality_chart(summary, colors), False),
         (_ttft_chart(report, colors), True),
         (_history_chart(report, summary, colors, history), True),
+        # Only with --lm-store-samples: the raw readings over the run's time.
+        *((svg, True) for svg in hardware_charts(report)),
     ]
     svgs += [(svg, False) for svg in _sweep_charts(report, colors)]
     return [(Markup(svg), wide) for svg, wide in svgs]  # noqa: S704 (escaped in charts)

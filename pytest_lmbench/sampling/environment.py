@@ -60,6 +60,8 @@ def collect_environment(
 
     rocm = _safe(lambda: read_text(rocm_root / ".info" / "version"))
     return {
+        # Which machine ran it (the dashboard filters a shared store by it); not in fingerprints.
+        "hostname": _safe(platform.node) or None,
         "os": _safe(platform.system) or None,
         "os_version": _safe(_os_version),
         "kernel": _safe(platform.release) or None,

@@ -25,6 +25,7 @@ from pytest_lmbench.records import (
 )
 
 if TYPE_CHECKING:
+    from pytest_lmbench.storage.progress import RunProgress
     from pytest_lmbench.storage.store import Store
 
 log = logging.getLogger("pytest_lmbench")
@@ -94,10 +95,10 @@ class StoreWriter:
         self.last_error = " ".join(str(exc).split())[:300]
         log.error("results store: %s failed: %s", what, self.last_error)
 
-    def _put_result(self, entry: ResultEntry) -> bool:
+    def _put_result(self, entry: ResultEntry, progress: RunProgress | None = None) -> bool:
         assert self.store is not None
         try:
-            self.store.add_result(self._run.id, entry)
+            self.store.add_result(self._run.id, entry, progress)
         except Exception as exc:  # kept for a retry at session end
             self._failed("saving a result", exc)
             return False
@@ -107,9 +108,13 @@ class StoreWriter:
         if self.store is not None:
             self._safely("saving model", self.store.save_model, self._run.id, entry)
 
-    def add_result(self, entry: ResultEntry) -> None:
-        if self.store is not None and not self._put_result(entry):
+    def add_result(self, entry: ResultEntry, progress: RunProgress | None = None) -> None:
+        if self.store is not None and not self._put_result(entry, progress):
             self.unstored.append(entry)
+
+    def set_progress(self, progress: RunProgress) -> None:
+        if self.store is not None:
+            self._safely("storing progress", self.store.set_progress, self._run.id, progress)
 
     def problems(self) -> list[str]:
         """Terminal lines for what the store does not hold (empty: it holds everything)."""

@@ -22,6 +22,7 @@ from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig, ModelInfo
 from pytest_lmbench.collection.discovery import Discovery
+from pytest_lmbench.collection.distribution import model_in_nodeid, plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.collection.selection import model_of as selection_model
 from pytest_lmbench.config.options import Settings
@@ -37,6 +38,7 @@ from pytest_lmbench.runners.common import Gates
 from pytest_lmbench.sampling import HardwareSampler
 from pytest_lmbench.session.hardware import session_sampler
 from pytest_lmbench.session.lifecycle import ModelManager
+from pytest_lmbench.session.live import LiveProgress
 from pytest_lmbench.session.outputs import (
     ReportWriter,
     StoreWriter,
@@ -63,7 +65,7 @@ class LmbenchSession:
             getattr(config.option, "numprocesses", None)
         )
         self.run = RunInfo(
-            id=str(uuid.uuid4()),
+            id=settings.lm_run_id or str(uuid.uuid4()),
             started_at=now_iso(),
             backend=settings.lm_backend,
             base_url=scrub(settings.lm_base_url),
@@ -88,6 +90,7 @@ class LmbenchSession:
         self.gate_failures: list[str] = []
         self._sampler: HardwareSampler | None = None
         self.progress: ModelProgress | None = None
+        self.live = LiveProgress()  # the store's copy, for the dashboard
         # Set by pytest_keyboard_interrupt: the run's status must not depend on which
         # exit status a second Ctrl-C (or one during teardown) left behind.
         self.interrupted = False
@@ -346,7 +349,7 @@ class LmbenchSession:
             self._merge_model(ModelEntry.model_validate(model_data))
         self.store.enrich(entry, self.model_entries.get(entry.model))
         self.results.append(entry)
-        self.store.add_result(entry)
+        self.store.add_result(entry, self.live.result(entry))
         if self.progress is not None and entry.kind == "capability":
             self.progress.item_done(entry.model)
 
@@ -355,11 +358,29 @@ class LmbenchSession:
         if not self.writes_outputs:
             return
         totals: Counter[str] = Counter()
+        planned: list[tuple[str, str]] = []
         for item in items:
             spec = item.stash.get(SPEC_KEY, None)
+            if spec is not None:
+                planned.append((plain_nodeid(item), spec.model))
             if spec is not None and spec.kind == "capability":
                 totals[spec.model] += 1
         self.progress = ModelProgress(terminal_progress(self.config), totals)
+        self.store.set_progress(self.live.plan(planned))
+
+    def plan_from_ids(self, ids: list[str]) -> None:
+        """Under xdist: the suite items a worker collected (every worker collects the same)."""
+        if self.live.planned or not self.writes_outputs:
+            return
+        planned = []
+        for nodeid in ids:
+            # loadgroup appends "@<group>" after the last "]"; a model key may hold "@" too.
+            head, sep, _group = nodeid.rpartition("]@")
+            model = model_in_nodeid(head + "]" if sep else nodeid, self.model_keys)
+            if model is not None and ".json::" in nodeid:
+                planned.append((nodeid, model))
+        # Items run side by side on the workers: no single current item.
+        self.store.set_progress(self.live.plan(planned, in_order=False))
 
     def model_entry_for(self, key: str) -> JSON | None:
         if self.models is None:

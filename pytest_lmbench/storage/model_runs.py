@@ -6,6 +6,7 @@ combines them), so comparing one model matches on its model row, not the run.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -77,9 +78,16 @@ def last_completed_runs(
 
 
 def history_entry(
-    run_id: str, started_at: datetime, rows: Sequence[Any], status: str | None = None
+    run_id: str,
+    started_at: datetime,
+    rows: Sequence[Any],
+    status: str | None = None,
+    more_quality: tuple[int, float | None] | None = None,
 ) -> HistoryPoint:
-    """One run of a model's history: its headline decode speed and mean quality."""
+    """One run of a model's history: its headline decode speed and mean quality.
+
+    ``more_quality``: (count, sum) of quality scores not among ``rows``.
+    """
     # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
     throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
     levels = [m.number(row[4]) for row in throughput]
@@ -88,11 +96,14 @@ def history_entry(
         row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
     ]
     quality = [row[3] for row in rows if row[3] is not None]
+    count, total = more_quality or (0, None)
+    n = len(quality) + count
+    quality.append(total or 0.0)
     entry: HistoryPoint = {
         "run_id": run_id,
         "started_at": m.format_time(started_at),
         "decode_tps_median": statistics.median(headline) if headline else None,
-        "quality_score_mean": statistics.fmean(quality) if quality else None,
+        "quality_score_mean": math.fsum(quality) / n if n else None,
     }
     if status is not None:
         entry["status"] = status

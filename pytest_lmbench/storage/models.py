@@ -117,6 +117,16 @@ class Run(Base):
     environment: Mapped[JSONObject] = json_column()
     fingerprint: Mapped[str | None] = mapped_column(String(128), index=True)
     calibration: Mapped[JSONObject | None] = json_column(nullable=True)
+    # Live progress, updated with each result (storage/progress.py); not in the JSON report.
+    items_selected: Mapped[int | None] = mapped_column(Integer)
+    items_done: Mapped[int] = mapped_column(Integer, server_default="0")
+    items_passed: Mapped[int] = mapped_column(Integer, server_default="0")
+    items_failed: Mapped[int] = mapped_column(Integer, server_default="0")
+    items_errored: Mapped[int] = mapped_column(Integer, server_default="0")
+    items_skipped: Mapped[int] = mapped_column(Integer, server_default="0")
+    current_item: Mapped[str | None] = mapped_column(Text)
+    current_model: Mapped[str | None] = mapped_column(Text)
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Model(Base):

@@ -38,12 +38,19 @@ from pytest_lmbench.records import (
 )
 from pytest_lmbench.storage import migrations
 from pytest_lmbench.storage import models as m
+from pytest_lmbench.storage.export import EXPORT_COLUMNS, export_query, export_row
 from pytest_lmbench.storage.model_runs import (
     LastRuns,
     history_entry,
     last_completed_runs,
     model_fingerprint_is,
     tested_items,
+)
+from pytest_lmbench.storage.progress import (
+    RunProgress,
+    count_outcomes,
+    progress_update,
+    read_progress,
 )
 from pytest_lmbench.storage.url import (
     StoreError,
@@ -75,9 +82,6 @@ models_t = cast(Table, m.Model.__table__)
 results_t = cast(Table, m.Result.__table__)
 measurements_t = cast(Table, m.Measurement.__table__)
 hardware_t = cast(Table, m.HardwareSample.__table__)
-# Export: the query columns and small JSON; prompt/output/timing blobs stay in reports.
-_EXPORT_SKIP = {"id", "prompt", "output", "reference", "timing", "server_stats", "hardware"}
-EXPORT_COLUMNS = ("run_started_at", *(c.name for c in results_t.c if c.name not in _EXPORT_SKIP))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -174,6 +178,12 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
+    def reading(self, doing: str) -> Iterator[Connection]:
+        """One read transaction, for the queries of ``storage.overview``."""
+        with self._read(doing) as connection:
+            yield connection
+
+    @contextmanager
     def _read(self, doing: str) -> Iterator[Connection]:
         try:
             with self._engine.connect() as connection, connection.begin():
@@ -212,13 +222,21 @@ class Store:
             run_id, f"storing model {model.key}", lambda c: self._rows.put_model(c, row)
         )
 
-    def add_result(self, run_id: str, result: ResultEntry) -> None:
-        """Store one result; a nodeid already stored for ``run_id`` is left as it is."""
+    def add_result(
+        self, run_id: str, result: ResultEntry, progress: RunProgress | None = None
+    ) -> None:
+        """Store one result, and the run's ``progress`` in the same transaction.
+
+        A nodeid already stored for ``run_id`` is left as it is.
+        """
         row, measurements, readings = _rows(
             f"result {result.nodeid}", lambda: m.result_row(run_id, _dump(result))
         )
+        update = None if progress is None else progress_update(run_id, progress)
 
         def write(connection: Connection) -> None:
+            if update is not None:
+                connection.execute(update)
             result_id = self._rows.put_result(connection, row)
             if result_id is None:
                 return  # already stored: first write wins
@@ -232,6 +250,10 @@ class Store:
                 connection.execute(insert(hardware_t), batch)
 
         self._write_for_run(run_id, f"storing result {result.nodeid}", write)
+
+    def set_progress(self, run_id: str, progress: RunProgress) -> None:
+        update = progress_update(run_id, progress)
+        self._write(f"storing the progress of run {run_id}", lambda c: c.execute(update))
 
     def finish_run(
         self,
@@ -285,25 +307,13 @@ class Store:
 
     def run_stats(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Per run: ``models``, ``results`` and one count per outcome."""
-        names = ("models", "results", "passed", "failed", "error", "skipped")
-        stats = {rid: dict.fromkeys(names, 0) for rid in run_ids}
-        model_q = (
-            select(models_t.c.run_id, func.count())
-            .where(models_t.c.run_id.in_(run_ids))
-            .group_by(models_t.c.run_id)
-        )
-        outcome_q = (
-            select(results_t.c.run_id, results_t.c.outcome, func.count())
-            .where(results_t.c.run_id.in_(run_ids))
-            .group_by(results_t.c.run_id, results_t.c.outcome)
-        )
         with self._read("counting results") as connection:
-            for run_id, n in connection.execute(model_q):
-                stats[run_id]["models"] = n
-            for run_id, outcome, n in connection.execute(outcome_q):
-                stats[run_id][outcome] = stats[run_id].get(outcome, 0) + n
-                stats[run_id]["results"] += n
-        return stats
+            return count_outcomes(connection, run_ids)
+
+    def run_progress(self, run_ids: Sequence[str]) -> dict[str, RunProgress]:
+        """What each run's session last recorded of its progress."""
+        with self._read("reading progress") as connection:
+            return read_progress(connection, run_ids)
 
     def load_report(self, run_id: str) -> Report:
         """The run's full report, results in stored order; ``summary`` is left empty."""
@@ -435,22 +445,25 @@ class Store:
                 .limit(limit)
             )
             picked = connection.execute(run_q).all()
-            value_q = select(
-                results_t.c.run_id,
-                results_t.c.kind,
-                results_t.c.decode_tps_median,
-                results_t.c.quality_score,
-                results_t.c.timing["concurrency"],
-            ).where(
-                results_t.c.model_key == model_key,
-                measured,
-                results_t.c.run_id.in_([row[0] for row in picked]),
+            r = results_t.c
+            where = [r.model_key == model_key, measured, r.run_id.in_([row[0] for row in picked])]
+            # Throughput rows one by one (the headline needs each one's concurrency); the
+            # hundreds of capability rows per run only add to the quality mean: summed in SQL.
+            is_speed = r.kind == "throughput"
+            speed_q = select(
+                r.run_id, r.kind, r.decode_tps_median, r.quality_score, r.timing["concurrency"]
             )
-            values = connection.execute(value_q).all()
+            other_q = select(r.run_id, func.count(r.quality_score), func.sum(r.quality_score))
+            values = connection.execute(speed_q.where(*where, is_speed)).all()
+            other_q = other_q.where(*where, ~is_speed).group_by(r.run_id)
+            quality = {rid: (n, total) for rid, n, total in connection.execute(other_q)}
         by_run: dict[str, list[Any]] = defaultdict(list)
         for row in values:
             by_run[row[0]].append(row)
-        return [history_entry(rid, at, by_run[rid], status) for rid, at, status in reversed(picked)]
+        return [
+            history_entry(rid, at, by_run[rid], status, quality.get(rid))
+            for rid, at, status in reversed(picked)
+        ]
 
     def last_completed_runs(self, model_key: str, fingerprint: str | None) -> LastRuns:
         """The newest completed runs holding ``model_key``: with ``fingerprint``, and with any."""
@@ -461,30 +474,16 @@ class Store:
         with self._read("finding items already tested") as connection:
             return tested_items(connection, keys)
 
-    def export_rows(self, run_id: str | None = None) -> list[m.Row]:
-        """Flat result rows (query columns, metrics, flags) of one run or of all runs."""
-        columns = [c for c in results_t.c if c.name not in _EXPORT_SKIP]
-        query = (
-            select(runs_t.c.started_at.label("run_started_at"), *columns)
-            .join(runs_t, runs_t.c.id == results_t.c.run_id)
-            .order_by(runs_t.c.started_at, results_t.c.id)
-        )
-        if run_id is not None:
-            query = query.where(results_t.c.run_id == self.resolve_run(run_id))
+    def export_rows(self, run_id: str | None = None, model_key: str | None = None) -> list[m.Row]:
+        """Flat result rows (query columns, metrics, flags) of one run, one model, or all."""
+        run = self.resolve_run(run_id) if run_id is not None else None
         with self._read("exporting results") as connection:
-            rows = connection.execute(query).mappings().all()
-        return [_export_row(row) for row in rows]
+            rows = connection.execute(export_query(run, model_key)).mappings().all()
+        return [export_row(row) for row in rows]
 
     def schema_revision(self) -> str | None:
         with self._read("reading the schema revision") as connection:
             return migrations.current_revision(connection)
-
-
-def _export_row(row: Mapping[Any, Any]) -> m.Row:
-    out = dict(row)
-    for key in ("run_started_at", "finished_at"):
-        out[key] = m.format_time(out[key])
-    return out
 
 
 def _rows(what: str, convert: Callable[[], T]) -> T:

@@ -215,7 +215,7 @@ def test_default_database(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "lmbench: choose a command: runs, show, report, compare, export"),
+        ([], "lmbench: choose a command: runs, show, report, compare, export, schema, serve"),
         (["bogus"], "lmbench: argument COMMAND: invalid choice: 'bogus'"),
         (["show"], "lmbench show: the following arguments are required: RUN"),
         (["export", "--format", "xml"], "lmbench export: argument --format: invalid choice: 'xml'"),

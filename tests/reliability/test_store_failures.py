@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.records import ResultEntry
+from pytest_lmbench.storage.progress import RunProgress
 from pytest_lmbench.storage.store import Store, StoreError
 from pytest_lmbench.testing import LMStudioTestServer
 
@@ -20,12 +21,14 @@ def _failing(monkeypatch: pytest.MonkeyPatch, case_id: str, times: int) -> list[
     real = Store.add_result
     attempts: list[str] = []
 
-    def add_result(self: Store, run_id: str, result: ResultEntry) -> Any:
+    def add_result(
+        self: Store, run_id: str, result: ResultEntry, progress: RunProgress | None = None
+    ) -> Any:
         if result.case_id == case_id:
             attempts.append(case_id)
             if len(attempts) <= times:
                 raise StoreError("server closed the connection unexpectedly")
-        return real(self, run_id, result)
+        return real(self, run_id, result, progress)
 
     monkeypatch.setattr(Store, "add_result", add_result)
     return attempts

@@ -15,6 +15,7 @@ from pytest_lmbench.sampling import collect_environment, lms_version
 from pytest_lmbench.sampling.environment import cpu_model, pci_device_name
 
 KEYS = {
+    "hostname",
     "os",
     "os_version",
     "kernel",

@@ -135,3 +135,21 @@ def test_joules_per_token_covers_the_measured_rounds_only(
     assert hardware["joules_per_token_window"] == "measured_rounds"
     assert hardware["energy_j"] > 1.5 * hardware["measured_energy_j"]
     assert hardware["duration_s"] > 1.5 * hardware["measured_duration_s"]
+
+
+def test_stored_samples_draw_hardware_charts_over_the_run_in_the_html_report(
+    pytester: pytest.Pytester, server: LMStudioTestServer, gpu: Callable[..., Any]
+) -> None:
+    gpu(temps_c=(70.0,), power_w=150.0)
+    result, _item = run_item(pytester, server, "--lm-runs=2", "--lm-warmup=0", "--lm-store-samples")
+    result.assert_outcomes(passed=1)
+    html = (pytester.path / "out" / "latest.html").read_text()
+    for title in ("GPU power over the run", "GPU temperature over the run", "CPU over the run"):
+        assert f'aria-label="{title}"' in html
+    power = html.split('aria-label="GPU power over the run"')[1].split("</svg>")[0]
+    assert 'stroke-dasharray="2 3"><title>throughput/' in power  # the item's start is marked
+    assert '<path d="M' in power  # a line through the readings
+
+    plain, _ = run_item(pytester, server, "--lm-runs=1", "--lm-warmup=0")
+    plain.assert_outcomes(passed=1)
+    assert "over the run" not in (pytester.path / "out" / "latest.html").read_text()
