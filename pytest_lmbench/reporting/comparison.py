@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_lmbench.metrics.stats import mann_whitney_p
 from pytest_lmbench.records import JSON, ModelEntry, Report, ResultEntry
+from pytest_lmbench.reporting.published import versus_line
 from pytest_lmbench.reporting.summary import (
     as_number,
     format_ms,
@@ -163,8 +164,11 @@ def compare_servers(report: Report) -> list[JSON]:
             fastest = _verdicts(sides, alpha)
             items.append({"item": item, "fastest": fastest, "models": sides})
         overall = {m: _side(single_stream(by_model.get(m, []))) for m in members}
+        published = (report.summary or {}).get("models", {})
         for m in members:
             overall[m].update(_quality(by_model.get(m, [])))
+            if "published" in published.get(m, {}):
+                overall[m]["published"] = published[m]["published"]
         fastest = _verdicts(overall, alpha)
         out.append(
             {
@@ -211,6 +215,10 @@ def comparison_lines(comparisons: Sequence[Mapping[str, Any]]) -> list[str]:
             f"{m} {format_ms(group['overall']['models'][m].get('ttft_s_p50'))}" for m in members
         )
         lines.append(f"  overall: TTFT p50 {ttft}")
+        for m in members:
+            shown = versus_line(group["overall"]["models"][m].get("published"))
+            if shown is not None:
+                lines.append(f"  {m}: {shown.strip()}")
     return lines
 
 

@@ -451,7 +451,8 @@ class LmbenchSession:
         )
         if self.settings.lm_server:
             # Built with the summary, before the gates, hooks and writers read it.
-            report_summary(report)["comparisons"] = compare_servers(report)
+            summary = report_summary(report)  # first: the comparison reads its figures
+            summary["comparisons"] = compare_servers(report)
         return report
 
 

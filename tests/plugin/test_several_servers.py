@@ -88,7 +88,11 @@ def test_each_server_loads_its_model_once_and_the_comparison_groups_them(
     pace(lmstudio_server, 400)
     pace(ollama_server, 400)
     qa_suite(pytester.path)
-    result, report = run(pytester, two_servers, (LMS, OLL), "--lm-min-quality=0")
+    reference = pytester.path / "published.yaml"
+    reference.write_text(f"{LMS}:\n  lm_studio:\n    toks_per_sec: 400\n")
+    result, report = run(
+        pytester, two_servers, (LMS, OLL), "--lm-min-quality=0", f"--lm-reference={reference}"
+    )
     assert result.ret == 0
     ids = sorted(r["nodeid"].rsplit("::", 1)[1] for r in report["results"])
     assert ids == [f"pp32-tg24-c1[{LMS}]", f"pp32-tg24-c1[{OLL}]", f"q1[{LMS}]", f"q1[{OLL}]"]
@@ -115,7 +119,16 @@ def test_each_server_loads_its_model_once_and_the_comparison_groups_them(
         assert side["decode_tps_ci95_low"] <= side["decode_tps"] <= side["decode_tps_ci95_high"]
     loser = next(s for s in item["models"].values() if not s["fastest"])
     assert loser["verdict"] in ("slower", "no significant difference")
-    result.stdout.fnmatch_lines(["same weights (architecture, parameters, quantization): *"])
+    assert group["overall"]["models"][OLL]["published"] == []
+    [published] = group["overall"]["models"][LMS]["published"]
+    assert published["decode_tps"] == 400
+    result.stdout.fnmatch_lines(
+        [
+            "same weights (architecture, parameters, quantization): *",
+            f"  {LMS}: vs published LM Studio *",
+            f"  {OLL}: vs published: —",
+        ]
+    )
     html = (pytester.path / "out" / "latest.html").read_text()
     assert "Same weights on several servers" in html
 
