@@ -253,5 +253,8 @@ def _sampling_asked(s: Settings) -> dict[str, Any]:
         "presence_penalty": s.lm_presence_penalty,
         "frequency_penalty": s.lm_frequency_penalty,
         "stop": list(s.lm_stop) or None,
+        # Not sampling, but it changes function_call_accuracy: scores with and without
+        # it are not comparable in history or against a baseline.
+        "require_schema": s.lm_require_schema or None,
     }
     return {k: v for k, v in asked.items() if v is not None}

@@ -118,3 +118,20 @@ def test_repeated_requests_store_and_export_the_same_output_tokens(
         [(stored,)] = db.execute("SELECT output_tokens FROM results").fetchall()
     [row] = list(csv.DictReader((out / "latest.csv").read_text(encoding="utf-8").splitlines()))
     assert stored == int(row["output_tokens"]) == sum(per_request)
+
+
+def test_a_scoring_setting_changes_the_fingerprint_and_its_absence_keeps_it(
+    pytester: pytest.Pytester, lms: LMStudioTestServer, suite: Path
+) -> None:
+    """--lm-require-schema changes function_call_accuracy: its scores are another series."""
+    args = [f"--lm-suite-dir={suite}", "--lm-model=qwen/qwen3-4b", "-m", "general_text"]
+
+    def fingerprint(*extra: str) -> str:
+        pytester.runpytest(*args, *lmbench_args(lms, pytester.path, *extra))
+        report = json.loads((pytester.path / "out" / "latest.json").read_text())
+        value: str = report["models"][0]["metadata"]["fingerprint"]
+        return value
+
+    plain = fingerprint()
+    assert fingerprint("--lm-require-schema") != plain
+    assert fingerprint() == plain
