@@ -239,6 +239,13 @@ class LmbenchSession:
         left = {selection_model(item) for item in items}
         self.model_keys = tuple(k for k in self.model_keys if k in left)
 
+    def embedding_models(self) -> tuple[str, ...]:
+        """The model keys the server lists as embedding models (they get embedding items)."""
+        models = self.models
+        if models is None:
+            return ()
+        return tuple(k for k in self.model_keys if (i := models.info(k)) and i.kind == "embedding")
+
     def header_lines(self, verbose: bool) -> list[str]:
         return self.discovery.header_lines(verbose) if self.discovery is not None else []
 
