@@ -216,14 +216,12 @@ class LmbenchSession:
 
         if self.collect_only:
             return
-        settings = self.run.settings
         keys: dict[str, str] = {}
         for item in items:
             if item.stash.get(SPEC_KEY, None) is not None:
-                keys[plain_nodeid(item)] = resume_key(
-                    self.run.environment, settings, plain_nodeid(item)
-                )
-                item.stash[RESUME_KEY] = keys[plain_nodeid(item)]
+                nodeid = plain_nodeid(item)
+                keys[nodeid] = resume_key(self.run.environment, self.run.settings, nodeid)
+                item.stash[RESUME_KEY] = keys[nodeid]
         store = self.store.store
         if not self.settings.lm_skip_tested or self.settings.lm_retest or store is None:
             return
