@@ -98,6 +98,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
         models=models,
         concurrency=lm.settings.lm_concurrency,
         rates=lm.settings.lm_rate,
+        embedding_models=lm.embedding_models() if lm.started else (),
     )
 
 

@@ -71,6 +71,9 @@ class Sample(TypedDict, total=False):
     connection_reused: bool | None
     connect_s: float | None  # that connect's duration; None on a reused connection
     queue_delay_s: float | None  # open loop: its scheduled arrival -> sent
+    # embedding items: one request of a batch of inputs
+    inputs_per_s: float | None
+    embed_tokens_per_s: float | None
 
 
 # A per-request figure of an item: a Summary over its requests (throughput), or one
@@ -126,6 +129,10 @@ class Timing(TypedDict, total=False):
     knee_rate_per_s: float
     sweep_stop: str
     sweep_measured_tokens: int
+    # embedding items: inputs per request, and the rates over the measured requests
+    embed_batch: int
+    inputs_per_s: Figure
+    embed_tokens_per_s: Figure
     # against the previous run of the same model fingerprint
     speed_delta_pct: float
     previous_run_decode_tps: float

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest, sampling
+from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     BackendOptions,
@@ -166,6 +166,14 @@ class LMStudioBackend:
             else:
                 call = stream_chat_completions(client, self.base_url, body, label=LABEL)
         return carried.stamp(await http.bounded(call, self._timeout_s, LABEL))
+
+    async def embed(
+        self, client: httpx.AsyncClient, model: str, inputs: list[str]
+    ) -> embeddings.EmbedResult:
+        """``/v1/embeddings`` (fact sheet §3.3): the one route that takes a batch."""
+        body: JSON = {"model": model, "input": inputs}
+        call = embeddings.post(client, self.base_url, embeddings.OPENAI_ROUTE, body, LABEL)
+        return await http.bounded(call, self._timeout_s, LABEL)
 
     def route_for(self, request: ChatRequest) -> str:
         if self._use_native(request):

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest, sampling
+from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     AssistantTurn,
@@ -225,6 +225,16 @@ class OllamaBackend:
         body = chat_body(model, request, keep_alive=self._keep_alive, options=options)
         result = await http.bounded(self._stream_chat(client, body), self._timeout_s, LABEL)
         return carried.stamp(result)
+
+    async def embed(
+        self, client: httpx.AsyncClient, model: str, inputs: list[str]
+    ) -> embeddings.EmbedResult:
+        body: JSON = {"model": model, "input": inputs, "keep_alive": self._keep_alive}
+        options = self._runner_options.get(model)
+        if options:
+            body["options"] = options
+        call = embeddings.post(client, self.base_url, embeddings.OLLAMA_ROUTE, body, LABEL)
+        return await http.bounded(call, self._timeout_s, LABEL)
 
     def close(self) -> None:
         self._rest.close()

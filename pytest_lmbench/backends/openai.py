@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from pytest_lmbench.backends import http, rest, sampling
+from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
     AssistantTurn,
@@ -375,6 +375,13 @@ class OpenAIBackend:
             self.label,
         )
         return carried.stamp(result)
+
+    async def embed(
+        self, client: httpx.AsyncClient, model: str, inputs: list[str]
+    ) -> embeddings.EmbedResult:
+        body: JSON = {"model": model, "input": inputs}
+        call = embeddings.post(client, self.base_url, embeddings.OPENAI_ROUTE, body, self.label)
+        return await http.bounded(call, self._timeout_s, self.label)
 
     def count_prompt_tokens(self, text: str) -> int | None:
         """``text``'s length in the server's own tokens, for streams that bring no usage.

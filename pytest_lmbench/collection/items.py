@@ -21,9 +21,10 @@ from pytest_lmbench.errors import SuiteError
 from pytest_lmbench.suites.loader import (
     CapabilityCase,
     load_capability_suite,
+    load_embedding_suite,
     load_throughput_suite,
 )
-from pytest_lmbench.suites.schema import ThroughputCase
+from pytest_lmbench.suites.schema import EmbeddingCase, ThroughputCase
 
 Level = TypeVar("Level", int, float)
 # Load levels from the command line: a list, "sweep", or None (the grid's own).
@@ -39,6 +40,7 @@ class ItemSpec:
     task: str | None = None
     capability_case: CapabilityCase | None = None
     throughput_case: ThroughputCase | None = None
+    embedding_case: EmbeddingCase | None = None
 
 
 SPEC_KEY = pytest.StashKey[ItemSpec]()
@@ -65,6 +67,14 @@ def throughput_item(lmbench_context: Any, lmbench_spec: ItemSpec, lmbench_benchm
 
     assert lmbench_spec.throughput_case is not None
     run_throughput(lmbench_context, lmbench_spec.throughput_case, lmbench_benchmark)
+
+
+def embedding_item(lmbench_context: Any, lmbench_spec: ItemSpec, lmbench_benchmark: Any) -> None:
+    """Run one embedding case (the callable behind every embedding item)."""
+    from pytest_lmbench.runners.embedding import run_embedding
+
+    assert lmbench_spec.embedding_case is not None
+    run_embedding(lmbench_context, lmbench_spec.embedding_case, lmbench_benchmark)
 
 
 class LmbenchItem(pytest.Function):
@@ -98,10 +108,13 @@ class SuiteFile(pytest.File):
         models: tuple[str, ...],
         concurrency: Levels[int],
         rates: Levels[float] = None,
+        embedding_models: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.models = models
+        # Embedding cases become items only for these (the server lists them as such).
+        self.embedding_models = embedding_models
         self.concurrency = concurrency
         self.rates = rates
 
@@ -115,6 +128,8 @@ class SuiteFile(pytest.File):
             raise self.CollectError(str(exc)) from None
         for model in self.models:
             for spec in specs:
+                if "embedding_case" in spec and model not in self.embedding_models:
+                    continue
                 yield self._item(ItemSpec(model=model, **spec))
 
     def _specs(self) -> Iterator[dict[str, Any]]:
@@ -128,6 +143,13 @@ class SuiteFile(pytest.File):
                     "kind": "throughput",
                     "throughput_case": case,
                 }
+            for embedding in load_embedding_suite(self.path):
+                yield {
+                    "capability": capability,
+                    "case_id": embedding.id,
+                    "kind": "throughput",
+                    "embedding_case": embedding,
+                }
             return
         for item in load_capability_suite(self.path):
             yield {
@@ -140,6 +162,8 @@ class SuiteFile(pytest.File):
 
     def _item(self, spec: ItemSpec) -> LmbenchItem:
         callobj = throughput_item if spec.kind == "throughput" else capability_item
+        if spec.embedding_case is not None:
+            callobj = embedding_item
         item: LmbenchItem = LmbenchItem.from_parent(
             self, name=f"{spec.case_id}[{spec.model}]", callobj=callobj
         )

@@ -71,7 +71,7 @@ def _maybe_skip(
     info = infos.get(spec.model) if spec is not None else None
     if spec is None or info is None or settings.lm_force_capabilities:
         return
-    if info.kind == "embedding":
+    if info.kind == "embedding" and spec.embedding_case is None:
         item.add_marker(
             pytest.mark.skip(
                 reason=f"{spec.model} is an embedding model (the server lists it so): no chat"

@@ -88,8 +88,6 @@ class ModelManager:
                 f"model {key!r} is not on {self.backend.label} at {self.backend.base_url}; "
                 f"it has: {', '.join(sorted(self.infos)) or '(no models)'}"
             )
-        if state.info is not None and state.info.kind == "embedding":
-            raise LoadFailed(f"{key} is an embedding model; pytest-lmbench benchmarks LLMs")
         try:
             result = offload.load(self.backend, key, self.load_config)
         except LmbenchError as exc:

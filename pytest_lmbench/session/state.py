@@ -253,14 +253,12 @@ class LmbenchSession:
 
         if self.collect_only:
             return
-        settings = self.run.settings
         keys: dict[str, str] = {}
         for item in items:
             if item.stash.get(SPEC_KEY, None) is not None:
-                keys[plain_nodeid(item)] = resume_key(
-                    self.run.environment, settings, plain_nodeid(item)
-                )
-                item.stash[RESUME_KEY] = keys[plain_nodeid(item)]
+                nodeid = plain_nodeid(item)
+                keys[nodeid] = resume_key(self.run.environment, self.run.settings, nodeid)
+                item.stash[RESUME_KEY] = keys[nodeid]
         store = self.store.store
         if not self.settings.lm_skip_tested or self.settings.lm_retest or store is None:
             return
@@ -275,6 +273,13 @@ class LmbenchSession:
         self.resumed = len(skipped)
         left = {selection_model(item) for item in items}
         self.model_keys = tuple(k for k in self.model_keys if k in left)
+
+    def embedding_models(self) -> tuple[str, ...]:
+        """The model keys the server lists as embedding models (they get embedding items)."""
+        models = self.models
+        if models is None:
+            return ()
+        return tuple(k for k in self.model_keys if (i := models.info(k)) and i.kind == "embedding")
 
     def header_lines(self, verbose: bool) -> list[str]:
         return self.discovery.header_lines(verbose) if self.discovery is not None else []

@@ -89,11 +89,12 @@ def history_entry(
     ``more_quality``: (count, sum) of quality scores not among ``rows``.
     """
     # (run_id, kind, decode_tps_median, quality_score, concurrency) per result.
-    throughput = [row for row in rows if row[1] == "throughput" and row[2] is not None]
-    levels = [m.number(row[4]) for row in throughput]
-    lowest = min((level for level in levels if level is not None), default=None)
+    # Single-stream items only, as the report's headline: a rate or sweep item stores no
+    # concurrency, and a concurrent item's speed is not the model's.
     headline = [
-        row[2] for row, level in zip(throughput, levels, strict=True) if level in (lowest, None)
+        row[2]
+        for row in rows
+        if row[1] == "throughput" and row[2] is not None and m.number(row[4]) == 1
     ]
     quality = [row[3] for row in rows if row[3] is not None]
     count, total = more_quality or (0, None)

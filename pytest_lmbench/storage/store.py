@@ -423,8 +423,8 @@ class Store:
         """Per completed or interrupted run with this model, oldest first, the last ``limit``.
 
         Each entry: ``run_id``, ``started_at`` (ISO), ``decode_tps_median`` (the
-        median over the run's throughput items at their lowest concurrency, as
-        the report's headline) and ``quality_score_mean``. Skipped and errored
+        median over the run's single-stream (c1) throughput items, as the
+        report's headline) and ``quality_score_mean``. Skipped and errored
         results do not count. ``up_to_run`` leaves out runs that started after it.
         """
         runs = runs_t.c

@@ -23,6 +23,7 @@ from pytest_lmbench.records import JSON
 from pytest_lmbench.suites.schema import (
     CapabilitySuite,
     Case,
+    EmbeddingCase,
     ThroughputCase,
     ThroughputSuite,
 )
@@ -150,11 +151,19 @@ def _tool_name(tool: JSON) -> str | None:
 
 
 def load_throughput_suite(path: Path) -> list[ThroughputCase]:
+    """A generation grid; an embedding suite holds none (:func:`load_embedding_suite`)."""
     suite = _validate(ThroughputSuite, _read_json(path), path, None)
-    cases = []
-    for index, raw in enumerate(suite.cases):
-        cases.append(_validate(ThroughputCase, raw, path, f"#{index}"))
-    return cases
+    if suite.kind == "embedding":
+        return []
+    return [_validate(ThroughputCase, raw, path, f"#{i}") for i, raw in enumerate(suite.cases)]
+
+
+def load_embedding_suite(path: Path) -> list[EmbeddingCase]:
+    """The embedding cases of a throughput suite of ``kind: embedding`` (else none)."""
+    suite = _validate(ThroughputSuite, _read_json(path), path, None)
+    if suite.kind != "embedding":
+        return []
+    return [_validate(EmbeddingCase, raw, path, f"#{i}") for i, raw in enumerate(suite.cases)]
 
 
 def _read_json(path: Path) -> Any:

@@ -132,6 +132,19 @@ class ThroughputCase(_Strict):
         return f"{size}-c{self.concurrency}"
 
 
+class EmbeddingCase(_Strict):
+    """``embed-pp{prompt_tokens}-b{batch}``: ``batch`` inputs of about ``prompt_tokens`` each."""
+
+    prompt_tokens: int = Field(gt=0, le=MAX_TOKENS)
+    batch: int = Field(default=1, gt=0, le=MAX_CONCURRENCY)
+
+    @property
+    def id(self) -> str:
+        return f"embed-pp{self.prompt_tokens}-b{self.batch}"
+
+
 class ThroughputSuite(_Strict):
     capability: Literal["throughput"]
+    # "embedding": the cases are EmbeddingCase, run only on embedding models.
+    kind: Literal["generation", "embedding"] = "generation"
     cases: list[JSON]

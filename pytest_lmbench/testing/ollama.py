@@ -22,6 +22,7 @@ from pytest_lmbench.testing.answers import (
     Turn,
     assistant_turns,
     text_of,
+    tokenize,
     user_text_of,
 )
 from pytest_lmbench.testing.engine import EngineError, FakeEngine, FakeModel, Fault, Lookup
@@ -32,6 +33,7 @@ from pytest_lmbench.testing.httpserver import (
     Route,
     send_json_with_faults,
 )
+from pytest_lmbench.testing.openai_compat import embedding_vector
 from pytest_lmbench.testing.pacing import Pacer, ServerTiming, plan_chunks
 
 VERSION = "0.12.0"
@@ -166,6 +168,7 @@ class OllamaTestServer(EngineServer):
             ("GET", "/api/version"): (self._version, False),
             ("POST", "/api/chat"): (self._chat, True),
             ("POST", "/api/generate"): (self._generate, True),
+            ("POST", "/api/embed"): (self._embed, True),
         }
 
     def __enter__(self) -> OllamaTestServer:
@@ -249,6 +252,36 @@ class OllamaTestServer(EngineServer):
 
     def _generate(self, ex: Exchange, faults: list[Fault]) -> None:
         self._answer(ex, faults, chat=False)
+
+    def _embed(self, ex: Exchange, faults: list[Fault]) -> None:
+        """``POST /api/embed``: one vector per input, counts and nanosecond durations."""
+        body = ex.json if isinstance(ex.json, dict) else {}
+        raw, name = body.get("input"), str(body.get("model") or "")
+        texts = [raw] if isinstance(raw, str) else raw
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            ex.send_json(400, {"error": "invalid input type"})
+            return
+        try:
+            lookup = self.engine.lookup(name, jit=True)
+            started = time.perf_counter()
+            self.engine.ensure_loaded(lookup, self._load_config(body), evict=False)
+            load_ns = round((time.perf_counter() - started) * 1e9)
+        except EngineError as err:
+            message = f"model '{name}' not found" if err.kind == "model_not_found" else err.message
+            ex.send_json(err.status, {"error": message})
+            return
+        if lookup.model.kind != "embedding":
+            ex.send_json(400, {"error": f'"{name}" does not support embeddings'})
+            return
+        tokens = sum(len(tokenize(t)) for t in texts)
+        reply = {
+            "model": name,
+            "embeddings": [embedding_vector(t) for t in texts],
+            "total_duration": load_ns + 1000 * tokens,
+            "load_duration": load_ns,
+            "prompt_eval_count": tokens,
+        }
+        send_json_with_faults(ex, 200, reply, faults)
 
     def _load_or_unload(self, ex: Exchange, body: JSON, lookup: Lookup, chat: bool) -> None:
         """An empty request only loads (or, with ``keep_alive: 0``, unloads) the model."""

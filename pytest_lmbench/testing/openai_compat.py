@@ -348,7 +348,8 @@ def chat_completions(engine: FakeEngine, ex: Exchange, faults: list[Fault], *, v
     send_json_with_faults(ex, 200, body, deferred)
 
 
-def _vector(text: str) -> list[float]:
+def embedding_vector(text: str) -> list[float]:
+    """A deterministic 16-d vector of ``text`` (what every fake server embeds)."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return [round(b / 127.5 - 1.0, 6) for b in digest[:16]]
 
@@ -373,7 +374,8 @@ def embeddings(engine: FakeEngine, ex: Exchange, faults: list[Fault]) -> None:
         ex.send_json(400, openai_error(message, param="model"))
         return
     data = [
-        {"object": "embedding", "embedding": _vector(t), "index": i} for i, t in enumerate(texts)
+        {"object": "embedding", "embedding": embedding_vector(t), "index": i}
+        for i, t in enumerate(texts)
     ]
     usage = {"prompt_tokens": 0, "total_tokens": 0}
     payload = {"object": "list", "data": data, "model": lookup.instance_id, "usage": usage}

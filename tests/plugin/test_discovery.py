@@ -161,6 +161,12 @@ def run(pytester: pytest.Pytester, server: LMStudioTestServer, *args: str) -> py
     suite = pytester.path / "suite"
     if not suite.exists():
         write_suite(suite)
+        embedding = {
+            "capability": "throughput",
+            "kind": "embedding",
+            "cases": [{"prompt_tokens": 16}],
+        }
+        (suite / "throughput" / "embedding.json").write_text(json.dumps(embedding))
     server.engine.answers[:] = oracle_rules([suite])
     return pytester.runpytest(
         f"--lm-suite-dir={suite}",
@@ -209,17 +215,21 @@ def test_all_benchmarks_every_model_once_and_skips_chat_on_the_embedding_model(
 ) -> None:
     args = ("--lm-model=all", "--lm-preset=quick", "--lm-max-tests=1", "--lm-rank-by=quality")
     result = run(pytester, lms, *args, "-rs")
-    result.assert_outcomes(passed=15, skipped=3)
+    # 5 chat models x 3 items; the embedding model: its embedding item (the one throughput
+    # item --lm-max-tests=1 keeps), its two chat items skipped.
+    result.assert_outcomes(passed=16, skipped=2)
     result.stdout.fnmatch_lines(["lmbench leaderboard (by quality; speed from c1 items only)"])
     result.stdout.fnmatch_lines(
         ["*SKIPPED*text-embedding-nomic-embed-text-v1.5 is an embedding model*no chat*"]
     )
-    # Five chat models (two are variants of one key), each loaded once and unloaded.
-    assert (lms.engine.load_calls, lms.engine.unload_calls) == (5, 5)
+    # All six (two are variants of one key), each loaded once and unloaded.
+    assert (lms.engine.load_calls, lms.engine.unload_calls) == (6, 6)
     report: dict[str, Any] = json.loads((pytester.path / "out" / "latest.json").read_text())
     assert {m["key"] for m in report["models"]} == set(LMS.values())
     loaded = [r.json["model"] for r in lms.engine.requests if r.path == "/api/v1/models/load"]
-    assert sorted(loaded) == sorted(v for k, v in LMS.items() if k != "embed")
+    assert sorted(loaded) == sorted(LMS.values())
+    [embedded] = [r for r in report["results"] if r["case_id"] == "embed-pp16-b1"]
+    assert (embedded["model"], embedded["outcome"]) == (LMS["embed"], "passed")
 
 
 def test_force_capabilities_runs_what_the_metadata_rules_out(

@@ -21,7 +21,11 @@ from pytest_lmbench.backends.base import ToolCall
 from pytest_lmbench.metrics.scoring import ScoringInput, quality_score, score_case
 from pytest_lmbench.metrics.text import parse_number
 from pytest_lmbench.suites import vision_images
-from pytest_lmbench.suites.loader import load_capability_suite, load_throughput_suite
+from pytest_lmbench.suites.loader import (
+    load_capability_suite,
+    load_embedding_suite,
+    load_throughput_suite,
+)
 from pytest_lmbench.suites.schema import (
     TASKS,
     CapabilitySuite,
@@ -84,7 +88,10 @@ def _render(folder: Path, template: str, variables: dict[str, Any]) -> str:
 def test_every_capability_has_suite_files() -> None:
     folders = {p.parent.name for p in SUITE_FILES}
     assert folders == set(TASKS)
-    assert [_rel(p) for p in THROUGHPUT_FILES] == ["throughput/grid.json"]
+    assert [_rel(p) for p in THROUGHPUT_FILES] == [
+        "throughput/embedding.json",
+        "throughput/grid.json",
+    ]
 
 
 @pytest.mark.parametrize("path", SUITE_FILES, ids=_rel)
@@ -104,8 +111,19 @@ def test_project_loader_accepts_suite_file(path: Path) -> None:
     assert len(loaded) == len(_load(path)[1])
 
 
+def test_embedding_cases() -> None:
+    path = ROOT / "throughput" / "embedding.json"
+    assert [c.id for c in load_embedding_suite(path)] == [
+        "embed-pp64-b1",
+        "embed-pp64-b8",
+        "embed-pp64-b32",
+    ]
+    assert load_throughput_suite(path) == []  # no generation grid in it
+    assert load_embedding_suite(ROOT / "throughput" / "grid.json") == []
+
+
 def test_throughput_grid() -> None:
-    (path,) = THROUGHPUT_FILES
+    path = ROOT / "throughput" / "grid.json"
     suite = ThroughputSuite.model_validate(json.loads(path.read_text(encoding="utf-8")))
     cases = [ThroughputCase.model_validate(raw) for raw in suite.cases]
     assert [c.id for c in cases] == [
