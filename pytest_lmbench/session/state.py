@@ -21,7 +21,7 @@ import pytest
 from pytest_lmbench import __version__
 from pytest_lmbench.backends import UnknownBackend, make_backend
 from pytest_lmbench.backends.base import Backend, BackendOptions, LoadConfig, ModelInfo
-from pytest_lmbench.collection.discovery import Discovery
+from pytest_lmbench.collection.discovery import Discovery, is_pattern
 from pytest_lmbench.collection.distribution import model_in_nodeid, plain_nodeid
 from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.collection.selection import model_of as selection_model
@@ -205,7 +205,8 @@ class LmbenchSession:
             name, kind, url = split_server(text)
             backends[name] = self._make_backend(replace(options, base_url=url), kind)
         multi = MultiBackend(backends)
-        for key in self.model_keys:
+        # ``all`` and globs are expanded over every server's NAME:KEY models later.
+        for key in (k for k in self.model_keys if not is_pattern(k)):
             try:
                 multi.split(key)
             except LmbenchError as exc:
@@ -224,7 +225,7 @@ class LmbenchSession:
         """--collect-only with ``all`` or a glob: ask the server which models it has."""
         s = self.settings
         options = BackendOptions(s.lm_base_url, token=s.lm_api_token, timeout_s=s.lm_timeout)
-        backend = self._make_backend(options)
+        backend = self._servers_backend(options) if s.lm_server else self._make_backend(options)
         try:
             infos = {info.key: info for info in backend.list_models()}
             self._discover(backend, infos)

@@ -209,3 +209,23 @@ def test_a_model_without_its_server_name_stops_the_run(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     line = "*--lm-model: model 'qwen3:4b' names no server: with --lm-server, use NAME:KEY, "
     result.stderr.fnmatch_lines([line + "NAME one of lms, oll"])
+
+
+def test_all_covers_every_server(pytester: pytest.Pytester, two_servers: dict[str, str]) -> None:
+    """--lm-model=all with --lm-server lists each server's models as NAME:KEY."""
+    listed = pytester.runpytest(
+        f"--lm-suite-dir={grid(pytester.path)}",
+        *(f"--lm-server={name}={url}" for name, url in two_servers.items()),
+        "--lm-model=all",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    )
+    ids = [line for line in listed.stdout.lines if "::" in line]
+    assert any(f"[{LMS}]" in line for line in ids), ids
+    assert any(f"[{OLL}]" in line for line in ids), ids
+    assert {line.split("[", 1)[1].split(":", 1)[0] for line in ids} == {"lms", "oll"}
+    result, report = run(pytester, two_servers, ("oll:qwen3*",), "--lm-runs=1", "--lm-warmup=0")
+    result.assert_outcomes(passed=1)
+    assert [m["key"] for m in report["models"]] == [OLL]
