@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from pytest_lmbench.dashboard import views
 from pytest_lmbench.dashboard.launcher import LaunchError, RunRequest
 from pytest_lmbench.dashboard.state import Dashboard, dashboard
 from pytest_lmbench.records import JSON, ResultEntry
+from pytest_lmbench.storage import overview
 
 __all__ = ["router"]
 
@@ -40,6 +42,26 @@ def runs(
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[views.RunSummary]:
     return views.list_runs(app.store, status=status, model=model, host=host, limit=limit)
+
+
+@router.get("/runs/events")
+async def runs_events(app: App, request: Request) -> EventSourceResponse:
+    """``runs`` whenever a run starts or ends: the runs page reloads on it."""
+
+    def state() -> tuple[Any, ...]:
+        with app.store.reading("watching runs") as connection:
+            return overview.runs_state(connection)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        last = await anyio.to_thread.run_sync(state)
+        while not await request.is_disconnected():
+            await anyio.sleep(app.poll_s)
+            now = await anyio.to_thread.run_sync(state)
+            if now != last:
+                last = now
+                yield ServerSentEvent(data=json.dumps(list(now)), event="runs")
+
+    return EventSourceResponse(events(), ping=15)
 
 
 @router.get("/runs/{run_id}")

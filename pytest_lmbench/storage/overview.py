@@ -22,6 +22,7 @@ __all__ = [
     "model_keys",
     "model_run_figures",
     "run_models",
+    "runs_state",
     "select_runs",
 ]
 
@@ -49,6 +50,13 @@ def select_runs(
         query = query.where(exists().where(_models.c.run_id == _runs.c.id, _models.c.key == model))
     rows = connection.execute(query).mappings().all()
     return [RunInfo.model_validate(m.run_entry(row)) for row in rows]
+
+
+def runs_state(connection: Connection) -> tuple[int, int]:
+    """(runs, running runs): either changes when a run starts or ends, on any machine."""
+    query = select(func.count(), func.count().filter(_runs.c.status == "running"))
+    total, running = connection.execute(query.select_from(_runs)).one()
+    return int(total), int(running)
 
 
 def run_models(connection: Connection, run_ids: Sequence[str]) -> dict[str, list[str]]:

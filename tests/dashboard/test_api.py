@@ -135,3 +135,28 @@ def test_leaderboard_ranks_each_models_latest_completed_run(
         ("fast/model", None),
     ]
     assert page.index(MODEL) < page.index("fast/model")
+
+
+def test_a_run_starting_anywhere_is_an_event_for_the_runs_page(
+    filled: str, serve_dashboard: Callable[..., Served]
+) -> None:
+    served = serve_dashboard(filled)
+    seen: list[str] = []
+    with served.client() as client, client.stream("GET", "/api/runs/events") as stream:
+        # Another session (here: another store connection) begins a run.
+        with open_store(filled) as store:
+            store.begin_run(
+                RunInfo(
+                    id="eeee",
+                    started_at="2026-05-05T12:00:00+00:00",
+                    backend="ollama",
+                    base_url="http://127.0.0.1:11434",
+                    plugin_version="0.1.0",
+                )
+            )
+        for line in stream.iter_lines():
+            seen.append(line)
+            if line.startswith("data:"):
+                break
+    assert "event: runs" in seen
+    assert seen[-1] == "data: [4, 2]"  # four runs, two of them running

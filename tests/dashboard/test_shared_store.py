@@ -27,12 +27,25 @@ MAX_TESTS = 6
 ITEMS = 2 * MAX_TESTS  # --lm-max-tests caps each capability
 
 
+def _server(ttft_s: float) -> LMStudioTestServer:
+    server = LMStudioTestServer([FakeModel(key=MODEL, tool_use=True)])
+    server.engine.script.ttft_s = ttft_s
+    server.engine.script.token_interval_s = 0.002
+    server.engine.answers[:] = oracle_rules([Path(capability_suites.__file__).parent])
+    return server
+
+
+@pytest.fixture
+def slow() -> Iterator[LMStudioTestServer]:
+    """For the session started by hand: 12 items of at least a second each, so it is
+    still running when the second one (a few seconds to start on a busy machine) is."""
+    with _server(1.0) as server:
+        yield server
+
+
 @pytest.fixture
 def lms() -> Iterator[LMStudioTestServer]:
-    with LMStudioTestServer([FakeModel(key=MODEL, tool_use=True)]) as server:
-        server.engine.script.ttft_s = 0.002
-        server.engine.script.token_interval_s = 0.005
-        server.engine.answers[:] = oracle_rules([Path(capability_suites.__file__).parent])
+    with _server(0.002) as server:
         yield server
 
 
@@ -47,6 +60,7 @@ def test_two_sessions_at_once_both_show_live_and_keep_every_row(
     pg_url: str,
     serve_dashboard: Callable[..., Served],
     lms: LMStudioTestServer,
+    slow: LMStudioTestServer,
     tmp_path: Path,
 ) -> None:
     served = serve_dashboard(pg_url)
@@ -56,7 +70,7 @@ def test_two_sessions_at_once_both_show_live_and_keep_every_row(
         [
             sys.executable,
             *("-m", "pytest", "--pyargs", "capability_suites", f"--lm-run-id={by_hand}"),
-            *(f"--lm-model={MODEL}", f"--lm-base-url={lms.base_url}", "--lm-max-tokens=96"),
+            *(f"--lm-model={MODEL}", f"--lm-base-url={slow.base_url}", "--lm-max-tokens=96"),
             *common,
             *(f"--lm-output-dir={tmp_path / 'other'}", "-p", "no:cacheprovider", "-q"),
         ],
@@ -67,6 +81,10 @@ def test_two_sessions_at_once_both_show_live_and_keep_every_row(
     )
     try:
         with served.client() as client:
+            deadline = time.monotonic() + 120
+            while client.get(f"/api/runs/{by_hand}").status_code == 404:
+                assert time.monotonic() < deadline, "the session started by hand never showed"
+                time.sleep(0.05)
             body = {
                 "models": [MODEL],
                 "capabilities": ["reasoning", "general_text"],

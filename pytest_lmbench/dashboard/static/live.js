@@ -26,4 +26,10 @@ function follow(el) {
 }
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll('.progress[data-status="running"]').forEach(follow);
+  // The runs page: a run started or ended anywhere (another machine on the same
+  // store too) reloads the list.
+  if (document.getElementById("runs")) {
+    const runs = new EventSource("/api/runs/events");
+    runs.addEventListener("runs", () => { runs.close(); window.location.reload(); });
+  }
 });
