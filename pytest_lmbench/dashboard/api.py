@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -112,10 +112,10 @@ def compare(app: App, a: str, b: str) -> Compared:
 
 
 @router.get("/leaderboard")
-def leaderboard(
-    app: App, rank_by: Literal["decode_tps", "quality"] = "decode_tps"
-) -> list[views.Leader]:
-    """Each model's latest completed run, best first."""
+def leaderboard(app: App, rank_by: str = "decode_tps") -> list[views.Leader]:
+    """Each model's latest completed run, best first by a ``--lm-rank-by`` key."""
+    if rank_by not in views.RANK_KEYS:
+        raise HTTPException(422, f"rank_by must be one of {', '.join(views.RANK_KEYS)}")
     return views.leaderboard(app.store, rank_by)
 
 

@@ -196,7 +196,14 @@ def leaderboard_page(app: App, rank_by: str = "decode_tps") -> HTMLResponse:
     if rank_by not in views.RANK_KEYS:
         raise HTTPException(422, f"rank_by must be one of {', '.join(views.RANK_KEYS)}")
     leaders = views.leaderboard(app.store, rank_by)
-    return _page("leaderboard.html.j2", leaders=leaders, rank_by=rank_by, title="Leaderboard")
+    columns = views.leaderboard_columns(leaders)
+    return _page(
+        "leaderboard.html.j2",
+        leaders=leaders,
+        columns=columns,
+        rank_by=rank_by,
+        title="Leaderboard",
+    )
 
 
 @router.get("/start", response_class=HTMLResponse)

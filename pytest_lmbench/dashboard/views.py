@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from pytest_lmbench import vocabulary
 from pytest_lmbench.config.table import SPEC_BY_NAME
 from pytest_lmbench.gates.baseline import compare_item, item_key, item_label, observe
 from pytest_lmbench.records import JSON, HistoryPoint, ModelEntry, Report, RunInfo
+from pytest_lmbench.reporting import leaderboard as board
 from pytest_lmbench.storage import overview
 from pytest_lmbench.storage.progress import RunProgress
 from pytest_lmbench.storage.store import Store
@@ -98,10 +100,12 @@ class Leader(BaseModel):
     started_at: str | None
     decode_tps_median: float | None
     quality_score_mean: float | None
+    # The --lm-rank-by figures of that run (reporting.leaderboard): None, not measured.
+    figures: dict[str, float | None] = Field(default_factory=dict)
 
 
-# Leaderboard orders: the key, and whether a higher value ranks first.
-RANK_KEYS = {"decode_tps": ("decode_tps_median", True), "quality": ("quality_score_mean", True)}
+# The same orders as --lm-rank-by, with the report's own columns.
+RANK_KEYS = vocabulary.RANK_KEYS
 
 
 class ModelHistory(BaseModel):
@@ -238,25 +242,39 @@ def model_history(store: Store, model: str, limit: int = 200) -> ModelHistory:
     )
 
 
+def leaderboard_columns(leaders: list[Leader]) -> list[tuple[str, str]]:
+    """(key, label) of each column the report's leaderboard shows, quality per capability
+    where some model has it."""
+    present = {key for leader in leaders for key in leader.figures}
+    quality = [k for k in RANK_KEYS if k.startswith("quality_") and k in present]
+    return [(c.key, c.label) for c in board.COLUMNS] + [(k, k) for k in quality]
+
+
 def leaderboard(store: Store, rank_by: str = "decode_tps") -> list[Leader]:
-    """Each model's latest completed run, best first by ``rank_by`` (unmeasured last)."""
-    field, higher_first = RANK_KEYS[rank_by]
+    """Each model's latest completed run, best first by ``rank_by`` (unmeasured last),
+    with the figures the report's leaderboard shows for it."""
     with store.reading("listing models") as connection:
         keys = overview.model_keys(connection)
     leaders = []
+    reports: dict[str, Report] = {}
     for key in keys:
         done = [p for p in store.history(key, None, limit=10) if p.get("status") == "completed"]
-        if done:
-            point = done[-1]
-            leaders.append(
-                Leader(
-                    model=key,
-                    run_id=point["run_id"],
-                    started_at=point["started_at"],
-                    decode_tps_median=point["decode_tps_median"],
-                    quality_score_mean=point["quality_score_mean"],
-                )
+        if not done:
+            continue
+        point = done[-1]
+        run_id = point["run_id"]
+        if run_id not in reports:
+            reports[run_id] = store.load_report(run_id)
+        leaders.append(
+            Leader(
+                model=key,
+                run_id=run_id,
+                started_at=point["started_at"],
+                decode_tps_median=point["decode_tps_median"],
+                quality_score_mean=point["quality_score_mean"],
+                figures=board.rows(reports[run_id]).get(key, {}),
             )
-    measured = [x for x in leaders if getattr(x, field) is not None]
-    measured.sort(key=lambda x: getattr(x, field), reverse=higher_first)
-    return measured + [x for x in leaders if getattr(x, field) is None]
+        )
+    measured = [x for x in leaders if x.figures.get(rank_by) is not None]
+    measured.sort(key=lambda x: x.figures[rank_by] or 0.0, reverse=board.higher_is_better(rank_by))
+    return measured + [x for x in leaders if x.figures.get(rank_by) is None]

@@ -91,7 +91,7 @@ def rank_by(report: Report) -> str:
 
 def ranked(report: Report, rank_by: str) -> list[tuple[str, Row]]:
     """Models best first by ``rank_by``; those without the figure last, in report order."""
-    better = _higher_is_better(rank_by)
+    better = higher_is_better(rank_by)
     table = list(rows(report).items())
     known = [(k, r) for k, r in table if r.get(rank_by) is not None]
     unknown = [(k, r) for k, r in table if r.get(rank_by) is None]
@@ -99,7 +99,7 @@ def ranked(report: Report, rank_by: str) -> list[tuple[str, Row]]:
     return known + unknown
 
 
-def _higher_is_better(rank_by: str) -> bool:
+def higher_is_better(rank_by: str) -> bool:
     column = next((c for c in COLUMNS if c.key == rank_by), None)
     return column.higher_is_better if column is not None else True  # quality_<capability>
 

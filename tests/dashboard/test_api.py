@@ -125,6 +125,7 @@ def test_leaderboard_ranks_each_models_latest_completed_run(
         by_quality = client.get("/api/leaderboard", params={"rank_by": "quality"}).json()
         assert client.get("/api/leaderboard", params={"rank_by": "vibes"}).status_code == 422
         page = client.get("/leaderboard", params={"rank_by": "quality"}).text
+        by_energy = client.get("/api/leaderboard", params={"rank_by": "joules_per_token"}).json()
     assert [(x["model"], x["run_id"], x["decode_tps_median"]) for x in by_speed] == [
         ("fast/model", "dddd", 80.0),
         (MODEL, RUN_B, 30.2),  # its latest completed run, not its best
@@ -135,6 +136,11 @@ def test_leaderboard_ranks_each_models_latest_completed_run(
         ("fast/model", None),
     ]
     assert page.index(MODEL) < page.index("fast/model")
+    # Every --lm-rank-by key ranks, with the report leaderboard's own figures.
+    assert by_speed[0]["figures"]["decode_tps"] == 80.0
+    assert {x["model"] for x in by_energy} == {MODEL, "fast/model"}
+    assert all(x["figures"].get("joules_per_token") is None for x in by_energy)
+    assert "tok/s per GB" in page
 
 
 def test_a_run_starting_anywhere_is_an_event_for_the_runs_page(
