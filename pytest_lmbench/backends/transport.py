@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select
 import ssl
 import time
 from collections import deque
@@ -145,6 +146,23 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return self._complete and self.keep_alive and not self._closed and self._error is None
+
+    def closed_meanwhile(self) -> bool:
+        """Whether the server closed this idle connection while the loop was not running.
+
+        Between batches an item's loop does not run, so a keep-alive timeout's close
+        (uvicorn's is 5 s) is not seen until the next request fails on it. An idle
+        HTTP/1.1 connection has nothing to read: anything readable is that close.
+        One poll of the one connection taken, as httpcore does.
+        """
+        sock = self._transport.get_extra_info("socket") if self._transport else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     async def send(self, message: bytes, timeouts: dict[str, float | None]) -> None:
         self._parser = httptools.HttpResponseParser(self)
@@ -282,7 +300,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
-            if connection.reusable:
+            if connection.reusable and not connection.closed_meanwhile():
                 return connection
             self._forget(connection)
         return None
