@@ -159,10 +159,9 @@ class _Connection(asyncio.Protocol):
         if sock is None:
             return False
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
+            return _readable(sock)
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     async def send(self, message: bytes, timeouts: dict[str, float | None]) -> None:
         self._parser = httptools.HttpResponseParser(self)
@@ -244,6 +243,15 @@ class _Connection(asyncio.Protocol):
     def _until_close(self) -> bool:
         names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
+
+
+def _readable(sock: Any) -> bool:
+    if hasattr(select, "poll"):  # select() refuses descriptors past 1023: 1,000 streams have them
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 class _ResponseStream(httpx.AsyncByteStream):
