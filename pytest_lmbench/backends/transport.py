@@ -94,6 +94,9 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter_ns()
         self._last_read_ns = now
+        if self._complete or self._parser is None:  # nothing is owed: a broken server
+            self._fail(httpx.RemoteProtocolError("data on an idle connection"))
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
