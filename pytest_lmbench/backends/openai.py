@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from pytest_lmbench.backends import body as body_bounds
 from pytest_lmbench.backends import http, rest
 from pytest_lmbench.backends.base import (
     JSON,
@@ -172,7 +173,7 @@ async def stream_chat_completions(
                 first_byte,
                 label,
                 finished=lambda: done,
-                max_bytes=http.stream_byte_cap(body.get("max_tokens")),
+                max_bytes=body_bounds.stream_byte_cap(body.get("max_tokens")),
             )
             async for event in stream:
                 if done:
