@@ -203,7 +203,9 @@ class SSEDecoder:
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
         if not self._buffer and not self._data and self._event is None:
             plain = _plain_data_events(chunk, arrived_ns)
-            if plain is not None:
+            # A tail holding a whole line (its blank line still to come) is left to
+            # the line machinery, as the buffer never keeps a line break.
+            if plain is not None and b"\n" not in plain[1]:
                 self._buffer = plain[1]
                 return plain[0]
         self._buffer += chunk
