@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from pytest_lmbench.backends import body as body_bounds
 from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
@@ -256,7 +257,7 @@ class LMStudioBackend:
                     first_byte,
                     LABEL,
                     finished=lambda: ended,
-                    max_bytes=http.stream_byte_cap(request.max_tokens),
+                    max_bytes=body_bounds.stream_byte_cap(request.max_tokens),
                 )
                 async for event in events:
                     payload = http.load_event_json(event, LABEL)

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from pytest_lmbench.backends import body as body_bounds
 from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
@@ -256,7 +257,7 @@ class OllamaBackend:
                     timeline.first_byte_ns = now
 
                 decoder = http.NDJSONDecoder()
-                cap = http.stream_byte_cap(as_dict(body.get("options")).get("num_predict"))
+                cap = body_bounds.stream_byte_cap(as_dict(body.get("options")).get("num_predict"))
                 events = http.iter_stream(
                     response, decoder, first_byte, LABEL, finished=lambda: done, max_bytes=cap
                 )

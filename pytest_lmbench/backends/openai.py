@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from pytest_lmbench.backends import body as body_bounds
 from pytest_lmbench.backends import embeddings, http, rest, sampling
 from pytest_lmbench.backends.base import (
     JSON,
@@ -127,11 +128,14 @@ def _apply_chunk(
     label: str,
     on_chunk: ChunkHook | None = None,
 ) -> None:
-    err = http.error_from_body(200, payload, label=label, what="stream")
-    if err is not None:
-        raise StreamError(str(err))
-    if payload.get("model"):
-        acc.model = str(payload["model"])
+    # Once per token: the checks below look only for what the chunk holds.
+    if "error" in payload:
+        err = http.error_from_body(200, payload, label=label, what="stream")
+        if err is not None:
+            raise StreamError(str(err))
+    model = payload.get("model")
+    if model:
+        acc.model = str(model)
     usage = payload.get("usage")
     if isinstance(usage, dict):
         acc.prompt_tokens = as_int(usage.get("prompt_tokens"))
@@ -139,7 +143,8 @@ def _apply_chunk(
     if isinstance(payload.get("timings"), dict):
         acc.server_stats.update(llamacpp_stats(payload["timings"]))
     for choice in as_list(payload.get("choices")):
-        _apply_choice(acc, as_dict(choice), arrived_ns)
+        if isinstance(choice, dict):  # anything else carries nothing to fold in
+            _apply_choice(acc, choice, arrived_ns)
     if on_chunk is not None:
         on_chunk(acc, payload)
 
@@ -149,13 +154,14 @@ def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None
     content = delta.get("content")
     if isinstance(content, str):
         acc.add_content(content, arrived_ns)
-    for key in ("reasoning_content", "reasoning"):
-        text = delta.get(key)
-        if isinstance(text, str):
-            acc.add_reasoning(text, arrived_ns)
-    for call in as_list(delta.get("tool_calls")):
-        if isinstance(call, dict):
-            acc.add_tool_delta(call, arrived_ns)
+    if content is None or len(delta) > 1:  # a delta of content alone is most tokens
+        for key in ("reasoning_content", "reasoning"):
+            text = delta.get(key)
+            if isinstance(text, str):
+                acc.add_reasoning(text, arrived_ns)
+        for call in as_list(delta.get("tool_calls")):
+            if isinstance(call, dict):
+                acc.add_tool_delta(call, arrived_ns)
     if choice.get("finish_reason"):
         acc.finish_reason = str(choice["finish_reason"])
 
@@ -201,7 +207,7 @@ async def stream_chat_completions(
                 first_byte,
                 label,
                 finished=lambda: done,
-                max_bytes=http.stream_byte_cap(body.get("max_tokens")),
+                max_bytes=body_bounds.stream_byte_cap(body.get("max_tokens")),
             )
             async for event in stream:
                 if done:

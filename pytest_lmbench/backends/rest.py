@@ -108,7 +108,7 @@ class RestClient:
         """A client for streamed chats: the fast transport where httptools is installed.
 
         Streams are asked for uncompressed: a compressed stream is decoded (and
-        capped) by :class:`~pytest_lmbench.backends.http.BodyDecoder`, but is only
+        capped) by :class:`~pytest_lmbench.backends.body.BodyDecoder`, but is only
         slower to read.
         """
         headers = {**auth_headers(self._token), "Accept-Encoding": "identity"}

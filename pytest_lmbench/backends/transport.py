@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select
 import ssl
 import time
 from collections import deque
@@ -93,6 +94,9 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         now = time.perf_counter_ns()
         self._last_read_ns = now
+        if self._complete or self._parser is None:  # nothing is owed: a broken server
+            self._fail(httpx.RemoteProtocolError("data on an idle connection"))
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -145,6 +149,22 @@ class _Connection(asyncio.Protocol):
     @property
     def reusable(self) -> bool:
         return self._complete and self.keep_alive and not self._closed and self._error is None
+
+    def closed_meanwhile(self) -> bool:
+        """Whether the server closed this idle connection while the loop was not running.
+
+        Between batches an item's loop does not run, so a keep-alive timeout's close
+        (uvicorn's is 5 s) is not seen until the next request fails on it. An idle
+        HTTP/1.1 connection has nothing to read: anything readable is that close.
+        One poll of the one connection taken, as httpcore does.
+        """
+        sock = self._transport.get_extra_info("socket") if self._transport else None
+        if sock is None:
+            return False
+        try:
+            return _readable(sock)
+        except (OSError, ValueError):
+            return True
 
     async def send(self, message: bytes, timeouts: dict[str, float | None]) -> None:
         self._parser = httptools.HttpResponseParser(self)
@@ -228,6 +248,15 @@ class _Connection(asyncio.Protocol):
         return b"content-length" not in names and b"transfer-encoding" not in names
 
 
+def _readable(sock: Any) -> bool:
+    if hasattr(select, "poll"):  # select() refuses descriptors past 1023: 1,000 streams have them
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, pool: StreamTransport, connection: _Connection) -> None:
         self._pool = pool
@@ -282,7 +311,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
-            if connection.reusable:
+            if connection.reusable and not connection.closed_meanwhile():
                 return connection
             self._forget(connection)
         return None

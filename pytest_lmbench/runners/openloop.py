@@ -99,8 +99,9 @@ async def open_loop_batch(
     due_ns = [started + int(offset * 1e9) for offset in offsets_s]
 
     async def send(request: ChatRequest, due: int) -> ChatResult:
-        delay_ns = due - time.perf_counter_ns()
-        if delay_ns > 0:
+        # A loop's timer may fire up to a millisecond early (uvloop counts whole ms):
+        # sleep again, so no request goes out before its arrival time.
+        while (delay_ns := due - time.perf_counter_ns()) > 0:
             await asyncio.sleep(delay_ns / 1e9)
         return await loop.chat(request)
 

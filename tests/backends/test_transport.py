@@ -5,9 +5,11 @@ a broken status line. A raw socket server on loopback sends exactly these bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from pytest_lmbench.backends import transport
 from pytest_lmbench.backends.base import ChatRequest, ChatResult
 from pytest_lmbench.backends.openai import OpenAIBackend
 from pytest_lmbench.errors import StreamError
+from pytest_lmbench.runners.load import new_event_loop
 
 pytestmark = pytest.mark.skipif(not transport.available(), reason="httptools not installed")
 
@@ -31,8 +34,9 @@ class ScriptedServer:
     """Answers the n-th request with ``answers[n]`` (the last one repeats); closes the
     connection after an answer that says ``Connection: close`` or has no length."""
 
-    def __init__(self, answers: list[bytes]) -> None:
+    def __init__(self, answers: list[bytes], idle_s: float = 5.0) -> None:
         self.answers = answers
+        self.idle_s = idle_s  # a keep-alive connection idle this long is closed
         self.connections = 0
         self.requests = 0
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -57,11 +61,11 @@ class ScriptedServer:
             except OSError:
                 continue
             self.connections += 1
-            with conn:
+            with conn, contextlib.suppress(OSError):
                 self._exchanges(conn)
 
     def _exchanges(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
+        conn.settimeout(self.idle_s)
         buffered = b""
         while True:
             while b"\r\n\r\n" not in buffered:
@@ -146,3 +150,26 @@ def test_without_httptools_streams_go_through_httpx(monkeypatch: pytest.MonkeyPa
     assert client.headers["accept-encoding"] == "identity"
     asyncio.run(client.aclose())
     backend.close()
+
+
+@pytest.mark.parametrize("make_loop", [asyncio.new_event_loop, new_event_loop])
+def test_an_idle_connection_the_server_closed_meanwhile_is_not_reused(
+    make_loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    # Between batches the item's loop does not run, so it has not yet seen the close
+    # of a server's keep-alive timeout (uvicorn's is 5 s) when the next batch starts.
+    sized = SSE + b"Content-Length: %d\r\n\r\n%b" % (len(EVENTS), EVENTS)
+    request = ChatRequest(prompt="x", max_tokens=4)
+    loop = make_loop()  # asyncio's, and the runner's (uvloop where installed)
+    with ScriptedServer([sized], idle_s=0.2) as server:
+        backend = OpenAIBackend(server.base_url, timeout_s=5)
+        client = backend.async_client()
+        first = loop.run_until_complete(backend.chat(client, "m", request))
+        time.sleep(0.6)
+        second = loop.run_until_complete(backend.chat(client, "m", request))
+        loop.run_until_complete(client.aclose())
+    loop.close()
+    backend.close()
+    assert (first.content, second.content) == ("hi", "hi")
+    assert second.timeline.connection_reused is False
+    assert server.connections == 2

@@ -86,6 +86,8 @@ def decode(decoder: http.SSEDecoder | http.NDJSONDecoder, chunks: list[bytes]) -
 @given(STREAM_BYTES, st.lists(st.integers(min_value=0), max_size=10))
 @example(b"data: \xe2\x82\xac\r\n\r\n", [8])  # a CRLF and a character split across reads
 @example(b"data: a\ndata: b\n\nevent: x\ndata: {}", [3, 11])  # a last event with no blank line
+@example(b"data: \n", [])  # a read ending after a line, before its blank line
+@example(b'data: {"a":1}\n\ndata: {"b":2}\n', [])  # whole events, then a line
 def test_sse_decoder_never_raises_and_ignores_how_bytes_are_split(
     data: bytes, cuts: list[int]
 ) -> None:

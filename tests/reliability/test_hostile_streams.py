@@ -24,7 +24,7 @@ from pytest_lmbench.testing.doubles import DOUBLES
 from .hostile_proxy import HostileProxy, Mode
 
 REQUEST = ChatRequest(prompt="Say something", max_tokens=8, temperature=0.0, seed=1)
-# 1 MiB + 16 KiB per max_tokens (backends/http.py, stream_byte_cap)
+# 1 MiB + 16 KiB per max_tokens (backends/body.py, stream_byte_cap)
 CAP_MESSAGE = "streamed more than 1,152 KiB for this request; stopped reading"
 # The throughput item first calibrates its prompt with a 1-token probe (1 MiB + 16 KiB).
 ITEM_CAP_MESSAGE = "*streamed more than 1,040 KiB for this request; stopped reading*"
