@@ -210,13 +210,17 @@ def leaderboard_page(app: App, rank_by: str = "decode_tps") -> HTMLResponse:
 def start_page(app: App) -> HTMLResponse:
     if app.launcher is None or app.access.read_only:
         raise HTTPException(403, "this dashboard is read-only (--read-only)")
+    return _start_page(app, None)
+
+
+def _start_page(app: Dashboard, error: str | None) -> HTMLResponse:
     return _page(
         "start.html.j2",
         csrf=app.access.csrf,
         capabilities=CAPABILITIES,
         options=ALLOWED_OPTIONS,
         title="Start a run",
-        error=None,
+        error=error,
     )
 
 
@@ -247,15 +251,7 @@ async def start_form(request: Request, app: App, csrf: Annotated[str, Form()] = 
         )
         run_id = app.launcher.start(body)
     except (LaunchError, ValueError) as exc:
-        message = " ".join(str(exc).split())[:300]
-        return _page(
-            "start.html.j2",
-            csrf=app.access.csrf,
-            capabilities=CAPABILITIES,
-            options=ALLOWED_OPTIONS,
-            title="Start a run",
-            error=message,
-        )
+        return _start_page(app, " ".join(str(exc).split())[:300])
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 

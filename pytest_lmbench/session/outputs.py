@@ -23,6 +23,7 @@ from pytest_lmbench.records import (
     RunInfo,
     timing_figure,
 )
+from pytest_lmbench.runners.common import sampling_of
 
 if TYPE_CHECKING:
     from pytest_lmbench.storage.progress import RunProgress
@@ -245,16 +246,10 @@ def _server_environment(environment: JSON, server: Any) -> JSON:
 
 
 def _sampling_asked(s: Settings) -> dict[str, Any]:
-    asked = {
-        "top_k": s.lm_top_k,
-        "top_p": s.lm_top_p,
-        "min_p": s.lm_min_p,
-        "repeat_penalty": s.lm_repeat_penalty,
-        "presence_penalty": s.lm_presence_penalty,
-        "frequency_penalty": s.lm_frequency_penalty,
-        "stop": list(s.lm_stop) or None,
+    """Only the settings asked for: a run without them keeps its earlier fingerprint."""
+    asked: dict[str, Any] = sampling_of(s).requested()
+    if s.lm_require_schema:
         # Not sampling, but it changes function_call_accuracy: scores with and without
         # it are not comparable in history or against a baseline.
-        "require_schema": s.lm_require_schema or None,
-    }
-    return {k: v for k, v in asked.items() if v is not None}
+        asked["require_schema"] = True
+    return asked

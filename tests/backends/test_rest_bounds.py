@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,58 +14,45 @@ from pytest_lmbench.backends import rest
 from pytest_lmbench.backends.openai import OpenAIBackend
 from pytest_lmbench.errors import BackendHTTPError, RequestTimeout
 
+from .rawserver import RawServer
+
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
 
 
-class HostileServer:
+class HostileServer(RawServer):
     """Answers every request with ``head`` then ``body``, ``pause_s`` between its bytes."""
 
     def __init__(
         self, head: bytes, body: bytes, pause_s: float = 0.0, first: list[bytes] | None = None
     ) -> None:
+        super().__init__()
         self._head, self._body, self._pause_s = head, body, pause_s
         # Whole responses for the first connections, before head and body are served.
         self._first = list(first or [])
         self.requests = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> HostileServer:
-        self._thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.recv(65536)
-                self.requests += 1
-                try:
-                    if self._first:
-                        conn.sendall(self._first.pop(0))
-                        continue
-                    conn.sendall(self._head + b"\r\n")
-                    self._send_body(conn)
-                except OSError:
-                    pass  # the client gave up, as it should
+    def handle(self, conn: socket.socket) -> None:
+        conn.recv(65536)
+        self.requests += 1
+        try:
+            if self._first:
+                conn.sendall(self._first.pop(0))
+                return
+            conn.sendall(self._head + b"\r\n")
+            self._send_body(conn)
+        except OSError:
+            pass  # the client gave up, as it should
 
     def _send_body(self, conn: socket.socket) -> None:
         if not self._pause_s:
             conn.sendall(self._body)
             return
         for byte in self._body:
-            if self._stop.is_set():
+            if self.stopping:
                 return
             conn.sendall(bytes([byte]))
             time.sleep(self._pause_s)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -20,6 +19,8 @@ from pytest_lmbench.backends.openai import OpenAIBackend
 from pytest_lmbench.errors import StreamError
 from pytest_lmbench.runners.load import new_event_loop
 
+from .rawserver import RawServer
+
 pytestmark = pytest.mark.skipif(not transport.available(), reason="httptools not installed")
 
 EVENTS = (
@@ -30,39 +31,23 @@ EVENTS = (
 SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 
 
-class ScriptedServer:
+class ScriptedServer(RawServer):
     """Answers the n-th request with ``answers[n]`` (the last one repeats); closes the
     connection after an answer that says ``Connection: close`` or has no length."""
 
     def __init__(self, answers: list[bytes], idle_s: float = 5.0) -> None:
+        super().__init__()
         self.answers = answers
         self.idle_s = idle_s  # a keep-alive connection idle this long is closed
-        self.connections = 0
         self.requests = 0
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
-        self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> ScriptedServer:
-        self._thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            with conn, contextlib.suppress(OSError):
-                self._exchanges(conn)
+    def handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self._exchanges(conn)
 
     def _exchanges(self, conn: socket.socket) -> None:
         conn.settimeout(self.idle_s)
