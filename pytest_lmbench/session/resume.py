@@ -52,7 +52,7 @@ SHAPING = (
     "lm_slo",
     "lm_repeat",
     "lm_min_quality",
-    "lm_bfcl_strings",
+    "lm_require_schema",
 )
 
 
