@@ -43,7 +43,8 @@ def create_app(state: Dashboard, allowed_hosts: frozenset[str] | None) -> FastAP
         if state.launcher is not None:
             state.launcher.close()
 
-    # /docs and /redoc would load Swagger UI from a CDN: the schema is at /openapi.json.
+    # FastAPI's /docs and /redoc load Swagger UI from a CDN: pages.py serves /docs
+    # with the copy shipped in static/swagger, under the same CSP as every page.
     app = FastAPI(
         title="pytest-lmbench dashboard",
         version=__version__,

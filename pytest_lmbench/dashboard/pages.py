@@ -206,6 +206,21 @@ def leaderboard_page(app: App, rank_by: str = "decode_tps") -> HTMLResponse:
     )
 
 
+# The API's documentation: Swagger UI shipped in static/swagger, no CDN, no inline script.
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pytest-lmbench dashboard API</title>
+<link rel="stylesheet" href="/static/swagger/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/swagger/swagger-ui-bundle.js"></script>
+<script src="/static/swagger/init.js"></script></body></html>
+"""
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs_page() -> HTMLResponse:
+    return HTMLResponse(DOCS_PAGE)
+
+
 @router.get("/start", response_class=HTMLResponse)
 def start_page(app: App) -> HTMLResponse:
     if app.launcher is None or app.access.read_only:

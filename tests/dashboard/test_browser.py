@@ -154,3 +154,22 @@ def test_the_dashboard_in_a_browser(
     p.screenshot(path=str(shots / "compare.png"), full_page=True)
 
     assert problems == []
+
+
+def test_the_api_documentation_page_works_offline(
+    tmp_path: Path,
+    serve_dashboard: Callable[..., Served],
+    browser_page: tuple[Any, list[str]],
+    request: pytest.FixtureRequest,
+) -> None:
+    """/docs: FastAPI's Swagger UI from the copy shipped in the package, under the CSP."""
+    page, problems = browser_page
+    served = serve_dashboard(f"sqlite:///{tmp_path / 'results.db'}")
+    page.goto(served.base_url + "/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "es => es.map(e => e.innerText)")
+    assert "/api/runs" in [p.replace("\u200b", "") for p in paths]
+    shots = Path(request.config.rootpath) / "lmbench-results" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "docs.png"), full_page=True)
+    assert problems == []
