@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 pytest.importorskip("fastapi", reason="the dashboard extra is not installed")
 import uvicorn
@@ -24,27 +21,8 @@ from pytest_lmbench.dashboard.state import Dashboard
 from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.storage.progress import RunProgress
 from pytest_lmbench.storage.store import open_store
-from pytest_lmbench.storage.url import check_url
 
-
-def _pg_url() -> Iterator[str]:
-    base_text = os.environ.get("LMBENCH_TEST_PG_URL")
-    if not base_text:
-        if os.environ.get("LMBENCH_REQUIRE_PG") == "1":
-            pytest.fail("LMBENCH_REQUIRE_PG=1 but LMBENCH_TEST_PG_URL is not set")
-        pytest.skip('PostgreSQL not configured: eval "$(.ci/start-postgres)"')
-    base = check_url(base_text)
-    schema = f"lmbench_d_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+from ..storage.conftest import fresh_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,7 +30,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'results.db'}"
         return
-    yield from _pg_url()
+    yield from fresh_pg_schema("lmbench_d")
 
 
 def free_port() -> int:

@@ -35,11 +35,11 @@ def pg_base_url() -> str | None:
     pytest.skip('PostgreSQL not configured: eval "$(.ci/start-postgres)" sets LMBENCH_TEST_PG_URL')
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh, empty schema of the test database."""
+def fresh_pg_schema(prefix: str) -> Iterator[str]:
+    """A URL whose connections use a fresh, empty schema of the test database; the
+    schema is dropped afterwards (skips, or fails, without a configured database)."""
     base = check_url(pg_base_url() or "")
-    schema = f"lmbench_t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     try:
         with admin.begin() as connection:
@@ -50,6 +50,11 @@ def pg_schema_url() -> Iterator[str]:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    yield from fresh_pg_schema("lmbench_t")
 
 
 @pytest.fixture(params=["sqlite", "sqlite-portable", "postgresql"])
