@@ -262,7 +262,7 @@ def fresh_requests(template: ChatRequest, words: int, count: int) -> list[ChatRe
 
 
 async def closed_batch(
-    ctx: ItemContext, loop: ItemLoop, template: ChatRequest, words: int, concurrency: int
+    loop: ItemLoop, template: ChatRequest, words: int, concurrency: int
 ) -> Batch:
     """``concurrency`` requests at once, the next round only when all are done."""
     requests = fresh_requests(template, words, concurrency)

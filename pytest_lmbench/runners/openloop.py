@@ -66,7 +66,7 @@ def warm_up(
         return
 
     async def one() -> Batch:
-        return await closed_batch(ctx, loop, template, words, 1)
+        return await closed_batch(loop, template, words, 1)
 
     e2e_s = loop.run(one).wall_s
     loop.raise_failure()
@@ -74,7 +74,7 @@ def warm_up(
     width = min(count, max(1, math.ceil(rate_per_s * e2e_s * WARMUP_HEADROOM)))
 
     async def wide() -> Batch:
-        return await closed_batch(ctx, loop, template, words, width)
+        return await closed_batch(loop, template, words, width)
 
     warm(loop, lambda: loop.run(wide), ctx.settings.lm_warmup)
 
@@ -86,13 +86,13 @@ def open_loop_level(
     offsets = arrival_offsets_s(rate_per_s, count, ctx.settings.lm_seed or 0)
 
     async def run() -> Batch:
-        return await open_loop_batch(ctx, loop, template, words, offsets)
+        return await open_loop_batch(loop, template, words, offsets)
 
     return loop.run(run)
 
 
 async def open_loop_batch(
-    ctx: ItemContext, loop: ItemLoop, template: ChatRequest, words: int, offsets_s: list[float]
+    loop: ItemLoop, template: ChatRequest, words: int, offsets_s: list[float]
 ) -> Batch:
     requests = fresh_requests(template, words, len(offsets_s))
     started = time.perf_counter_ns()

@@ -101,7 +101,7 @@ def _measure_level(
         return [open_loop_level(ctx, loop, load, template, words)]
 
     async def batch() -> Batch:
-        return await closed_batch(ctx, loop, template, words, int(load))
+        return await closed_batch(loop, template, words, int(load))
 
     # Warmup opens this level's new connections.
     warm(loop, lambda: loop.run(batch), ctx.settings.lm_warmup)

@@ -64,7 +64,7 @@ def run_throughput(ctx: ItemContext, case: ThroughputCase, benchmark: Any | None
         else:
 
             async def batch() -> Batch:
-                return await closed_batch(ctx, loop, template, words, case.concurrency)
+                return await closed_batch(loop, template, words, case.concurrency)
 
             batches = _measure(ctx, loop, lambda: loop.run(batch))
     if ctx.progress is not None:
