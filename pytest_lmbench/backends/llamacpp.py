@@ -34,6 +34,7 @@ EXTRA_MISSING = (
 )
 # Modules the server needs beyond llama_cpp itself (all from the [server] extra).
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette")
+SERVER_MODULE = "pytest_lmbench.backends.llamacpp_serve"
 LOG_TAIL_LINES = 20
 PORT_ATTEMPTS = 3
 STOP_GRACE_S = 10.0
@@ -110,7 +111,11 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class ManagedLlamaServer:
-    """``python -m llama_cpp.server`` on a free loopback port, with its output in a log file."""
+    """llama-cpp-python's server on a free loopback port, with its output in a log file.
+
+    It runs as :mod:`pytest_lmbench.backends.llamacpp_serve`: the stock server with a
+    stream publisher that does not make each token wait for the socket (see there).
+    """
 
     def __init__(
         self,
@@ -206,7 +211,7 @@ class ManagedLlamaServer:
     # -- internals ----------------------------------------------------------------------
 
     def command(self, port: int) -> list[str]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.gguf)]
+        cmd = [sys.executable, "-m", SERVER_MODULE, "--model", str(self.gguf)]
         cmd += ["--model_alias", self.alias, "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--n_ctx", str(self.n_ctx)]
         # llama-cpp-python ends a running stream with [DONE] as soon as another request

@@ -136,7 +136,7 @@ def test_command_turns_request_interruption_off(tmp_path: Path) -> None:
     cli = pytest.importorskip("llama_cpp.server.cli")
     settings = pytest.importorskip("llama_cpp.server.settings")
     command = ManagedLlamaServer(tmp_path / "m.gguf", alias="m").command(8080)
-    assert command[1:3] == ["-m", "llama_cpp.server"]
+    assert command[1:3] == ["-m", "pytest_lmbench.backends.llamacpp_serve"]
     # Parsed by llama-cpp-python's own command line, as the server will.
     parser = argparse.ArgumentParser()
     cli.add_args_from_model(parser, settings.ServerSettings)

@@ -4,6 +4,7 @@ and every throughput item gets a prefill speed (its prompt counted by the server
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +14,17 @@ import pytest
 
 from pytest_lmbench.backends.llamacpp import default_gguf, physical_cores
 
-CASE = {"prompt_tokens": 64, "gen_tokens": 64, "concurrency": 1}
+CASE = {"prompt_tokens": 64, "gen_tokens": 128, "concurrency": 1}
 
 
 def _plugin_item(pytester: pytest.Pytester) -> tuple[dict[str, Any], dict[str, Any]]:
     folder = pytester.path / "suite" / "throughput"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "grid.json").write_text(json.dumps({"capability": "throughput", "cases": [CASE]}))
     pytester.runpytest(
         f"--lm-suite-dir={folder.parent}",
         "--lm-serve-gguf=smollm2",
-        "--lm-runs=3",
+        "--lm-runs=5",
         f"--lm-output-dir={pytester.path / 'out'}",
         "--lm-no-db",
         "-p",
@@ -40,7 +41,7 @@ from llama_cpp import Llama
 gguf, threads, prompt, tokens = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 llm = Llama(model_path=gguf, n_ctx=4096, n_threads=threads, verbose=False)
 speeds = []
-for _ in range(3):
+for _ in range(4):
     stamps = []
     for chunk in llm.create_chat_completion(
         messages=[{"role": "user", "content": prompt}],
@@ -49,12 +50,12 @@ for _ in range(3):
         if chunk["choices"][0]["delta"].get("content"):
             stamps.append(time.perf_counter())
     speeds.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
-print(json.dumps(statistics.median(speeds)))
+print(json.dumps(speeds[1:]))  # the first run warms the process up
 """
 
 
-def _direct_decode_tps(gguf: Path, prompt: str) -> float:
-    """llama-cpp-python itself, one thread per core: (tokens - 1) / decode time."""
+def _direct_decode_tps(gguf: Path, prompt: str) -> list[float]:
+    """llama-cpp-python itself, one thread per core: (tokens - 1) / decode time, per run."""
     done = subprocess.run(
         [
             sys.executable,
@@ -70,14 +71,19 @@ def _direct_decode_tps(gguf: Path, prompt: str) -> float:
         check=True,
         timeout=600,
     )
-    return float(json.loads(done.stdout))
+    return [float(speed) for speed in json.loads(done.stdout)]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 17's 10 % is not met on a 2-core VM: served decoded at 65-86 % of a direct "
-    "decode here, where our client and the HTTP server share the cores the model decodes on",
-)
+def _served_decode_tps(pytester: pytest.Pytester) -> tuple[float, str]:
+    item, model = _plugin_item(pytester)
+    assert model["load"]["applied"]["threads"] == physical_cores()  # recorded as applied
+    if item["flags"]["contended"]:
+        # Another process held the CPU: no speed comparison can pass or fail on that.
+        other = item["flags"]["contention_other_cpu_pct"]
+        pytest.skip(f"contended: other processes used {other:.0f} % of a core")
+    return float(item["timing"]["decode_tps"]["median"]), item["prompt"].removesuffix(" …")
+
+
 def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     pytester: pytest.Pytester,
 ) -> None:
@@ -85,18 +91,21 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
 
     if _unavailable():
         pytest.skip(str(_unavailable()))
-    item, model = _plugin_item(pytester)
-    applied = model["load"]["applied"]
-    assert applied["threads"] == physical_cores()  # recorded as applied
-    if item["flags"]["contended"]:
-        # Another process held the CPU: no speed comparison can pass or fail on that.
-        other = item["flags"]["contention_other_cpu_pct"]
-        pytest.skip(f"contended: other processes used {other:.0f} % of a core")
-    served = item["timing"]["decode_tps"]["median"]
     gguf = default_gguf()
     assert gguf is not None
-    direct = _direct_decode_tps(gguf, item["prompt"].removesuffix(" …"))
-    assert served >= 0.9 * direct, f"served {served:.1f} tok/s vs direct {direct:.1f} tok/s"
+    # A VM's speed drifts by 10-20 % over a minute (direct runs alone ranged 84-119
+    # tok/s here): each served item is compared with the direct runs just before and
+    # just after it, and the verdict is the median of three such brackets.
+    served, prompt = _served_decode_tps(pytester)  # the prompt; its model warms up
+    direct = [statistics.median(_direct_decode_tps(gguf, prompt))]
+    pairs = []
+    for _ in range(3):
+        served, _ = _served_decode_tps(pytester)
+        direct.append(statistics.median(_direct_decode_tps(gguf, prompt)))
+        pairs.append((served, statistics.mean(direct[-2:])))
+    ratios = [served / around for served, around in pairs]
+    figures = ", ".join(f"{s:.1f}/{d:.1f}" for s, d in pairs)
+    assert statistics.median(ratios) >= 0.9, f"served/direct tok/s: {figures}"
 
 
 def test_every_throughput_item_has_a_prefill_speed(pytester: pytest.Pytester) -> None:
