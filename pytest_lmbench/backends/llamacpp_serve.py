@@ -7,7 +7,7 @@ sent token n and handed the next ``next()`` back to a worker thread, and the mod
 called from whichever worker is free, each with its own team of spinning OpenMP threads
 (llama.cpp's CPU backend). On an idle many-core machine that costs little; with every
 core decoding, each of those hand-offs waits for a core, and served decode fell to
-50-65 % of a direct llama-cpp-python decode on a 2-core VM.
+0.54-0.95 of a direct llama-cpp-python decode on a 2-core VM (median 0.55-0.67).
 
 Here the event loop's thread runs the generator itself, as a direct decode does, and
 writes each token to the socket before decoding the next: no thread hand-off, no wake-up
