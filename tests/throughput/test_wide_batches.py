@@ -21,12 +21,12 @@ pytestmark = pytest.mark.timing
 SCRIPT = LoadScript(ttft_s=0.300, token_interval_s=0.050)
 # A pool cap at 100 would hold request 101 back by a whole request (at least 0.65 s).
 # Issue 16: every request's TTFT within 50 ms of the script at c=101 and c=200. With
-# the fast transport and no garbage collection inside a batch, a 2-core machine at
-# load 4 to 8 (client and server sharing its cores) measured max +5 to +22 ms at
-# c=101 and +5 to +32 ms at c=200, once +57 ms (load 8): at c=200 its p99 is held to
-# 50 ms and its max to 100 ms. With garbage collection on, c=101 max +89 to +144 ms
-# (a full collection of the session's heap took 210 ms).
-TTFT_EXCESS_S = {101: [("max", 0.050)], 200: [("p99", 0.050), ("max", 0.100)]}
+# the fast transport and no garbage collection inside a batch, measured alone (as CI
+# runs timing tests) on a 2-core machine: max +5.1 to +9.4 ms at c=101 and +5.6 to
+# +9.6 ms at c=200. Other jobs sharing the 2 cores (load 4 to 8) pushed c=200 to +32
+# ms, once +57 ms. With garbage collection on, c=101 max +89 to +144 ms (a full
+# collection of the session's heap took 210 ms).
+TTFT_EXCESS_S = {101: [("max", 0.050)], 200: [("max", 0.050)]}
 
 
 def run_one_grid(
@@ -91,6 +91,7 @@ def test_a_thousand_streams_on_warm_connections(pytester: pytest.Pytester) -> No
         f"aggregate decode {timing['aggregate_decode_tps']:.0f} tok/s"
     )
     # Not asserted against the script (issue 16 asks TTFT and ITL medians within 1 ms,
-    # aggregate within 2 %): on a 2-core machine at load 4, with the fast transport,
-    # TTFT median 0.508 s for 0.5 s, ITL median 0.1001 s, aggregate 5,870 tok/s (the
-    # first tokens of 1,000 streams spread out while client and server share 2 cores).
+    # aggregate within 2 %): on a 2-core machine with nothing else running, TTFT median
+    # 0.5009-0.5128 s for 0.5 s, ITL median 0.1002-0.1003 s, aggregate 8,522-8,971 of
+    # the scripted 10,000 tok/s (the first tokens of 1,000 streams spread out while
+    # client and server, both Python, share 2 cores).
