@@ -7,6 +7,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,22 @@ def _direct_decode_tps(gguf: Path, prompt: str) -> list[float]:
     return [float(speed) for speed in json.loads(done.stdout)]
 
 
+QUIET_CPU_PCT = 10.0  # the whole machine, with this test idle
+QUIET_WAIT_S = 120
+
+
+def _wait_for_a_quiet_machine() -> None:
+    """Other work slows a served decode (client, HTTP loop and model share the cores)
+    more than a direct one: wait for it to end (e.g. a database's clean-up after the
+    test run before), and skip when it does not."""
+    import psutil
+
+    deadline = time.monotonic() + QUIET_WAIT_S
+    while (busy := psutil.cpu_percent(interval=2.0)) > QUIET_CPU_PCT:
+        if time.monotonic() > deadline:
+            pytest.skip(f"the machine stayed busy ({busy:.0f} % CPU) for {QUIET_WAIT_S} s")
+
+
 def _served_decode_tps(pytester: pytest.Pytester) -> tuple[float, str]:
     item, model = _plugin_item(pytester)
     assert model["load"]["applied"]["threads"] == physical_cores()  # recorded as applied
@@ -96,6 +113,7 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     # A VM's speed drifts by 10-20 % over a minute (direct runs alone ranged 84-119
     # tok/s here): each served item is compared with the direct runs just before and
     # just after it, and the verdict is the median of three such brackets.
+    _wait_for_a_quiet_machine()
     served, prompt = _served_decode_tps(pytester)  # the prompt; its model warms up
     direct = [statistics.median(_direct_decode_tps(gguf, prompt))]
     pairs = []
