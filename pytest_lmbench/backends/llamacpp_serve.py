@@ -49,38 +49,33 @@ async def get_event_publisher(
     llama_call: Callable[..., Iterator[Any]],
     kwargs: dict[str, Any],
 ) -> None:
-    """Drop-in for the stock publisher (same signature, same events)."""
+    """Stands in for the stock publisher (same signature, same events); ``inner_send_chan``
+    is :class:`EventStream`'s emitter, not the stock memory channel."""
     async with contextlib.asynccontextmanager(app.get_llama_proxy)() as llama_proxy:
         llama = app.prepare_request_resources(body, llama_proxy, body_model, kwargs)
-        async with inner_send_chan:
-            chunks = llama_call(llama, **kwargs)
-            try:
-                for chunk in chunks:
-                    await inner_send_chan.send({"data": json.dumps(chunk)})
-                    await asyncio.sleep(0)
-                await inner_send_chan.send({"data": "[DONE]"})
-            finally:
-                # A client that left stops the decode here (stock handlers return
-                # generators; a plain iterator has nothing to close).
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
+        chunks = llama_call(llama, **kwargs)
+        try:
+            for chunk in chunks:
+                await inner_send_chan.send(json.dumps(chunk))
+                await asyncio.sleep(0)
+            await inner_send_chan.send("[DONE]")
+        finally:
+            # A client that left stops the decode here (stock handlers return
+            # generators; a plain iterator has nothing to close).
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
 
 class _Emitter:
-    """What the publisher sends events to: straight to the ASGI ``send``."""
+    """What the publisher sends each event's data to: straight to the ASGI ``send``
+    (the stock publisher gets a memory channel and sends ``{"data": ...}`` dicts)."""
 
     def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self._send = send
 
-    async def __aenter__(self) -> _Emitter:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def send(self, event: dict[str, str]) -> None:
-        body = b"data: " + event["data"].encode() + b"\n\n"
+    async def send(self, data: str) -> None:
+        body = b"data: " + data.encode() + b"\n\n"
         await self._send({"type": "http.response.body", "body": body, "more_body": True})
 
 
