@@ -15,7 +15,6 @@ from pytest_lmbench.dashboard import views
 from pytest_lmbench.dashboard.launcher import LaunchError, RunRequest
 from pytest_lmbench.dashboard.state import Dashboard, dashboard
 from pytest_lmbench.records import JSON, ResultEntry
-from pytest_lmbench.storage import overview
 
 __all__ = ["router"]
 
@@ -45,21 +44,26 @@ def runs(
 
 
 @router.get("/runs/events")
-async def runs_events(app: App, request: Request) -> EventSourceResponse:
-    """``runs`` whenever a run starts or ends: the runs page reloads on it."""
+async def runs_events(
+    app: App,
+    request: Request,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+) -> EventSourceResponse:
+    """``runs`` whenever a run starts or ends: the runs page reloads on it.
 
-    def state() -> tuple[Any, ...]:
-        with app.store.reading("watching runs") as connection:
-            return overview.runs_state(connection)
+    ``since``: the token the runs page was rendered with (its ``data-since``); a
+    change before this stream began is then signalled at once, not missed.
+    """
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        last = await anyio.to_thread.run_sync(state)
+        seen = since
         while not await request.is_disconnected():
-            await anyio.sleep(app.poll_s)
-            now = await anyio.to_thread.run_sync(state)
-            if now != last:
-                last = now
+            now = await anyio.to_thread.run_sync(views.runs_state, app.store)
+            token = views.runs_token(now)
+            if seen is not None and token != seen:
                 yield ServerSentEvent(data=json.dumps(list(now)), event="runs")
+            seen = token
+            await anyio.sleep(app.poll_s)
 
     return EventSourceResponse(events(), ping=15)
 

@@ -63,11 +63,13 @@ def _page(name: str, **values: Any) -> HTMLResponse:
 def runs_page(
     app: App, model: str = "", status: str = "", host: str = "", limit: int = 200
 ) -> HTMLResponse:
+    # Read before the list: a run starting in between then costs one reload, not a missed one.
+    since = views.runs_token(views.runs_state(app.store))
     found = views.list_runs(
         app.store, model=model or None, status=status or None, host=host or None, limit=limit
     )
     filters = {"model": model, "status": status, "host": host}
-    return _page("runs.html.j2", runs=found, filters=filters, title="Runs")
+    return _page("runs.html.j2", runs=found, filters=filters, since=since, title="Runs")
 
 
 def _result_rows(app: Dashboard, run_id: str) -> tuple[Any, list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ progress adds how many items were selected and which one is running.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -35,6 +36,8 @@ __all__ = [
     "list_runs",
     "model_history",
     "run_detail",
+    "runs_state",
+    "runs_token",
     "summaries",
 ]
 
@@ -188,6 +191,17 @@ def list_runs(
     if host:
         runs = [run for run in runs if run.environment.get("hostname") == host]
     return summaries(store, runs)
+
+
+def runs_state(store: Store) -> tuple[int, int]:
+    """(runs, running runs) in the store: what the runs page reloads on."""
+    with store.reading("watching runs") as connection:
+        return overview.runs_state(connection)
+
+
+def runs_token(state: tuple[int, int]) -> str:
+    """A short, opaque mark of one ``runs_state``, for the page to hand back as ``since``."""
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:12]
 
 
 def run_detail(store: Store, report: Report) -> RunDetail:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -166,3 +167,32 @@ def test_a_run_starting_anywhere_is_an_event_for_the_runs_page(
                 break
     assert "event: runs" in seen
     assert seen[-1] == "data: [4, 2]"  # four runs, two of them running
+
+
+def test_a_run_starting_before_the_runs_page_subscribes_is_still_an_event(
+    filled: str, serve_dashboard: Callable[..., Served]
+) -> None:
+    """The race of a browser: the run begins between the page and its EventSource."""
+    served = serve_dashboard(filled)
+    with served.client() as client:
+        found = re.search(r'<table id="runs" data-since="([0-9a-f]+)">', client.get("/").text)
+        assert found is not None
+        with open_store(filled) as store:
+            store.begin_run(
+                RunInfo(
+                    id="eeee",
+                    started_at="2026-05-05T12:00:00+00:00",
+                    backend="ollama",
+                    base_url="http://127.0.0.1:11434",
+                    plugin_version="0.1.0",
+                )
+            )
+        # Missed, the event never comes: the read times out well before the 15 s ping.
+        since = {"since": found.group(1)}
+        with client.stream("GET", "/api/runs/events", params=since, timeout=5.0) as stream:
+            lines = []
+            for line in stream.iter_lines():
+                lines.append(line)
+                if line.startswith("data:"):
+                    break
+    assert lines[-2:] == ["event: runs", "data: [4, 2]"]

@@ -27,9 +27,11 @@ function follow(el) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll('.progress[data-status="running"]').forEach(follow);
   // The runs page: a run started or ended anywhere (another machine on the same
-  // store too) reloads the list.
-  if (document.getElementById("runs")) {
-    const runs = new EventSource("/api/runs/events");
+  // store too) reloads the list. "since" is the state the list was rendered from,
+  // so a run that starts before this stream connects still reloads it.
+  const table = document.getElementById("runs");
+  if (table) {
+    const runs = new EventSource("/api/runs/events?since=" + encodeURIComponent(table.dataset.since));
     runs.addEventListener("runs", () => { runs.close(); window.location.reload(); });
   }
 });
