@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -163,10 +163,14 @@ class Sampling:
     stop: tuple[str, ...] = ()
 
     def requested(self) -> JSON:
-        found = {k: v for k, v in asdict(self).items() if v is not None and v != ()}
+        # Field by field, not dataclasses.asdict (deep copies): asked once per request.
+        found = {k: v for k in _SAMPLING_FIELDS if (v := getattr(self, k)) is not None and v != ()}
         if "stop" in found:
             found["stop"] = list(self.stop)
         return found
+
+
+_SAMPLING_FIELDS = tuple(f.name for f in fields(Sampling))
 
 
 @dataclass(frozen=True)

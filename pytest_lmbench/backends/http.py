@@ -13,7 +13,7 @@ import functools
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
 import httpx
@@ -221,10 +221,17 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
         if not self._buffer and not self._data and self._event is None:
+            # Most reads are one whole ``data: {...}\n\n`` event: say so in four scans.
+            if (
+                chunk[:6] == b"data: "
+                and chunk.count(b"\n") == 2
+                and chunk[-2:] == b"\n\n"
+                and b"\r" not in chunk
+            ):
+                data = chunk[6:-2].decode("utf-8", "replace")
+                return [_new_event(StreamEvent, (None, data, arrived_ns))]
             plain = _plain_data_events(chunk, arrived_ns)
-            # A tail holding a whole line (its blank line still to come) is left to
-            # the line machinery, as the buffer never keeps a line break.
-            if plain is not None and b"\n" not in plain[1]:
+            if plain is not None:
                 self._buffer = plain[1]
                 return plain[0]
         self._buffer += chunk
@@ -276,17 +283,26 @@ def _plain_data_events(chunk: bytes, arrived_ns: int) -> tuple[list[StreamEvent]
 
     Returns the events and the unfinished tail to keep. Per token this is most of
     the decoder's work under load (a read then carries dozens of events); anything
-    else (comments, named events, CR, multi-line data) takes the general path.
+    else (comments, named events, CR, multi-line data, a tail holding a whole line)
+    takes the general path.
     """
     if b"\r" in chunk:
         return None
-    *blocks, tail = chunk.split(b"\n\n")
+    blocks = chunk.split(b"\n\n")
+    tail = blocks.pop()
+    if b"\n" in tail:
+        return None
     events = []
     for block in blocks:
-        if not block.startswith(b"data: ") or b"\n" in block:
+        if block[:6] != b"data: " or b"\n" in block:
             return None
-        events.append(StreamEvent(None, block[6:].decode("utf-8", "replace"), arrived_ns))
+        data = block[6:].decode("utf-8", "replace")
+        events.append(_new_event(StreamEvent, (None, data, arrived_ns)))
     return events, tail
+
+
+# StreamEvent(...) checks for keyword arguments; tuple's own __new__ takes half the time.
+_new_event = tuple.__new__
 
 
 class NDJSONDecoder:
@@ -386,47 +402,62 @@ def post_stream(
     return client.stream("POST", url, json=body, extensions=extensions)
 
 
-async def iter_stream(
+# Folds one decoded event into the answer; True when it was the final event.
+EventSink = Callable[[StreamEvent], bool]
+
+
+async def read_stream(
     response: httpx.Response,
     decoder: SSEDecoder | NDJSONDecoder,
+    on_event: EventSink,
     on_first_byte: Callable[[int], None],
     label: str,
     *,
-    finished: Callable[[], bool] = lambda: False,
     max_bytes: int = MAX_STREAM_BYTES,
-) -> AsyncIterator[StreamEvent]:
-    """Yield decoded events; a cut connection or a read stall becomes a StreamError.
+) -> bool:
+    """Decode the body into events for ``on_event``; whether the final event came.
 
-    Once ``finished()`` says the final event was seen, the rest of the body is read
-    (bounded by :data:`STREAM_TAIL_TIMEOUT_S`) and the iteration ends: an unread body
-    makes httpx close the connection instead of pooling it. The fast transport hands
-    the body over stamped where it was read; httpx's is stamped as it is iterated.
+    With the fast transport, decoding and folding happen in the connection's read
+    callback, stamped where the bytes were read; with httpx's, as each read is
+    iterated. After the final event the rest of the body is read (bounded by
+    :data:`STREAM_TAIL_TIMEOUT_S`) so the connection returns to the pool; later
+    events are not folded in. A cut connection or a read stall becomes a StreamError.
     """
-    first = True
     body = BodyDecoder(response.headers.get("content-encoding"), max_bytes, label)
-    pieces: transport.BodyPieces | _RawPieces = transport.body_pieces(response) or _RawPieces(
-        response
-    )
+    first = [True]
+
+    def feed(chunk: bytes, now: int) -> bool:
+        if first[0] and chunk:
+            on_first_byte(now)
+            first[0] = False
+        # A plain loop: any() over a generator costs a frame per read, on every token.
+        for event in decoder.feed(body.decode(chunk), now):  # noqa: SIM110
+            if on_event(event):
+                return True
+        return False
+
     try:
-        while (piece := await pieces.next()) is not None:
-            chunk, now = piece
-            if first and chunk:
-                on_first_byte(now)
-                first = False
-            for event in decoder.feed(body.decode(chunk), now):
-                yield event
-            if finished():
-                await _drain(pieces)
-                return
+        pieces = transport.body_pieces(response)
+        if pieces is not None:
+            finished = await pieces.consume(feed, STREAM_TAIL_TIMEOUT_S)
+        else:
+            finished = await _feed_raw(_RawPieces(response), feed)
     except httpx.ReadTimeout as exc:
         raise RequestTimeout(f"{label} stream stalled longer than the timeout") from exc
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
         raise StreamError(f"{label} closed the stream mid-response ({type(exc).__name__})") from exc
-    for event in decoder.flush(time.perf_counter_ns()):
-        yield event
+    return finished or any(on_event(event) for event in decoder.flush(time.perf_counter_ns()))
 
 
-async def _drain(pieces: transport.BodyPieces | _RawPieces) -> None:
+async def _feed_raw(pieces: _RawPieces, feed: transport.Sink) -> bool:
+    while (piece := await pieces.next()) is not None:
+        if feed(*piece):
+            await _drain(pieces)
+            return True
+    return False
+
+
+async def _drain(pieces: _RawPieces) -> None:
     async def rest() -> None:
         while await pieces.next() is not None:
             pass
@@ -437,10 +468,23 @@ async def _drain(pieces: transport.BodyPieces | _RawPieces) -> None:
 
 
 async def bounded(awaitable: Awaitable[T], seconds: float, label: str) -> T:
-    """Bound a whole request, not just its gaps, by the user's timeout."""
+    """Bound a whole request, not just its gaps, by the user's timeout.
+
+    On Python 3.11+ with ``asyncio.timeout``, in the caller's task: ``wait_for`` starts
+    a task per request, and with 512 requests sent at once those starts alone kept
+    the last request waiting several milliseconds.
+    """
     try:
-        return await asyncio.wait_for(awaitable, timeout=seconds)
+        if _timeout is None:  # pragma: no cover - Python 3.10
+            return await asyncio.wait_for(awaitable, timeout=seconds)
+        async with _timeout(seconds):
+            return await awaitable
     except asyncio.TimeoutError as exc:
         raise RequestTimeout(
             f"{label} request took longer than the timeout ({seconds:g} s)"
         ) from exc
+
+
+_timeout: Callable[[float], contextlib.AbstractAsyncContextManager[None]] | None = getattr(
+    asyncio, "timeout", None
+)

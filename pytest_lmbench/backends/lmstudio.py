@@ -236,7 +236,6 @@ class LMStudioBackend:
     ) -> ChatResult:
         timeline = StreamTimeline(start_ns=time.perf_counter_ns())
         acc = StreamAccumulator(route=V1_CHAT, timeline=timeline)
-        ended = False
         try:
             body = {**native_body(model, request), **extra}
             url = self.base_url + V1_CHAT
@@ -247,27 +246,20 @@ class LMStudioBackend:
                     await response.aread()
                     raise _native_error(response)
 
+                def on_event(event: http.StreamEvent) -> bool:
+                    payload = http.load_event_json(event, LABEL)
+                    if not isinstance(payload, dict):
+                        return False
+                    kind = event.event or payload.get("type")
+                    return _apply_native(acc, kind, payload, event.arrived_ns)
+
                 def first_byte(now: int) -> None:
                     timeline.first_byte_ns = now
 
-                decoder = http.SSEDecoder()
-                events = http.iter_stream(
-                    response,
-                    decoder,
-                    first_byte,
-                    LABEL,
-                    finished=lambda: ended,
-                    max_bytes=body_bounds.stream_byte_cap(request.max_tokens),
+                cap = body_bounds.stream_byte_cap(request.max_tokens)
+                ended = await http.read_stream(
+                    response, http.SSEDecoder(), on_event, first_byte, LABEL, max_bytes=cap
                 )
-                async for event in events:
-                    payload = http.load_event_json(event, LABEL)
-                    if isinstance(payload, dict):
-                        ended = (
-                            _apply_native(
-                                acc, event.event or payload.get("type"), payload, event.arrived_ns
-                            )
-                            or ended
-                        )
         except httpx.TransportError as exc:
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                 raise http.unreachable(LABEL, self.base_url, exc) from exc

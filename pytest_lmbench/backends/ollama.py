@@ -245,7 +245,6 @@ class OllamaBackend:
     async def _stream_chat(self, client: httpx.AsyncClient, body: JSON) -> ChatResult:
         timeline = StreamTimeline(start_ns=time.perf_counter_ns())
         acc = StreamAccumulator(route=CHAT_ROUTE, timeline=timeline)
-        done = False
         try:
             url = self.base_url + CHAT_ROUTE
             async with http.post_stream(client, url, body, timeline) as response:
@@ -253,18 +252,17 @@ class OllamaBackend:
                     await response.aread()
                     raise await self._chat_error(client, response, str(body["model"]))
 
+                def on_event(event: http.StreamEvent) -> bool:
+                    payload = http.load_event_json(event, LABEL)
+                    return isinstance(payload, dict) and apply_line(acc, payload, event.arrived_ns)
+
                 def first_byte(now: int) -> None:
                     timeline.first_byte_ns = now
 
-                decoder = http.NDJSONDecoder()
                 cap = body_bounds.stream_byte_cap(as_dict(body.get("options")).get("num_predict"))
-                events = http.iter_stream(
-                    response, decoder, first_byte, LABEL, finished=lambda: done, max_bytes=cap
+                done = await http.read_stream(
+                    response, http.NDJSONDecoder(), on_event, first_byte, LABEL, max_bytes=cap
                 )
-                async for event in events:
-                    payload = http.load_event_json(event, LABEL)
-                    if isinstance(payload, dict):
-                        done = apply_line(acc, payload, event.arrived_ns) or done
         except httpx.TransportError as exc:
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                 raise http.unreachable(LABEL, self.base_url, exc) from exc

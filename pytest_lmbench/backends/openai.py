@@ -128,31 +128,35 @@ def _apply_chunk(
     label: str,
     on_chunk: ChunkHook | None = None,
 ) -> None:
-    # Once per token: the checks below look only for what the chunk holds.
+    # Once per token: the checks below look only for what the chunk holds, and
+    # ``type(x) is`` stands for isinstance where a JSON value cannot be a subclass.
     if "error" in payload:
         err = http.error_from_body(200, payload, label=label, what="stream")
         if err is not None:
             raise StreamError(str(err))
     model = payload.get("model")
-    if model:
+    if model and model != acc.model:
         acc.model = str(model)
-    usage = payload.get("usage")
-    if isinstance(usage, dict):
+    if "usage" in payload and type(usage := payload["usage"]) is dict:
         acc.prompt_tokens = as_int(usage.get("prompt_tokens"))
         acc.output_tokens = as_int(usage.get("completion_tokens"))
-    if isinstance(payload.get("timings"), dict):
-        acc.server_stats.update(llamacpp_stats(payload["timings"]))
-    for choice in as_list(payload.get("choices")):
-        if isinstance(choice, dict):  # anything else carries nothing to fold in
-            _apply_choice(acc, choice, arrived_ns)
+    if "timings" in payload and type(timings := payload["timings"]) is dict:
+        acc.server_stats.update(llamacpp_stats(timings))
+    choices = payload.get("choices")
+    if type(choices) is list:
+        for choice in choices:
+            if type(choice) is dict:  # anything else carries nothing to fold in
+                _apply_choice(acc, choice, arrived_ns)
     if on_chunk is not None:
         on_chunk(acc, payload)
 
 
 def _apply_choice(acc: StreamAccumulator, choice: JSON, arrived_ns: int) -> None:
-    delta = as_dict(choice.get("delta"))
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        delta = {}
     content = delta.get("content")
-    if isinstance(content, str):
+    if type(content) is str:
         acc.add_content(content, arrived_ns)
     if content is None or len(delta) > 1:  # a delta of content alone is most tokens
         for key in ("reasoning_content", "reasoning"):
@@ -194,30 +198,11 @@ async def stream_chat_completions(
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 raw = await response.aread()
                 return _non_stream(acc, response, raw, label, on_chunk)
-            done = False
-            decoder = http.SSEDecoder()
-
-            def first_byte(now: int) -> None:
-                timeline.first_byte_ns = now
-
-            end_ns: int | None = None
-            stream = http.iter_stream(
-                response,
-                decoder,
-                first_byte,
-                label,
-                finished=lambda: done,
-                max_bytes=body_bounds.stream_byte_cap(body.get("max_tokens")),
+            events = _ChunkEvents(acc, label, on_chunk)
+            cap = body_bounds.stream_byte_cap(body.get("max_tokens"))
+            done = await http.read_stream(
+                response, http.SSEDecoder(), events, events.first_byte, label, max_bytes=cap
             )
-            async for event in stream:
-                if done:
-                    continue  # after [DONE]: nothing more to fold in
-                if event.data.strip() == "[DONE]":
-                    done, end_ns = True, event.arrived_ns
-                    continue
-                payload = http.load_event_json(event, label)
-                if isinstance(payload, dict):
-                    _apply_chunk(acc, payload, event.arrived_ns, label, on_chunk)
             if not done and acc.finish_reason is None:
                 raise StreamError(f"{label} stream ended without a finish reason or [DONE]")
     except httpx.TransportError as exc:
@@ -225,7 +210,29 @@ async def stream_chat_completions(
             raise http.unreachable(label, base_url, exc) from exc
         raise StreamError(f"{label} connection failed mid-request ({type(exc).__name__})") from exc
     # The answer ends at [DONE]; reading the body's tail for the pool is not its time.
-    return acc.result(end_ns or time.perf_counter_ns())
+    return acc.result(events.end_ns or time.perf_counter_ns())
+
+
+class _ChunkEvents:
+    """Folds each event of a chat completion stream into the answer (one per token)."""
+
+    def __init__(self, acc: StreamAccumulator, label: str, on_chunk: ChunkHook | None) -> None:
+        self.acc = acc
+        self.label = label
+        self.on_chunk = on_chunk
+        self.end_ns: int | None = None
+
+    def __call__(self, event: http.StreamEvent) -> bool:
+        if event.data[:1] != "{" and event.data.strip() == "[DONE]":
+            self.end_ns = event.arrived_ns
+            return True
+        payload = http.load_event_json(event, self.label)
+        if isinstance(payload, dict):
+            _apply_chunk(self.acc, payload, event.arrived_ns, self.label, self.on_chunk)
+        return False
+
+    def first_byte(self, now: int) -> None:
+        self.acc.timeline.first_byte_ns = now
 
 
 def _http_error(response: httpx.Response, label: str) -> Exception:

@@ -4,8 +4,9 @@ Under load, httpcore and h11 (a parser in pure Python, behind several layers of
 async generators per read) took about half of the client's CPU per token. This
 transport parses responses with httptools (llhttp, the parser uvicorn uses) inside
 ``data_received`` and stamps each network read there, the earliest moment Python
-sees the bytes. A streaming reader takes the body as ``(bytes, arrival ns)`` pieces
-from :func:`body_pieces`; anything else reads it through httpx as usual.
+sees the bytes. A streaming reader hands :func:`body_pieces` a sink that takes
+each ``(bytes, arrival ns)`` piece inside that callback, so a token is decoded and
+folded in without waking a task; anything else reads the body through httpx.
 
 It is used when httptools is installed (the ``fast`` extra), else httpx's own
 transport is. It speaks HTTP/1.1 over TCP or TLS, keeps connections alive per
@@ -42,6 +43,12 @@ httptools: Any = _httptools()
 _PIECES = "lmbench_body_pieces"
 Origin = tuple[str, str, int]
 Piece = tuple[bytes, int]  # body bytes, perf_counter_ns of the read that brought them
+# Takes one piece inside the read callback; True once it has seen the answer's final event.
+Sink = Callable[[bytes, int], bool]
+
+
+def _discard(piece: bytes, arrived_ns: int) -> bool:
+    return False
 
 
 def available() -> bool:
@@ -58,8 +65,9 @@ class BodyPieces:
     """What a streaming reader sees of a response body: stamped pieces, then None."""
 
     def __init__(self, connection: _Connection) -> None:
-        # The connection's own coroutine: no wrapper frame between reader and socket.
+        # The connection's own coroutines: no wrapper frame between reader and socket.
         self.next: Callable[[], Awaitable[Piece | None]] = connection.next_piece
+        self.consume: Callable[[Sink, float], Awaitable[bool]] = connection.consume
 
 
 class _Connection(asyncio.Protocol):
@@ -72,6 +80,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._pending: list[bytes] = []
         self._pieces: deque[Piece] = deque()
+        self._sink: Sink | None = None
+        self._sunk = False  # the sink has seen the final event
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._head_done = False
@@ -104,9 +114,13 @@ class _Connection(asyncio.Protocol):
             return
         pending = self._pending
         if pending:
-            self._pieces.append((pending[0] if len(pending) == 1 else b"".join(pending), now))
+            piece = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
-            self._wake()
+            if self._sink is not None:
+                self._sink_piece(self._sink, piece, now)
+            else:
+                self._pieces.append((piece, now))
+                self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -193,6 +207,50 @@ class _Connection(asyncio.Protocol):
                 return None
             await self._wait()
         return pieces.popleft()
+
+    async def consume(self, sink: Sink, tail_s: float) -> bool:
+        """Hand every body piece to ``sink`` as it is read, until the body ends.
+
+        The sink runs inside ``data_received``: per token, no future is resolved and
+        no task resumes (under load that wake-up was most of the client's CPU), and
+        the reader's task wakes once, at the end. Once the sink has seen the final
+        event, the rest of the body (the terminating chunk) is read and dropped for up
+        to ``tail_s`` so the connection can be pooled; a tail that errs or stalls only
+        costs the connection. Returns whether the sink saw the final event; what it
+        raised is raised here.
+        """
+        self._sunk = False
+        self._sink = sink
+        queued, self._pieces = self._pieces, deque()
+        for piece, arrived_ns in queued:  # read with the head, before there was a sink
+            self._sink_piece(self._sink, piece, arrived_ns)
+        try:
+            while not (self._complete or self._sunk):
+                await self._wait()
+            if self._error is not None and not self._sunk:
+                raise self._error
+            if not self._complete:
+                with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._until_complete(), tail_s)
+        finally:
+            self._sink = None
+        return self._sunk
+
+    def _sink_piece(self, sink: Sink, piece: bytes, arrived_ns: int) -> None:
+        try:
+            finished = sink(piece, arrived_ns)
+        except Exception as exc:  # raised in the reader's task by consume()
+            self._sink = _discard
+            self._fail(exc)
+            return
+        if finished:
+            self._sink = _discard
+            self._sunk = True
+            self._wake()
+
+    async def _until_complete(self) -> None:
+        while not self._complete:
+            await self._wait()
 
     def close(self) -> None:
         self._closed = True
