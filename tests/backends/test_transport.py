@@ -33,11 +33,16 @@ SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 
 class ScriptedServer(RawServer):
     """Answers the n-th request with ``answers[n]`` (the last one repeats); closes the
-    connection after an answer that says ``Connection: close`` or has no length."""
+    connection after an answer that says ``Connection: close`` or has no length (nor
+    chunks). An
+    answer given as parts is sent part by part, ``pause_s`` apart."""
 
-    def __init__(self, answers: list[bytes], idle_s: float = 5.0) -> None:
+    def __init__(
+        self, answers: list[bytes | tuple[bytes, ...]], idle_s: float = 5.0, pause_s: float = 0.0
+    ) -> None:
         super().__init__()
         self.answers = answers
+        self.pause_s = pause_s
         self.idle_s = idle_s  # a keep-alive connection idle this long is closed
         self.requests = 0
 
@@ -65,8 +70,15 @@ class ScriptedServer(RawServer):
             buffered = buffered[length:]
             answer = self.answers[min(self.requests, len(self.answers) - 1)]
             self.requests += 1
-            conn.sendall(answer)
-            if b"Connection: close" in answer or b"Content-Length" not in answer:
+            parts = (answer,) if isinstance(answer, bytes) else answer
+            for index, part in enumerate(parts):
+                if index:
+                    time.sleep(self.pause_s)
+                conn.sendall(part)
+            answer = b"".join(parts)
+            if b"Connection: close" in answer or not (
+                b"Content-Length" in answer or b"chunked" in answer
+            ):
                 return
 
 
@@ -158,3 +170,58 @@ def test_an_idle_connection_the_server_closed_meanwhile_is_not_reused(
     assert (first.content, second.content) == ("hi", "hi")
     assert second.timeline.connection_reused is False
     assert server.connections == 2
+
+
+def _chunked(*events: bytes) -> bytes:
+    return b"".join(b"%x\r\n%b\r\n" % (len(event), event) for event in events)
+
+
+CHUNKED = SSE + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+def test_a_malformed_event_mid_stream_fails_the_answer_and_not_the_next_one() -> None:
+    # The events are folded inside the read callback; what that raises reaches the
+    # request, and the half-read connection is closed rather than pooled.
+    bad = CHUNKED + _chunked(
+        b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n', b"data: {oops\n\n"
+    )
+    good = SSE + b"Content-Length: %d\r\n\r\n%b" % (len(EVENTS), EVENTS)
+    with ScriptedServer([(bad, b"0\r\n\r\n"), good], pause_s=0.3) as server:
+        backend = OpenAIBackend(server.base_url, timeout_s=5)
+
+        async def run() -> tuple[BaseException | ChatResult, ChatResult]:
+            async with backend.async_client() as client:
+                request = ChatRequest(prompt="x", max_tokens=4)
+                first: BaseException | ChatResult
+                try:
+                    first = await backend.chat(client, "m", request)
+                except StreamError as exc:
+                    first = exc
+                return first, await backend.chat(client, "m", request)
+
+        first, second = asyncio.run(run())
+        backend.close()
+    assert isinstance(first, StreamError)
+    assert "malformed JSON" in str(first)
+    assert second.content == "hi"
+    assert second.timeline.connection_reused is False
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(("pause_s", "reused"), [(0.1, True), (1.5, False)])
+def test_after_the_final_event_the_tail_is_awaited_briefly_for_the_pool(
+    pause_s: float, reused: bool
+) -> None:
+    # The terminating chunk comes after [DONE]: within the tail time the connection is
+    # pooled; later, the answer is still complete (ended at [DONE]) and the connection
+    # is given up.
+    answer = (CHUNKED + _chunked(*(e + b"\n\n" for e in EVENTS.split(b"\n\n")[:3])), b"0\r\n\r\n")
+    with ScriptedServer([answer], pause_s=pause_s) as server:
+        results = chats(server, 2)
+    assert [r.content for r in results] == ["hi", "hi"]
+    assert all(r.timeline.end_ns is not None for r in results)
+    for result in results:
+        # The answer ends at [DONE]'s read (all events came in one), not at the tail.
+        assert result.timeline.end_ns == result.timeline.first_byte_ns
+    assert results[1].timeline.connection_reused is reused
+    assert server.connections == (1 if reused else 2)
