@@ -220,27 +220,28 @@ class SSEDecoder:
         self._data: list[str] = []
 
     def feed(self, chunk: bytes, arrived_ns: int) -> list[StreamEvent]:
-        if not self._buffer and not self._data and self._event is None:
+        if not self._data and self._event is None:
             # Most reads are one whole ``data: {...}\n\n`` event: say so in four scans.
             if (
-                chunk[:6] == b"data: "
+                not self._buffer
+                and chunk[:6] == b"data: "
                 and chunk.count(b"\n") == 2
                 and chunk[-2:] == b"\n\n"
                 and b"\r" not in chunk
             ):
                 data = chunk[6:-2].decode("utf-8", "replace")
                 return [_new_event(StreamEvent, (None, data, arrived_ns))]
-            plain = _plain_data_events(chunk, arrived_ns)
+            # Nothing half-read but a line's start: the buffer begins a block.
+            whole = self._buffer + chunk if self._buffer else chunk
+            plain = _plain_data_events(whole, arrived_ns)
             if plain is not None:
                 self._buffer = plain[1]
                 return plain[0]
-        self._buffer += chunk
+        # Split once: taking lines off the front one by one copied the rest each time,
+        # quadratic in a read carrying hundreds of events.
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
         events: list[StreamEvent] = []
-        while True:
-            line, sep, rest = self._buffer.partition(b"\n")
-            if not sep:
-                break
-            self._buffer = rest
+        for line in lines:
             event = self._line(line.rstrip(b"\r").decode("utf-8", "replace"), arrived_ns)
             if event is not None:
                 events.append(event)

@@ -5,8 +5,9 @@ async generators per read) took about half of the client's CPU per token. This
 transport parses responses with httptools (llhttp, the parser uvicorn uses) inside
 ``data_received`` and stamps each network read there, the earliest moment Python
 sees the bytes. A streaming reader hands :func:`body_pieces` a sink that takes
-each ``(bytes, arrival ns)`` piece inside that callback, so a token is decoded and
-folded in without waking a task; anything else reads the body through httpx.
+each ``(bytes, arrival ns)`` piece in a callback of the same loop turn, so a token
+is decoded and folded in without waking a task; anything else reads the body
+through httpx.
 
 It is used when httptools is installed (the ``fast`` extra), else httpx's own
 transport is. It speaks HTTP/1.1 over TCP or TLS, keeps connections alive per
@@ -23,6 +24,7 @@ import json
 import select
 import ssl
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
@@ -82,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self._pieces: deque[Piece] = deque()
         self._sink: Sink | None = None
         self._sunk = False  # the sink has seen the final event
+        self._folding = False  # waiting for this loop turn's fold
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._head_done = False
@@ -116,11 +119,12 @@ class _Connection(asyncio.Protocol):
         if pending:
             piece = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
-            if self._sink is not None:
-                self._sink_piece(self._sink, piece, now)
-            else:
-                self._pieces.append((piece, now))
+            self._pieces.append((piece, now))
+            if self._sink is None:
                 self._wake()
+            elif not self._folding:
+                self._folding = True
+                _folder(self._loop).add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -209,23 +213,24 @@ class _Connection(asyncio.Protocol):
         return pieces.popleft()
 
     async def consume(self, sink: Sink, tail_s: float) -> bool:
-        """Hand every body piece to ``sink`` as it is read, until the body ends.
+        """Hand every body piece to ``sink``, stamped where it was read, until the body ends.
 
-        The sink runs inside ``data_received``: per token, no future is resolved and
-        no task resumes (under load that wake-up was most of the client's CPU), and
-        the reader's task wakes once, at the end. Once the sink has seen the final
-        event, the rest of the body (the terminating chunk) is read and dropped for up
-        to ``tail_s`` so the connection can be pooled; a tail that errs or stalls only
+        The sink runs in a callback once per loop turn, after every read of that turn
+        was stamped (see :class:`_Folder`): per token, no future is resolved and no
+        task resumes (under load that wake-up was most of the client's CPU), and the
+        reader's task wakes once, at the end. Once the sink has seen the final event,
+        the rest of the body (the terminating chunk) is read and dropped for up to
+        ``tail_s`` so the connection can be pooled; a tail that errs or stalls only
         costs the connection. Returns whether the sink saw the final event; what it
         raised is raised here.
         """
         self._sunk = False
         self._sink = sink
-        queued, self._pieces = self._pieces, deque()
-        for piece, arrived_ns in queued:  # read with the head, before there was a sink
-            self._sink_piece(self._sink, piece, arrived_ns)
         try:
-            while not (self._complete or self._sunk):
+            while True:
+                self.fold()  # what came with the head, or after this turn's fold
+                if self._complete or self._sunk:
+                    break
                 await self._wait()
             if self._error is not None and not self._sunk:
                 raise self._error
@@ -235,6 +240,14 @@ class _Connection(asyncio.Protocol):
         finally:
             self._sink = None
         return self._sunk
+
+    def fold(self) -> None:
+        """Hand the pieces read so far to the sink (nothing without one)."""
+        self._folding = False
+        pieces = self._pieces
+        while pieces and self._sink is not None:
+            piece, arrived_ns = pieces.popleft()
+            self._sink_piece(self._sink, piece, arrived_ns)
 
     def _sink_piece(self, sink: Sink, piece: bytes, arrived_ns: int) -> None:
         try:
@@ -304,6 +317,42 @@ class _Connection(asyncio.Protocol):
     def _until_close(self) -> bool:
         names = {name.lower() for name, _ in self._headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
+
+
+class _Folder:
+    """Runs the sinks of the connections that read something, once per loop turn.
+
+    A loop turn delivers every readable socket's bytes in turn; folding each read
+    where it arrives delayed the next socket's stamp by that fold (at 64 first
+    tokens at once, the last was stamped about a millisecond late). So a read is
+    only stamped and queued, and the folding waits for the turn's callbacks.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ready: list[_Connection] = []
+
+    def add(self, connection: _Connection) -> None:
+        if not self._ready:
+            self._loop.call_soon(self._run)
+        self._ready.append(connection)
+
+    def _run(self) -> None:
+        ready, self._ready = self._ready, []
+        for connection in ready:
+            connection.fold()
+
+
+_folders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Folder] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _folder(loop: asyncio.AbstractEventLoop) -> _Folder:
+    folder = _folders.get(loop)
+    if folder is None:
+        folder = _folders[loop] = _Folder(loop)
+    return folder
 
 
 def _readable(sock: Any) -> bool:
@@ -440,14 +489,16 @@ class StreamingClient(httpx.AsyncClient):
         self._stream_transport = stream_transport
         self._timeouts: dict[str, float | None] = self.timeout.as_dict()
         self._heads: dict[str, tuple[Origin, bytes]] = {}
+        self._last_payload: tuple[Any, bytes] | None = None
 
     @contextlib.asynccontextmanager
     async def post_stream(
         self, url: str, body: Any, extensions: dict[str, Any]
     ) -> AsyncIterator[httpx.Response]:
+        """POST ``body`` as JSON; a body must not be changed once sent (it is sent again
+        from its serialised bytes when the same object comes back)."""
         origin, head = self._heads.get(url) or self._head(url)
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        data = payload.encode()
+        data = self._payload(body)
         message = b"%bContent-Length: %d\r\n\r\n%b" % (head, len(data), data)
         trace = extensions.get("trace")
         response = await self._stream_transport.exchange(origin, message, self._timeouts, trace)
@@ -455,6 +506,15 @@ class StreamingClient(httpx.AsyncClient):
             yield response
         finally:
             await response.aclose()
+
+    def _payload(self, body: Any) -> bytes:
+        # The same body object sent again (a batch's identical requests) is not re-serialised.
+        last = self._last_payload
+        if last is not None and last[0] is body:
+            return last[1]
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        self._last_payload = (body, text.encode())
+        return self._last_payload[1]
 
     def _head(self, url: str) -> tuple[Origin, bytes]:
         parsed = httpx.URL(url)
