@@ -49,7 +49,7 @@ PROFILES = {
 LOAD = LoadScript(ttft_s=0.100, token_interval_s=0.010)
 LOAD_TOKENS = 64
 LEVELS = (1, 64, 512)
-ROUNDS = 5  # measured rounds per level and reader, after one that opens the connections
+ROUNDS = 9  # measured rounds per level and reader, after one that opens the connections
 
 
 def single_stream(requests: int) -> None:
