@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MODEL = "load-model"
@@ -44,6 +44,10 @@ class _Counters:
     requests: int = 0
     streams_in_flight: int = 0
     streams_in_flight_max: int = 0
+    # Per finished stream: when its request had been read, when its first and last
+    # token were written (perf_counter_ns) and how many. What the server really did,
+    # for tests where 1,000 requests at once spread out.
+    streams: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 class LoadServer:
@@ -83,6 +87,7 @@ class LoadServer:
         return True
 
     async def _stream(self, writer: asyncio.StreamWriter, request: Any) -> None:
+        read_ns = time.perf_counter_ns()
         tokens = int(request.get("max_tokens") or self.script.default_tokens)
         prompt_tokens = _prompt_words(request)
         writer.write(
@@ -94,7 +99,7 @@ class LoadServer:
         async with slot:
             self._enter()
             try:
-                await self._tokens(writer, tokens, time.perf_counter_ns())
+                await self._tokens(writer, tokens, time.perf_counter_ns(), read_ns)
             finally:
                 self.counters.streams_in_flight -= 1
         usage = {
@@ -115,10 +120,13 @@ class LoadServer:
             counters.streams_in_flight_max, counters.streams_in_flight
         )
 
-    async def _tokens(self, writer: asyncio.StreamWriter, tokens: int, ready_ns: int) -> None:
+    async def _tokens(
+        self, writer: asyncio.StreamWriter, tokens: int, ready_ns: int, read_ns: int
+    ) -> None:
         # Absolute deadlines: a late wake-up never shifts the tokens after it.
         first_ns = ready_ns + int(self.script.ttft_s * 1e9)
         interval_ns = int(self.script.token_interval_s * 1e9)
+        first_written_ns = last_written_ns = 0
         for index in range(tokens):
             delay_ns = first_ns + index * interval_ns - time.perf_counter_ns()
             if delay_ns > 0:
@@ -128,7 +136,11 @@ class LoadServer:
                 index,
             )
             _chunk(writer, b"data: " + payload + b"\n\n")
+            last_written_ns = time.perf_counter_ns()
+            first_written_ns = first_written_ns or last_written_ns
             await writer.drain()
+        if tokens:
+            self.counters.streams.append((read_ns, first_written_ns, last_written_ns, tokens))
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
