@@ -45,7 +45,7 @@ httptools: Any = _httptools()
 _PIECES = "lmbench_body_pieces"
 Origin = tuple[str, str, int]
 Piece = tuple[bytes, int]  # body bytes, perf_counter_ns of the read that brought them
-# Takes one piece inside the read callback; True once it has seen the answer's final event.
+# Takes one stamped piece (in a loop callback); True once it has seen the final event.
 Sink = Callable[[bytes, int], bool]
 
 
@@ -124,7 +124,7 @@ class _Connection(asyncio.Protocol):
                 self._wake()
             elif not self._folding:
                 self._folding = True
-                _folder(self._loop).add(self)
+                _folder(self._loop).add(self, self._loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -328,13 +328,13 @@ class _Folder:
     only stamped and queued, and the folding waits for the turn's callbacks.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        # No reference to the loop: it is this folder's key in a weak dictionary.
         self._ready: list[_Connection] = []
 
-    def add(self, connection: _Connection) -> None:
+    def add(self, connection: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         if not self._ready:
-            self._loop.call_soon(self._run)
+            loop.call_soon(self._run)
         self._ready.append(connection)
 
     def _run(self) -> None:
@@ -351,7 +351,7 @@ _folders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Folder] = (
 def _folder(loop: asyncio.AbstractEventLoop) -> _Folder:
     folder = _folders.get(loop)
     if folder is None:
-        folder = _folders[loop] = _Folder(loop)
+        folder = _folders[loop] = _Folder()
     return folder
 
 
