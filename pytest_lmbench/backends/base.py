@@ -217,6 +217,9 @@ class StreamTimeline:
     connection_reused: bool | None = None
     connect_ns: int | None = None  # how long that connect (and TLS) took, in ns
 
+    def stamp_first_byte(self, arrived_ns: int) -> None:
+        self.first_byte_ns = arrived_ns
+
 
 @dataclass
 class ChatResult:

@@ -21,6 +21,7 @@ import httpx
 from pytest_lmbench.backends import transport
 from pytest_lmbench.backends.base import StreamTimeline
 from pytest_lmbench.backends.body import MAX_STREAM_BYTES, BodyDecoder
+from pytest_lmbench.backends.connection import Sink
 from pytest_lmbench.errors import (
     AuthError,
     BackendHTTPError,
@@ -450,7 +451,7 @@ async def read_stream(
     return finished or any(on_event(event) for event in decoder.flush(time.perf_counter_ns()))
 
 
-async def _feed_raw(pieces: _RawPieces, feed: transport.Sink) -> bool:
+async def _feed_raw(pieces: _RawPieces, feed: Sink) -> bool:
     while (piece := await pieces.next()) is not None:
         if feed(*piece):
             await _drain(pieces)

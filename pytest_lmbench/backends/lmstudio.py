@@ -253,12 +253,14 @@ class LMStudioBackend:
                     kind = event.event or payload.get("type")
                     return _apply_native(acc, kind, payload, event.arrived_ns)
 
-                def first_byte(now: int) -> None:
-                    timeline.first_byte_ns = now
-
                 cap = body_bounds.stream_byte_cap(request.max_tokens)
                 ended = await http.read_stream(
-                    response, http.SSEDecoder(), on_event, first_byte, LABEL, max_bytes=cap
+                    response,
+                    http.SSEDecoder(),
+                    on_event,
+                    timeline.stamp_first_byte,
+                    LABEL,
+                    max_bytes=cap,
                 )
         except httpx.TransportError as exc:
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):

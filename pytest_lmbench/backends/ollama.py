@@ -256,12 +256,14 @@ class OllamaBackend:
                     payload = http.load_event_json(event, LABEL)
                     return isinstance(payload, dict) and apply_line(acc, payload, event.arrived_ns)
 
-                def first_byte(now: int) -> None:
-                    timeline.first_byte_ns = now
-
                 cap = body_bounds.stream_byte_cap(as_dict(body.get("options")).get("num_predict"))
                 done = await http.read_stream(
-                    response, http.NDJSONDecoder(), on_event, first_byte, LABEL, max_bytes=cap
+                    response,
+                    http.NDJSONDecoder(),
+                    on_event,
+                    timeline.stamp_first_byte,
+                    LABEL,
+                    max_bytes=cap,
                 )
         except httpx.TransportError as exc:
             if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):

@@ -201,7 +201,7 @@ async def stream_chat_completions(
             events = _ChunkEvents(acc, label, on_chunk)
             cap = body_bounds.stream_byte_cap(body.get("max_tokens"))
             done = await http.read_stream(
-                response, http.SSEDecoder(), events, events.first_byte, label, max_bytes=cap
+                response, http.SSEDecoder(), events, timeline.stamp_first_byte, label, max_bytes=cap
             )
             if not done and acc.finish_reason is None:
                 raise StreamError(f"{label} stream ended without a finish reason or [DONE]")
@@ -230,9 +230,6 @@ class _ChunkEvents:
         if isinstance(payload, dict):
             _apply_chunk(self.acc, payload, event.arrived_ns, self.label, self.on_chunk)
         return False
-
-    def first_byte(self, now: int) -> None:
-        self.acc.timeline.first_byte_ns = now
 
 
 def _http_error(response: httpx.Response, label: str) -> Exception:
