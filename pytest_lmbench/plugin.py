@@ -17,6 +17,7 @@ from pytest_lmbench.collection.items import SUITES_WITHOUT_MODEL, SuiteFile, sui
 from pytest_lmbench.config import options
 from pytest_lmbench.metrics import weights
 from pytest_lmbench.redaction import printable
+from pytest_lmbench.reporting import junit
 from pytest_lmbench.session import results, resume
 from pytest_lmbench.session.lifecycle import keep_warnings_as_warnings
 from pytest_lmbench.session.state import SESSION_KEY, LmbenchSession
@@ -197,6 +198,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     lost = lm.reports.failures or lm.store.unstored
     if (lm.gate_failures or lost) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After pytest's JUnit writer saved its file (in its pytest_sessionfinish).
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath and not hasattr(config, "workerinput") and Path(xmlpath).is_file():
+        junit.faults_as_errors(Path(xmlpath))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -18,6 +18,7 @@ from pytest_lmbench.collection.items import SPEC_KEY
 from pytest_lmbench.errors import LmbenchError
 from pytest_lmbench.records import ResultEntry, timing_figure
 from pytest_lmbench.redaction import scrub
+from pytest_lmbench.reporting import junit
 from pytest_lmbench.runners.common import ItemFault
 
 RECORD_KEY = pytest.StashKey[ResultEntry]()
@@ -75,6 +76,8 @@ def on_report(
             record.outcome = "skipped" if report.skipped else "error" if kind else "failed"
             record.error, record.error_kind = reason(call, report), kind
             setattr(report, FAULT_ATTR, kind is not None)
+            if kind is not None:  # for JUnit XML, written from the last phase's properties
+                item.user_properties.append((junit.FAULT_PROPERTY, kind))
         _add_properties(item, record)
     elif report.when == "teardown":
         if report.failed and record.outcome == "passed":

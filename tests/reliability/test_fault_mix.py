@@ -8,6 +8,7 @@ what happened in one line.
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -48,7 +49,8 @@ def test_twelve_items_five_faults_bounded_all_stored_exit_1(
     for case_id, (fault, _) in FAULTS.items():
         fault.match = mark(case_id)
         lms.engine.faults.append(fault)
-    args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", "-rfE"]
+    junit = pytester.path / "junit.xml"
+    args = [f"--lm-suite-dir={root}", f"--lm-model={QWEN}", "-rfE", f"--junitxml={junit}"]
     started = time.monotonic()
     process = spawn_pytest(
         [*args, *lmbench_args(lms, pytester.path), "--lm-timeout=1"], pytester.path
@@ -78,6 +80,12 @@ def test_twelve_items_five_faults_bounded_all_stored_exit_1(
             assert record["duration_s"] < 3.5, record
         else:
             assert record["outcome"] == "passed", record
+
+    # JUnit XML says the same as the terminal: five errors, not five failures.
+    suite_xml = ET.parse(junit).getroot().find("testsuite")
+    assert suite_xml is not None
+    assert (suite_xml.get("errors"), suite_xml.get("failures")) == ("5", "0")
+    assert len(suite_xml.findall("testcase/error")) == 5
 
     (run,) = stored_runs(db_path(pytester.path)).values()
     assert run.status == "completed"
