@@ -107,7 +107,7 @@ def _served_decode_tps(pytester: pytest.Pytester) -> tuple[list[float], str]:
     strict=False,
     reason="issue 17's 10 % holds alone on a quiet 2-core VM (median served/direct 0.955-1.0) "
     "but not reliably in CI's e2e session (medians 0.86 and 0.897 there); the test now "
-    "compares best runs, to be watched before it gates",
+    "compares pooled medians, to be watched before it gates",
 )
 def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     pytester: pytest.Pytester,
@@ -119,10 +119,11 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     gguf = default_gguf()
     assert gguf is not None
     # A VM's speed drifts by 10-20 % over a minute (direct runs alone ranged 84-119
-    # tok/s here) and other work only ever slows a run: served items alternate with
-    # direct runs, and the verdict compares the fastest run of each (as timeit takes
-    # the minimum), a systematic cost of serving shows in both. The medians of the
-    # three brackets are in the message.
+    # tok/s here), both ways: served items alternate with direct runs, and the verdict
+    # compares the median of all served runs with that of all direct runs (15 and 12
+    # runs). In CI's session the median of per-bracket ratios read 0.86 and 0.897, and
+    # the fastest runs' ratio 0.917 with brackets at 0.962, 1.008 and 0.910: one
+    # bracket, or one run, decides too much.
     _wait_for_a_quiet_machine()
     _, prompt = _served_decode_tps(pytester)  # the prompt; its model warms up
     direct = [_direct_decode_tps(gguf, prompt)]
@@ -130,16 +131,20 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     for _ in range(3):
         served.append(_served_decode_tps(pytester)[0])
         direct.append(_direct_decode_tps(gguf, prompt))
+    pooled = [[speed for runs in group for speed in runs] for group in (served, direct)]
+    ratio = statistics.median(pooled[0]) / statistics.median(pooled[1])
     brackets = [
         statistics.median(runs) / statistics.mean(map(statistics.median, direct[i : i + 2]))
         for i, runs in enumerate(served)
     ]
     best = max(max(runs) for runs in served) / max(max(runs) for runs in direct)
-    figures = f"fastest served run / fastest direct run {best:.3f}; per-bracket medians " + (
-        ", ".join(f"{ratio:.3f}" for ratio in brackets)
+    figures = (
+        f"median served run / median direct run {ratio:.3f}; per-bracket medians "
+        + ", ".join(f"{r:.3f}" for r in brackets)
+        + f"; fastest runs {best:.3f}"
     )
     print(figures)
-    assert best >= 0.9, figures
+    assert ratio >= 0.9, figures
 
 
 def test_every_throughput_item_has_a_prefill_speed(pytester: pytest.Pytester) -> None:
