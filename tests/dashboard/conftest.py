@@ -179,3 +179,17 @@ def fill_store(url: str) -> None:
 def filled(db_url: str) -> str:
     fill_store(db_url)
     return db_url
+
+
+def begin_run_elsewhere(url: str, run_id: str, started_at: str) -> None:
+    """Another session (here: another store connection) begins a run on the store."""
+    with open_store(url) as store:
+        store.begin_run(
+            RunInfo(
+                id=run_id,
+                started_at=started_at,
+                backend="ollama",
+                base_url="http://127.0.0.1:11434",
+                plugin_version="0.1.0",
+            )
+        )

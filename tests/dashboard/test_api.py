@@ -9,7 +9,17 @@ from typing import Any
 from pytest_lmbench.records import ModelEntry, ResultEntry, RunInfo
 from pytest_lmbench.storage.store import open_store
 
-from .conftest import HOSTILE, MATH, MODEL, RUN_A, RUN_B, RUNNING, SPEED, Served
+from .conftest import (
+    HOSTILE,
+    MATH,
+    MODEL,
+    RUN_A,
+    RUN_B,
+    RUNNING,
+    SPEED,
+    Served,
+    begin_run_elsewhere,
+)
 
 
 def test_runs_list_with_counts_progress_and_filters(
@@ -150,17 +160,7 @@ def test_a_run_starting_anywhere_is_an_event_for_the_runs_page(
     served = serve_dashboard(filled)
     seen: list[str] = []
     with served.client() as client, client.stream("GET", "/api/runs/events") as stream:
-        # Another session (here: another store connection) begins a run.
-        with open_store(filled) as store:
-            store.begin_run(
-                RunInfo(
-                    id="eeee",
-                    started_at="2026-05-05T12:00:00+00:00",
-                    backend="ollama",
-                    base_url="http://127.0.0.1:11434",
-                    plugin_version="0.1.0",
-                )
-            )
+        begin_run_elsewhere(filled, "eeee", "2026-05-05T12:00:00+00:00")
         for line in stream.iter_lines():
             seen.append(line)
             if line.startswith("data:"):
@@ -177,16 +177,7 @@ def test_a_run_starting_before_the_runs_page_subscribes_is_still_an_event(
     with served.client() as client:
         found = re.search(r'<table id="runs" data-since="([0-9a-f]+)">', client.get("/").text)
         assert found is not None
-        with open_store(filled) as store:
-            store.begin_run(
-                RunInfo(
-                    id="eeee",
-                    started_at="2026-05-05T12:00:00+00:00",
-                    backend="ollama",
-                    base_url="http://127.0.0.1:11434",
-                    plugin_version="0.1.0",
-                )
-            )
+        begin_run_elsewhere(filled, "eeee", "2026-05-05T12:00:00+00:00")
         # Missed, the event never comes: the read times out well before the 15 s ping.
         since = {"since": found.group(1)}
         with client.stream("GET", "/api/runs/events", params=since, timeout=5.0) as stream:

@@ -20,12 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 
 import capability_suites
-from pytest_lmbench.records import RunInfo
-from pytest_lmbench.storage.store import open_store
 from pytest_lmbench.testing import FakeModel, LMStudioTestServer
 from pytest_lmbench.testing.oracle import oracle_rules
 
-from .conftest import MODEL, RUN_A, RUN_B, Served, fill_store
+from .conftest import MODEL, RUN_A, RUN_B, Served, begin_run_elsewhere, fill_store
 
 CHROMIUM = Path(os.environ.get("LMBENCH_CHROMIUM", "/usr/bin/chromium"))
 
@@ -106,16 +104,7 @@ def test_the_dashboard_in_a_browser(
     p.goto(served.base_url + "/")
     assert p.locator("#runs tbody tr").count() == 3
     # A session elsewhere begins a run on the same store: the list shows it by itself.
-    with open_store(url) as store:
-        store.begin_run(
-            RunInfo(
-                id="ffff0000-0000-4000-8000-000000000009",
-                started_at="2026-05-09T12:00:00+00:00",
-                backend="ollama",
-                base_url="http://127.0.0.1:11434",
-                plugin_version="0.1.0",
-            )
-        )
+    begin_run_elsewhere(url, "ffff0000-0000-4000-8000-000000000009", "2026-05-09T12:00:00+00:00")
     p.wait_for_selector("text=ffff0000", timeout=30_000)
     assert p.locator("#runs tbody tr").count() == 4
     p.screenshot(path=str(shots / "runs.png"), full_page=True)
