@@ -121,7 +121,7 @@ class _ServedDecoder:
 
 QUIET_CPU_PCT = 10.0  # the whole machine, with this test idle
 QUIET_WAIT_S = 120
-PAIRS = 10
+PAIRS = 16
 
 
 def _wait_for_a_quiet_machine() -> None:
@@ -136,12 +136,6 @@ def _wait_for_a_quiet_machine() -> None:
             pytest.skip(f"the machine stayed busy ({busy:.0f} % CPU) for {QUIET_WAIT_S} s")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 17's 10 %: served runs are 4-10 % slower than direct ones run by run "
-    "(median of 10 pairs 0.930 and 0.936 alone, 0.904, 0.904 and 0.920 in the e2e "
-    "session); too close to 0.9 to gate CI",
-)
 def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     pytester: pytest.Pytester,
 ) -> None:
@@ -159,7 +153,8 @@ def test_managed_decode_is_within_10_percent_of_a_direct_decode_on_all_cores(
     # read 0.86 to 1.0 from one session to the next). So served and direct runs
     # alternate one by one, in ABBA order against a steady drift, and each pair of
     # neighbours gives a ratio; the verdict is their median. Both processes stay up,
-    # each idle while the other decodes.
+    # each idle while the other decodes. Medians of 10 pairs: 0.979 alone, 0.943 and
+    # 0.948 in the e2e session (single pairs 0.84-1.11).
     _wait_for_a_quiet_machine()
     served, direct = _ServedDecoder(gguf, prompt), _DirectDecoder(gguf, prompt)
     try:
