@@ -426,12 +426,13 @@ async def read_stream(
     events are not folded in. A cut connection or a read stall becomes a StreamError.
     """
     body = BodyDecoder(response.headers.get("content-encoding"), max_bytes, label)
-    first = [True]
+    first = True
 
     def feed(chunk: bytes, now: int) -> bool:
-        if first[0] and chunk:
+        nonlocal first
+        if first and chunk:
             on_first_byte(now)
-            first[0] = False
+            first = False
         # A plain loop: any() over a generator costs a frame per read, on every token.
         for event in decoder.feed(body.decode(chunk), now):  # noqa: SIM110
             if on_event(event):

@@ -300,7 +300,8 @@ class OpenAIBackend:
             base_url, label, token=token, timeout_s=timeout_s, transport=transport
         )
         self._no_tokenizer: set[str] = set()
-        self._last_body: tuple[ChatRequest, str, bool, sampling.Carried, JSON] | None = None
+        # The last chat's request, (model, llama_cpp), and what was built for them.
+        self._last_body: tuple[ChatRequest, tuple[str, bool], sampling.Carried, JSON] | None = None
         # Set by server_info: True when the server is llama.cpp or llama-cpp-python,
         # whose chat routes document top_k, min_p and repeat_penalty.
         self.llama_cpp = bool(self.launch_config)  # a server the session started itself
@@ -389,13 +390,12 @@ class OpenAIBackend:
     def _chat_body(self, model: str, request: ChatRequest) -> tuple[sampling.Carried, JSON]:
         # A batch sends one request many times: its body is built once (and, being the
         # same object, serialised once per client), not once per request sent at once.
-        key = (request, model, self.llama_cpp)
         last = self._last_body
-        if last is not None and last[0] is request and last[1:3] == key[1:]:
-            return last[3], last[4]
+        if last is not None and last[0] is request and last[1] == (model, self.llama_cpp):
+            return last[2], last[3]
         carried = openai_sampling(request, llama_cpp=self.llama_cpp, label=self.label)
         body = chat_body(model, request, carried.fields)
-        self._last_body = (*key, carried, body)
+        self._last_body = (request, (model, self.llama_cpp), carried, body)
         return carried, body
 
     async def embed(

@@ -99,9 +99,11 @@ class LoadServer:
         async with slot:
             self._enter()
             try:
-                await self._tokens(writer, tokens, time.perf_counter_ns(), read_ns)
+                written_ns = await self._tokens(writer, tokens, time.perf_counter_ns())
             finally:
                 self.counters.streams_in_flight -= 1
+        if tokens:
+            self.counters.streams.append((read_ns, *written_ns, tokens))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": tokens,
@@ -121,8 +123,9 @@ class LoadServer:
         )
 
     async def _tokens(
-        self, writer: asyncio.StreamWriter, tokens: int, ready_ns: int, read_ns: int
-    ) -> None:
+        self, writer: asyncio.StreamWriter, tokens: int, ready_ns: int
+    ) -> tuple[int, int]:
+        """Write ``tokens`` to the script; when the first and the last were written."""
         # Absolute deadlines: a late wake-up never shifts the tokens after it.
         first_ns = ready_ns + int(self.script.ttft_s * 1e9)
         interval_ns = int(self.script.token_interval_s * 1e9)
@@ -139,8 +142,7 @@ class LoadServer:
             last_written_ns = time.perf_counter_ns()
             first_written_ns = first_written_ns or last_written_ns
             await writer.drain()
-        if tokens:
-            self.counters.streams.append((read_ns, first_written_ns, last_written_ns, tokens))
+        return first_written_ns, last_written_ns
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
